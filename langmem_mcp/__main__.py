@@ -1,0 +1,3 @@
+from langmem_mcp.cli import main
+
+raise SystemExit(main())

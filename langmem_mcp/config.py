@@ -1,0 +1,105 @@
+"""Settings, from flags, environment (LANGMEM_MCP_*) and defaults.
+
+Hosts pass few environment variables to stdio servers, so everything that matters
+can be given in the host entry's `env` as well as on the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+ENV_PREFIX = "LANGMEM_MCP_"
+LLMBackend = Literal["auto", "anthropic", "sampling", "none"]
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory: never inside the installed package, so upgrades keep it."""
+    home = Path.home()
+    if sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    elif os.name == "nt":
+        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "langmem-mcp"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    namespace: str = "memories"  # default namespace, segments joined by "/"
+    embedder: str = "minilm-int8"  # see store.embeddings.make_embedder
+    embed_threads: int = 0  # 0: all cores
+    chroma_url: str | None = None  # a Chroma server instead of the embedded store
+    # ranking: weights of the fused relevance, recency and importance in search_memory
+    weight_relevance: float = 1.0
+    weight_recency: float = 0.0
+    weight_importance: float = 0.0
+    recency_half_life_days: float = 30.0
+    max_content_chars: int = 100_000
+    # LLM
+    llm: LLMBackend = "auto"
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+    llm_max_tokens: int = 4096
+    llm_timeout: float = 120.0
+    llm_max_retries: int = 4
+    prompts_dir: Path | None = None  # the user's own prompt templates, overriding the shipped ones
+    # service model
+    formation_delay_seconds: float = 60.0
+    # transports
+    transport: Literal["stdio", "sse", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8765
+    log_level: str = "WARNING"
+
+    @property
+    def default_namespace(self) -> list[str]:
+        return [s for s in self.namespace.split("/") if s]
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "memory.sqlite3"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _coerce(raw: str, current: Any, name: str) -> Any:
+    kind = type(current) if current is not None else str
+    if name in ("data_dir", "prompts_dir"):
+        return Path(raw).expanduser()
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+    return raw
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then LANGMEM_MCP_* variables (and ANTHROPIC_*), then explicit overrides (flags)."""
+    env = os.environ if environ is None else environ
+    base = Settings()
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None and raw != "":
+            values[f.name] = _coerce(raw, getattr(base, f.name), f.name)
+    if "anthropic_api_key" not in values and env.get("ANTHROPIC_API_KEY"):
+        values["anthropic_api_key"] = env["ANTHROPIC_API_KEY"]
+    if "anthropic_base_url" not in values and env.get("ANTHROPIC_BASE_URL"):
+        values["anthropic_base_url"] = env["ANTHROPIC_BASE_URL"]
+    settings = replace(base, **values)
+    return settings.with_overrides(**overrides)

@@ -1,0 +1,71 @@
+"""Builds the MCP server: lifespan (open the data dir), warm-up after the handshake, features."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+from langmem_mcp import __version__
+from langmem_mcp.config import Settings
+from langmem_mcp.server import memory_tools
+from langmem_mcp.server.state import AppState
+from langmem_mcp.service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Long-term memory for this assistant. Search it (search_memory) when a conversation starts and
+whenever past context could matter; save durable facts, preferences and decisions (manage_memory)
+as soon as you learn them, and correct memories that turn out wrong."""
+
+#: Load the model and index this long after start even if no request came, so the first search is fast.
+WARMUP_FALLBACK_SECONDS = 2.0
+
+
+class WarmupAfterHandshake:
+    """Starts loading chromadb and the model once the host has its tool list.
+
+    Importing them holds the GIL for about a second; doing it before `tools/list` is answered
+    would slow the host's handshake, which some hosts time out on.
+    """
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        result = await call_next(ctx)
+        if ctx.method not in ("initialize", "notifications/initialized") and self.state.runtime is not None:
+            self.state.runtime.start_warmup()
+        return result
+
+
+def build_server(settings: Settings, state: AppState | None = None) -> MCPServer[Any]:
+    state = state or AppState(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[AppState]:
+        state.runtime = await Runtime.open(settings)
+        fallback = asyncio.get_running_loop().call_later(WARMUP_FALLBACK_SECONDS, state.rt.start_warmup)
+        try:
+            yield state
+        finally:
+            fallback.cancel()
+            await state.rt.close()
+            state.runtime = None
+
+    mcp: MCPServer[Any] = MCPServer(
+        name="langmem-mcp",
+        title="LangMem memory",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level=settings.log_level.upper(),  # type: ignore[arg-type]
+        middleware=[WarmupAfterHandshake(state)],
+    )
+    memory_tools.register(mcp, state)
+    return mcp

@@ -1,0 +1,50 @@
+"""What the memory service returns; these models are also the MCP tools' output schemas."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class WriteResult(BaseModel):
+    action: Literal["created", "updated", "deleted", "exists"]
+    id: str
+
+
+class Memory(BaseModel):
+    id: str
+    namespace: list[str]
+    content: str
+    created_at: str
+    updated_at: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    importance: float = 0.5
+
+
+class MemoryHit(Memory):
+    score: float
+
+
+class SearchResult(BaseModel):
+    memories: list[MemoryHit]
+
+
+class MemoryPage(BaseModel):
+    namespace: list[str]
+    memories: list[Memory]
+    next_cursor: str | None = None
+
+
+class NamespaceStats(BaseModel):
+    namespace: list[str]
+    count: int
+
+
+class Stats(BaseModel):
+    total: int
+    namespaces: list[NamespaceStats]
+    embedding_model: str
+    index_ready: bool
+    data_dir: str
+    schema_version: int

@@ -1,0 +1,156 @@
+"""The SQLite database: the source of truth. Connection setup and schema migrations.
+
+Every record lives here; the vector index can be rebuilt from it. The schema version is
+SQLite's `user_version`: older files are migrated when opened, newer ones are refused
+and never rewritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from langmem_mcp.errors import LangmemError
+
+log = logging.getLogger(__name__)
+
+# Each entry migrates from version i to i + 1. Append; never edit a released one.
+MIGRATIONS: list[str] = [
+    # 1: memories with FTS5 (BM25) kept in step by triggers; tombstones for index deletes.
+    """
+    CREATE TABLE memories (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        namespace TEXT NOT NULL,
+        content TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        importance REAL NOT NULL DEFAULT 0.5,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        indexed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX memories_ns_hash ON memories(namespace, content_hash);
+    CREATE INDEX memories_ns_rowid ON memories(namespace, rowid);
+    CREATE INDEX memories_unindexed ON memories(indexed) WHERE indexed = 0;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, content='memories', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
+    END;
+    CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+    END;
+    CREATE TRIGGER memories_au AFTER UPDATE OF content ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
+    END;
+    CREATE TABLE index_tombstones (id TEXT PRIMARY KEY);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(LangmemError):
+    status_code = 500
+
+
+class Database:
+    """One aiosqlite connection per process; writes are serialised by a lock and run as
+    short transactions, so a second process on the same file waits (busy_timeout) instead of
+    failing."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, busy_timeout_ms: int = 10_000) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        db = cls(conn, path)
+        try:
+            await db._migrate()
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def _migrate(self) -> None:
+        version = await self.scalar("PRAGMA user_version")
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path} was written by a newer langmem-mcp (schema {version}; this one knows up to "
+                f"{SCHEMA_VERSION}). Upgrade langmem-mcp; the file was left untouched."
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            log.info("migrating %s to schema %d", self.path, target)
+            async with self.transaction():
+                # executescript would commit on its own; run statement by statement instead.
+                for statement in _statements(MIGRATIONS[target - 1]):
+                    await self.conn.execute(statement)
+                await self.conn.execute(f"PRAGMA user_version = {target}")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT under the process-wide write lock; rolls back on error."""
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements, keeping trigger bodies whole."""
+    out: list[str] = []
+    buf: list[str] = []
+    for line in script.strip().splitlines():
+        buf.append(line)
+        candidate = "\n".join(buf).strip()
+        if candidate.endswith(";") and _sqlite_complete(candidate):
+            out.append(candidate)
+            buf = []
+    if "".join(buf).strip():
+        out.append("\n".join(buf))
+    return out
+
+
+def _sqlite_complete(sql: str) -> bool:
+    import sqlite3
+
+    return sqlite3.complete_statement(sql)

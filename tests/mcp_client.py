@@ -1,0 +1,57 @@
+"""Drive the server as hosts do: spawn `python -m langmem_mcp` and talk MCP over stdio."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from mcp import ClientSession, StdioServerParameters, stdio_client
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "LANGMEM_MCP_DATA_DIR": str(data_dir),
+        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "HOME": os.environ.get("HOME", str(data_dir)),
+    }
+    env.update(extra)
+    return env
+
+
+@asynccontextmanager
+async def stdio_session(data_dir: Path, *args: str, **env: str) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "langmem_mcp", *args], env=server_env(data_dir, **env)
+    )
+    with open(os.devnull, "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
+async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool that must succeed; return its structured content."""
+    result = await session.call_tool(tool, arguments)
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def call_error(session: ClientSession, tool: str, **arguments: Any) -> str:
+    """Call a tool that must fail with a tool error; return the message."""
+    result = await session.call_tool(tool, arguments)
+    assert result.is_error, f"expected a tool error, got {result.structured_content}"
+    return result.content[0].text
+
+
+async def read_json(session: ClientSession, uri: str) -> Any:
+    res = await session.read_resource(uri)
+    return json.loads(res.contents[0].text)

@@ -1,4 +1,4 @@
-"""The `langmem-mcp` command: serve (the default) and the maintenance commands.
+"""The `langmem-mcp` command. Subcommands live in `langmem_mcp.commands`, one module each.
 
 Kept free of heavy imports: `langmem-mcp` with no arguments is what hosts spawn, and the
 time to the first answered `tools/list` is what they wait on.
@@ -7,47 +7,65 @@ time to the first answered `tools/list` is what they wait on.
 from __future__ import annotations
 
 import argparse
-import logging
+import importlib
 import os
+import pkgutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
-from langmem_mcp import __version__
+from langmem_mcp import __version__, commands
 from langmem_mcp.config import Settings, load_settings
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+DEFAULT_COMMAND = "serve"
 
-def _common(p: argparse.ArgumentParser) -> None:
+
+def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
+    # On subcommands the defaults are SUPPRESS, so a flag given before the command survives.
+    d = None if top else argparse.SUPPRESS
     p.add_argument(
-        "--data-dir", help="where memories live (env LANGMEM_MCP_DATA_DIR; default: per-user data dir)"
+        "--data-dir",
+        default=d,
+        help="where memories live (env LANGMEM_MCP_DATA_DIR; default: per-user data dir)",
     )
     p.add_argument(
-        "--namespace", help="default namespace, segments joined by '/' (env LANGMEM_MCP_NAMESPACE)"
+        "--namespace", default=d, help="default namespace, segments joined by '/' (env LANGMEM_MCP_NAMESPACE)"
     )
-    p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
+    p.add_argument("--log-level", default=d, help="DEBUG, INFO, WARNING (default) or ERROR")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_modules() -> dict[str, ModuleType]:
+    found = {}
+    for info in pkgutil.iter_modules(commands.__path__):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        found[module.NAME] = module
+    return dict(sorted(found.items()))
+
+
+def build_parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="langmem-mcp",
-        description="Local-first long-term memory for AI assistants, over the Model Context Protocol.",
+        description="Local-first long-term memory for AI assistants, over the Model Context Protocol. "
+        "With no command, serves MCP over stdio.",
     )
     parser.add_argument("--version", action="version", version=f"langmem-mcp {__version__}")
-    _common(parser)
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = sub.add_parser("serve", help="serve MCP (default: over stdio, as desktop hosts spawn it)")
-    _common(serve)
-    serve.add_argument("--transport", choices=["stdio", "sse", "http"], help="stdio (default), sse or http")
-    serve.add_argument("--host", help="address for sse/http (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port for sse/http (default 8765)")
+    for name, module in modules.items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        _common(p)
+        module.add_arguments(p)
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    data_dir = getattr(args, "data_dir", None)
     return load_settings(
-        data_dir=getattr(args, "data_dir", None),
+        data_dir=Path(data_dir).expanduser().resolve() if data_dir else None,
         namespace=getattr(args, "namespace", None),
         log_level=getattr(args, "log_level", None),
         transport=getattr(args, "transport", None),
@@ -56,38 +74,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def serve(settings: Settings) -> int:
-    from pathlib import Path
-
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    from langmem_mcp.server.app import build_server
-
-    settings = settings.with_overrides(data_dir=Path(settings.data_dir).expanduser().resolve())
-    mcp = build_server(settings)
-    if settings.transport == "stdio":
-        mcp.run()
-    else:
-        transport = "streamable-http" if settings.transport == "http" else "sse"
-        mcp.run(transport, host=settings.host, port=settings.port)  # type: ignore[call-overload]
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    modules = command_modules()
+    parser = build_parser(modules)
     args = parser.parse_args(argv)
     try:
         settings = settings_from(args)
+        settings = settings.with_overrides(data_dir=settings.data_dir.expanduser().resolve())
     except ValueError as exc:
         parser.error(str(exc))
-    command = args.command or "serve"
-    if command == "serve":
-        return serve(settings)
-    parser.error(f"unknown command {command}")
-    return 2
+    module = modules[args.command or DEFAULT_COMMAND]
+    if not args.command:  # bare `langmem-mcp`: serve's own options take their defaults
+        serve_parser = argparse.ArgumentParser()
+        module.add_arguments(serve_parser)
+        for key, value in vars(serve_parser.parse_args([])).items():
+            setattr(args, key, value)
+    return module.run(args, settings)
 
 
 if __name__ == "__main__":

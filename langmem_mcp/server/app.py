@@ -12,7 +12,7 @@ from mcp.server.mcpserver import MCPServer
 
 from langmem_mcp import __version__
 from langmem_mcp.config import Settings
-from langmem_mcp.server import memory_tools
+from langmem_mcp.server import llm_tools, memory_tools, service_tools
 from langmem_mcp.server.state import AppState
 from langmem_mcp.service.runtime import Runtime
 
@@ -25,6 +25,8 @@ as soon as you learn them, and correct memories that turn out wrong."""
 
 #: Load the model and index this long after start even if no request came, so the first search is fast.
 WARMUP_FALLBACK_SECONDS = 2.0
+#: Let the response that triggered warm-up reach the host first: the import thread holds the GIL.
+WARMUP_DELAY_SECONDS = 0.2
 
 
 class WarmupAfterHandshake:
@@ -39,8 +41,9 @@ class WarmupAfterHandshake:
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         result = await call_next(ctx)
-        if ctx.method not in ("initialize", "notifications/initialized") and self.state.runtime is not None:
-            self.state.runtime.start_warmup()
+        rt = self.state.runtime
+        if ctx.method not in ("initialize", "notifications/initialized") and rt is not None:
+            asyncio.get_running_loop().call_later(WARMUP_DELAY_SECONDS, rt.start_warmup)
         return result
 
 
@@ -67,5 +70,7 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
         log_level=settings.log_level.upper(),  # type: ignore[arg-type]
         middleware=[WarmupAfterHandshake(state)],
     )
-    memory_tools.register(mcp, state)
+    # Each feature registers its own tools, resources and prompts.
+    for feature in (memory_tools, service_tools, llm_tools):
+        feature.register(mcp, state)
     return mcp

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
 from langmem_mcp.engine import filters, lexical, namespaces, ranking, validation
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
+from langmem_mcp.service import access
 from langmem_mcp.service.models import (
     Memory,
     MemoryHit,
@@ -62,8 +61,11 @@ class MemoryService:
         self.settings = rt.settings
 
     def namespace(self, namespace: Sequence[str] | None) -> str:
-        """The stored key of a namespace given by a caller (None: the configured default)."""
-        return namespaces.join(self.settings.default_namespace if namespace is None else namespace)
+        """The stored key of a namespace given by a caller (None: the configured default), checked
+        against what the caller may touch."""
+        return access.check(
+            namespaces.join(self.settings.default_namespace if namespace is None else namespace)
+        )
 
     def _uuid(self, memory_id: Any) -> str:
         if not isinstance(memory_id, str) or not memory_id:
@@ -127,6 +129,8 @@ class MemoryService:
             for m in inserted
         ]
         if rows:
+            import numpy as np
+
             await self.rt.index_rows(index, rows, np.stack([vector_of[m.id] for m in inserted]))
         return [
             WriteResult(action="created", id=m.id)

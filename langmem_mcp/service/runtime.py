@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from langmem_mcp.config import Settings
 from langmem_mcp.store.memories import MemoryRow, MemoryStore
 from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
-from langmem_mcp.store.vectors import VectorIndex
+
+if TYPE_CHECKING:  # numpy and chromadb load with the index, after the handshake
+    import numpy as np
+
+    from langmem_mcp.store.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class Runtime:
 
     async def _load(self) -> VectorIndex:
         from langmem_mcp.store.embeddings import make_embedder
+        from langmem_mcp.store.vectors import VectorIndex
 
         def load() -> VectorIndex:
             embedder = make_embedder(self.settings.embedder)

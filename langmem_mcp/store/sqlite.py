@@ -20,44 +20,19 @@ from langmem_mcp.errors import LangmemError
 
 log = logging.getLogger(__name__)
 
-# Each entry migrates from version i to i + 1. Append; never edit a released one.
-MIGRATIONS: list[str] = [
-    # 1: memories with FTS5 (BM25) kept in step by triggers; tombstones for index deletes.
-    """
-    CREATE TABLE memories (
-        rowid INTEGER PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        namespace TEXT NOT NULL,
-        content TEXT NOT NULL,
-        metadata TEXT NOT NULL DEFAULT '{}',
-        importance REAL NOT NULL DEFAULT 0.5,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        content_hash TEXT NOT NULL,
-        indexed INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE UNIQUE INDEX memories_ns_hash ON memories(namespace, content_hash);
-    CREATE INDEX memories_ns_rowid ON memories(namespace, rowid);
-    CREATE INDEX memories_unindexed ON memories(indexed) WHERE indexed = 0;
-    CREATE VIRTUAL TABLE memories_fts USING fts5(
-        content, content='memories', content_rowid='rowid',
-        tokenize='porter unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
-        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
-    END;
-    CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
-        INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
-    END;
-    CREATE TRIGGER memories_au AFTER UPDATE OF content ON memories BEGIN
-        INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
-        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
-    END;
-    CREATE TABLE index_tombstones (id TEXT PRIMARY KEY);
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-]
+SCHEMA_DIR = Path(__file__).with_name("schema")
 
+
+def load_migrations(directory: Path = SCHEMA_DIR) -> list[str]:
+    """`vNNN_name.sql` migrates from version NNN-1 to NNN. Add files; never edit a released one."""
+    files = sorted(directory.glob("v[0-9][0-9][0-9]_*.sql"))
+    numbers = [int(f.name[1:4]) for f in files]
+    if numbers != list(range(1, len(files) + 1)):
+        raise RuntimeError(f"schema migrations in {directory} are not numbered 1..n: {numbers}")
+    return [f.read_text(encoding="utf-8") for f in files]
+
+
+MIGRATIONS = load_migrations()
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,133 @@
+"""Thread summaries: by the model (over the real SDK) and extractively with no model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from langmem_mcp.engine.formation import thread_summary
+from langmem_mcp.engine.summary import extractive_summary, hashing_embed, split_sentences, summarize_thread
+from langmem_mcp.llm.anthropic_llm import AnthropicLLM
+from langmem_mcp.llm.base import LLMError
+from tests.fake_anthropic import FakeAnthropic, tools
+
+THREAD = [
+    {
+        "role": "user",
+        "name": "Will",
+        "content": "Hi! I love playing basketball on weekends. Basketball keeps me fit.",
+    },
+    {
+        "role": "assistant",
+        "content": "That's great! Basketball is a fun sport. Do you have a favorite player?",
+    },
+    {
+        "role": "user",
+        "name": "Will",
+        "content": "Yeah, Steph Curry is amazing. His three point shooting changed basketball.",
+    },
+    {
+        "role": "assistant",
+        "content": "Curry's range is remarkable. Have you tried practising three point shots?",
+    },
+    {
+        "role": "user",
+        "name": "Will",
+        "content": "I practise three point shots every Saturday morning with my brother Tom.",
+    },
+    {"role": "assistant", "content": "Ok."},
+]
+
+
+def test_extractive_summary_picks_central_diverse_sentences_in_order():
+    out = extractive_summary(THREAD, hashing_embed, max_sentences=3)
+    assert out["method"] == "extractive"
+    assert set(out) == {"title", "summary", "topics", "method"}
+    sentences = split_sentences(THREAD)
+    picked = [s for s in sentences if s in out["summary"]]
+    assert len(picked) == 3
+    assert [sentences.index(s) for s in picked] == sorted(sentences.index(s) for s in picked)  # thread order
+    assert "Ok." not in out["summary"]  # too short to be a candidate
+    assert "basketball" in out["topics"]
+    assert 0 < len(out["title"]) <= 61
+
+
+def test_extractive_summary_is_deterministic_and_handles_edges():
+    assert extractive_summary(THREAD) == extractive_summary(THREAD, hashing_embed)
+    assert extractive_summary([])["summary"] == ""
+    tiny = extractive_summary([{"role": "user", "content": "Hi."}])
+    assert tiny["summary"] == "user: Hi." and tiny["method"] == "extractive"
+    vectors = hashing_embed(["a b c basketball", ""])
+    assert np.allclose(np.linalg.norm(vectors[0]), 1.0) and not vectors[1].any()
+
+
+def test_extractive_summary_with_the_minilm_embedder():
+    try:
+        from langmem_mcp.store.embeddings import MiniLMOnnxEmbedder
+
+        embedder = MiniLMOnnxEmbedder(threads=1)
+        embedder.load()
+    except Exception as exc:  # the model package may be missing on a dev machine
+        pytest.skip(f"MiniLM embedder unavailable: {exc}")
+    out = extractive_summary(THREAD, embedder.embed, max_sentences=2)
+    assert out["method"] == "extractive" and out["summary"].count(": ") == 2
+    assert "asketball" in out["summary"] or "three point" in out["summary"]
+
+
+async def test_no_llm_means_extractive():
+    out = await summarize_thread(THREAD, llm=None, max_sentences=2)
+    assert out["method"] == "extractive"
+
+
+@pytest.fixture
+def fake():
+    with FakeAnthropic() as server:
+        yield server
+
+
+@pytest.fixture
+def llm(fake):
+    return AnthropicLLM("sk", base_url=fake.url, model="claude-test", max_retries=0, timeout=5)
+
+
+async def test_llm_summary_default_schema_with_correction(fake, llm):
+    fake.add(
+        tools(("write_summary", {"title": "Basketball", "summary": "Will loves basketball."})),
+        tools(
+            (
+                "write_summary",
+                {"title": "Basketball", "summary": "Will loves basketball.", "topics": ["sport"]},
+            )
+        ),
+    )
+    out = await summarize_thread(THREAD, llm=llm)
+    assert out == {
+        "title": "Basketball",
+        "summary": "Will loves basketball.",
+        "topics": ["sport"],
+        "method": "llm",
+    }
+    first, second = fake.bodies
+    assert first["tool_choice"] == {"type": "tool", "name": "write_summary"}
+    assert set(first["tools"][0]["input_schema"]["required"]) == {"title", "summary", "topics"}
+    assert "Steph Curry" in first["messages"][0]["content"][0]["text"]
+    feedback = second["messages"][-1]["content"][0]
+    assert feedback["is_error"] and "'topics' is a required property" in feedback["content"]
+    assert llm.usage_log[0].procedure == "summarize_thread"
+
+
+async def test_thread_summary_with_an_alpha_function_schema(fake, llm):
+    schema = {
+        "name": "ConversationSummary",
+        "description": "d",
+        "parameters": {"type": "object", "properties": {"gist": {"type": "string"}}, "required": ["gist"]},
+    }
+    fake.add(tools(("write_summary", {"gist": "basketball talk"})))
+    out = await thread_summary(THREAD, llm=llm, schema=schema)
+    assert out["gist"] == "basketball talk" and out["method"] == "llm"
+    assert fake.bodies[0]["tools"][0]["input_schema"]["required"] == ["gist"]
+    assert llm.usage_log[0].procedure == "thread_summary"
+
+    fake.add(tools(("write_summary", {})), tools(("write_summary", {})))
+    with pytest.raises(LLMError, match="valid summary"):
+        await thread_summary(THREAD, llm=llm, schema=schema)

@@ -55,9 +55,16 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
         state.runtime = await Runtime.open(settings)
         fallback = asyncio.get_running_loop().call_later(WARMUP_FALLBACK_SECONDS, state.rt.start_warmup)
         try:
+            for hook in state.on_start:
+                await hook(state)
             yield state
         finally:
             fallback.cancel()
+            for hook in reversed(state.on_stop):
+                try:
+                    await hook(state)
+                except Exception:  # noqa: BLE001 - keep shutting down
+                    log.exception("shutdown hook failed")
             await state.rt.close()
             state.runtime = None
 

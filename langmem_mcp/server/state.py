@@ -25,6 +25,10 @@ class AppState:
     settings: Settings
     runtime: Runtime | None = None
     services: dict[str, object] = field(default_factory=dict)
+    #: Run by the server's lifespan after the runtime opens (in order) and before it closes
+    #: (in reverse): background workers, prompt hot-reload, and the like register here.
+    on_start: list[Callable[[AppState], Awaitable[None]]] = field(default_factory=list)
+    on_stop: list[Callable[[AppState], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def rt(self) -> Runtime:

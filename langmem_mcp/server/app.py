@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -47,26 +47,44 @@ class WarmupAfterHandshake:
         return result
 
 
-def build_server(settings: Settings, state: AppState | None = None) -> MCPServer[Any]:
+@asynccontextmanager
+async def running(state: AppState) -> AsyncIterator[AppState]:
+    """Open the runtime, run features' start hooks; on exit stop them and close (commit, flush)."""
+    state.runtime = await Runtime.open(state.settings)
+    fallback = asyncio.get_running_loop().call_later(WARMUP_FALLBACK_SECONDS, state.rt.start_warmup)
+    try:
+        for hook in state.on_start:
+            await hook(state)
+        yield state
+    finally:
+        fallback.cancel()
+        for hook in reversed(state.on_stop):
+            try:
+                await hook(state)
+            except Exception:  # noqa: BLE001 - keep shutting down
+                log.exception("shutdown hook failed")
+        await state.rt.close()
+        state.runtime = None
+
+
+def build_server(
+    settings: Settings,
+    state: AppState | None = None,
+    *,
+    own_lifespan: bool = True,
+    middleware: Sequence[Any] = (),
+) -> MCPServer[Any]:
+    """`own_lifespan=False`: the caller runs `running(state)` (the HTTP server, which serves
+    MCP and REST from one runtime); `middleware` is added after the built-in ones."""
     state = state or AppState(settings)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[AppState]:
-        state.runtime = await Runtime.open(settings)
-        fallback = asyncio.get_running_loop().call_later(WARMUP_FALLBACK_SECONDS, state.rt.start_warmup)
-        try:
-            for hook in state.on_start:
-                await hook(state)
+        if not own_lifespan:
             yield state
-        finally:
-            fallback.cancel()
-            for hook in reversed(state.on_stop):
-                try:
-                    await hook(state)
-                except Exception:  # noqa: BLE001 - keep shutting down
-                    log.exception("shutdown hook failed")
-            await state.rt.close()
-            state.runtime = None
+            return
+        async with running(state):
+            yield state
 
     mcp: MCPServer[Any] = MCPServer(
         name="langmem-mcp",
@@ -75,7 +93,7 @@ def build_server(settings: Settings, state: AppState | None = None) -> MCPServer
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level.upper(),  # type: ignore[arg-type]
-        middleware=[WarmupAfterHandshake(state)],
+        middleware=[WarmupAfterHandshake(state), *middleware],
     )
     # Each feature registers its own tools, resources and prompts.
     for feature in (memory_tools, service_tools, llm_tools):

@@ -1,15 +1,16 @@
-"""`langmem-mcp serve`: MCP over stdio (default), SSE or streamable HTTP."""
+"""`langmem-mcp serve`: MCP over stdio (default), SSE or streamable HTTP (with the REST API)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from langmem_mcp.config import Settings
 
 NAME = "serve"
-HELP = "serve MCP (default: over stdio, as desktop hosts spawn it)"
+HELP = "serve MCP (default: over stdio, as desktop hosts spawn it; sse/http also serve the REST API)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,18 +19,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="port for sse/http (default 8765)")
 
 
+def _sigterm_as_sigint() -> None:
+    """On stdio, let SIGTERM shut down like Ctrl-C does: the lifespan closes the runtime."""
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from langmem_mcp.server.app import build_server
-
-    mcp = build_server(settings)
     if settings.transport == "stdio":
-        mcp.run()
-    else:
-        transport = "streamable-http" if settings.transport == "http" else "sse"
-        mcp.run(transport, host=settings.host, port=settings.port)  # type: ignore[call-overload]
+        from langmem_mcp.server.app import build_server
+
+        _sigterm_as_sigint()
+        try:
+            build_server(settings).run()
+        except KeyboardInterrupt:
+            pass
+        return 0
+    from langmem_mcp.server.http import RefuseToStart, serve
+
+    try:
+        serve(settings)
+    except KeyboardInterrupt:  # uvicorn re-raises SIGINT after its clean shutdown
+        pass
+    except RefuseToStart as exc:
+        print(f"langmem-mcp: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -45,7 +45,7 @@ class Settings:
     llm: LLMBackend = "auto"
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_model: str = "claude-sonnet-4-6"
     llm_max_tokens: int = 4096
     llm_timeout: float = 120.0
     llm_max_retries: int = 4

@@ -36,7 +36,7 @@ class AnthropicLLM(BaseLLM):
         self,
         api_key: str,
         *,
-        model: str = "claude-sonnet-4-5",
+        model: str = "claude-sonnet-4-6",
         base_url: str | None = None,
         max_tokens: int = 4096,
         timeout: float = 120.0,

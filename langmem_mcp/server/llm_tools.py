@@ -1,11 +1,313 @@
-"""MCP tools of the LLM procedures: extract_memories, summarize_thread, optimize_prompt."""
+"""MCP tools of the LLM procedures: extract_memories, summarize_thread, optimize_prompt.
+
+Also the ``llm://`` resources (token usage, prompt templates, optimized prompts with their
+history) and, for every optimized prompt, an MCP prompt the host can use. The model is
+Anthropic's API or the host's own through MCP sampling (``LANGMEM_MCP_LLM``); tools that
+use sampling run through ``run_sampled`` so they work on both protocol versions.
+"""
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import MCPServer
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar
 
-from langmem_mcp.server.state import AppState
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
+from mcp.types import ToolAnnotations
+from mcp_types import InputRequiredResult
+from pydantic import Field
+
+from langmem_mcp.engine.optimizer import placeholders
+from langmem_mcp.errors import LangmemError
+from langmem_mcp.llm.base import LLM, LLMUnavailable
+from langmem_mcp.llm.sampling import run_sampled
+from langmem_mcp.server.state import AppState, tool_errors
+from langmem_mcp.service.llm import LLMFeatures, LLMService
+from langmem_mcp.service.llm_models import ExtractionOutcome, OptimizationOutcome, SummaryOutcome
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EXTRACT_DESCRIPTION = """\
+Form long-term memories from a conversation, with an LLM: it reads the messages and the
+namespace's most relevant existing memories, then inserts new ones and updates outdated ones
+(and deletes wrong ones when enable_deletes is true). The changes are stored; the result lists
+what was inserted, updated and deleted, with ids. `schemas` (JSON schemas; the title names the
+kind) makes memories structured objects instead of free text. Needs an LLM (Anthropic API key
+or a host that supports MCP sampling)."""
+
+SUMMARIZE_DESCRIPTION = """\
+Summarise a conversation thread (default fields: title, summary, topics, or your own JSON
+`schema`) and store it as the thread's summary memory (namespace ["threads", thread_id,
+"summary"]) when a thread_id is given. Pass the messages. Without an LLM the summary is
+extractive (the most representative sentences, chosen locally) and labelled so."""
+
+OPTIMIZE_DESCRIPTION = """\
+Improve a system prompt from conversations that ran with it and the feedback they received.
+trajectories: [[messages, feedback], ...]. kind: "gradient" (reflect, then rewrite only if
+warranted), "metaprompt" (reflect, then rewrite) or "prompt_memory" (one pass). Give `prompt`
+(text, or {name, prompt, when_to_update, update_instructions}) or `prompts` (a list of those:
+the ones the feedback concerns are chosen first). {placeholders} are kept; if the model declines
+or fails, the original comes back unchanged. Named prompts keep their history (llm://optimized/NAME)
+and are offered as MCP prompts. config: {max_reflection_steps, min_reflection_steps}."""
+
+Messages = Annotated[
+    list[dict[str, Any]],
+    Field(description='The conversation: [{"role": "user"|"assistant", "content": "..."}, ...].'),
+]
+Namespace = Annotated[
+    list[str] | None,
+    Field(description='Where the memories live, e.g. ["memories", "project-x"]. Omit for the default.'),
+]
+PROMPT_PREFIX = "optimized_"
 
 
 def register(mcp: MCPServer, state: AppState) -> None:
-    """Filled in by the LLM-procedures work (issue 4)."""
+    features = LLMFeatures(state.settings)
+    state.services["llm"] = features
+    offered: set[str] = set()
+
+    def service() -> LLMService:
+        return LLMService(state.rt, features)
+
+    async def start(_: AppState) -> None:
+        await features.start()
+        for name, _version in await service().optimized_names():
+            await offer(name)
+
+    async def stop(_: AppState) -> None:
+        await features.stop()
+
+    state.on_start.append(start)
+    state.on_stop.append(stop)
+
+    async def offer(name: str) -> bool:
+        """Offer an optimized prompt as the MCP prompt ``optimized_<name>`` (its latest text)."""
+        if name in offered:
+            return False
+        latest = await service().versions.latest(name)
+        if latest is None:
+            return False
+
+        async def render(**arguments: str) -> str:
+            current = await service().versions.latest(name)
+            return fill(current.prompt if current else "", arguments)
+
+        mcp.add_prompt(
+            Prompt(
+                name=PROMPT_PREFIX + name,
+                title=f"Optimized prompt: {name}",
+                description=f"The latest optimized version of the prompt {name!r} (history: llm://optimized/{name}).",
+                arguments=[
+                    PromptArgument(name=p, description=f"Fills {{{p}}}", required=False)
+                    for p in sorted(placeholders(latest.prompt))
+                ],
+                fn=render,
+            )
+        )
+        offered.add(name)
+        return True
+
+    @mcp.tool(
+        name="extract_memories",
+        description=EXTRACT_DESCRIPTION,
+        annotations=ToolAnnotations(
+            title="Extract memories from a conversation",
+            destructive_hint=True,
+            read_only_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    @tool_errors
+    async def extract_memories(
+        messages: Messages,
+        ctx: Context,
+        namespace: Namespace = None,
+        schemas: Annotated[
+            dict[str, Any] | list[dict[str, Any]] | None,
+            Field(description="JSON schema(s) of structured memories; the title names the kind."),
+        ] = None,
+        instructions: Annotated[str | None, Field(description="What to remember, in your words.")] = None,
+        enable_deletes: Annotated[
+            bool, Field(description="Allow deleting memories (off by default).")
+        ] = False,
+    ) -> ExtractionOutcome | InputRequiredResult:
+        svc = service()
+        llm = svc.llm(ctx)
+        return await _run(
+            ctx,
+            llm,
+            lambda: svc.extract_memories(llm, messages, namespace, schemas, instructions, enable_deletes),
+        )
+
+    @mcp.tool(
+        name="summarize_thread",
+        description=SUMMARIZE_DESCRIPTION,
+        annotations=ToolAnnotations(
+            title="Summarise a thread",
+            destructive_hint=False,
+            read_only_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    @tool_errors
+    async def summarize_thread(
+        ctx: Context,
+        thread_id: Annotated[
+            str | None, Field(description="The thread whose summary memory to store.")
+        ] = None,
+        messages: Annotated[list[dict[str, Any]] | None, Field(description="The thread's messages.")] = None,
+        schema: Annotated[
+            dict[str, Any] | None, Field(description="JSON schema of the summary (LLM summaries only).")
+        ] = None,
+    ) -> SummaryOutcome | InputRequiredResult:
+        svc = service()
+        try:
+            llm: LLM | None = svc.llm(ctx)
+            why = ""
+        except LLMUnavailable as exc:
+            llm, why = None, str(exc)
+        return await _run(
+            ctx, llm, lambda: svc.summarize_thread(llm, thread_id, messages, schema, unavailable=why)
+        )
+
+    @mcp.tool(
+        name="optimize_prompt",
+        description=OPTIMIZE_DESCRIPTION,
+        annotations=ToolAnnotations(
+            title="Optimise a prompt from feedback",
+            destructive_hint=False,
+            read_only_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    @tool_errors
+    async def optimize_prompt(
+        ctx: Context,
+        trajectories: Annotated[
+            list[Any],
+            Field(description="[[messages, feedback], ...]: conversations and the feedback on each."),
+        ],
+        prompt: Annotated[
+            str | dict[str, Any] | None,
+            Field(description="The prompt: text, or {name, prompt, when_to_update, update_instructions}."),
+        ] = None,
+        prompts: Annotated[
+            list[dict[str, Any]] | None,
+            Field(description="Several prompts, each {name, prompt, when_to_update, update_instructions}."),
+        ] = None,
+        kind: Literal["gradient", "metaprompt", "prompt_memory"] = "gradient",
+        config: Annotated[
+            dict[str, Any] | None, Field(description="{max_reflection_steps, min_reflection_steps}")
+        ] = None,
+    ) -> OptimizationOutcome | InputRequiredResult:
+        svc = service()
+        llm = svc.llm(ctx)
+        result = await _run(
+            ctx, llm, lambda: svc.optimize_prompt(llm, trajectories, prompt, prompts, kind, config)
+        )
+        if isinstance(result, OptimizationOutcome):
+            added = [await offer(o.name) for o in result.outcomes if o.name and o.version is not None]
+            if any(added):
+                await _notify_prompts_changed(ctx)
+        return result
+
+    # -- resources --------------------------------------------------------------------
+    @mcp.resource(
+        "llm://usage",
+        name="llm-usage",
+        description="Tokens spent by the LLM procedures: totals per backend, model and procedure, and recent calls.",
+        mime_type="application/json",
+    )
+    async def usage() -> str:
+        return _json(await service().usage_report())
+
+    @mcp.resource(
+        "llm://templates",
+        name="prompt-templates",
+        description="The prompt templates in use, where each comes from, and edits refused (with why).",
+        mime_type="application/json",
+    )
+    async def templates() -> str:
+        return _json(service().templates())
+
+    @mcp.resource(
+        "llm://templates/{name}",
+        name="prompt-template",
+        description="The text of one prompt template as currently loaded.",
+        mime_type="text/markdown",
+    )
+    async def template(name: str) -> str:
+        try:
+            return service().template(name)
+        except LangmemError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+
+    @mcp.resource(
+        "llm://optimized",
+        name="optimized-prompts",
+        description="Named prompts improved by optimize_prompt, with their latest version numbers.",
+        mime_type="application/json",
+    )
+    async def optimized() -> str:
+        names = await service().optimized_names()
+        return _json(
+            {
+                "prompts": [
+                    {"name": n, "version": v, "uri": f"llm://optimized/{n}", "mcp_prompt": PROMPT_PREFIX + n}
+                    for n, v in names
+                ]
+            }
+        )
+
+    @mcp.resource(
+        "llm://optimized/{name}",
+        name="optimized-prompt",
+        description="One optimized prompt: its latest text and every earlier version.",
+        mime_type="application/json",
+    )
+    async def optimized_one(name: str) -> str:
+        try:
+            return _json(await service().prompt_history(name))
+        except LangmemError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+
+
+async def _run(
+    ctx: Context, llm: LLM | None, procedure: Callable[[], Awaitable[T]]
+) -> T | InputRequiredResult:
+    """Run a use case; with sampling on 2026-07-28 this returns the client's next question."""
+    try:
+        return await run_sampled(ctx, procedure)
+    finally:
+        close = getattr(llm, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _notify_prompts_changed(ctx: Context) -> None:
+    try:
+        await ctx.session.send_prompt_list_changed()
+    except Exception:  # noqa: BLE001 - a notification is a courtesy; the prompt is offered anyway
+        log.debug("could not send prompts/list_changed", exc_info=True)
+
+
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+
+
+def fill(prompt: str, values: dict[str, Any]) -> str:
+    """Fill the ``{placeholders}`` given; leave the others as they are."""
+    return _PLACEHOLDER.sub(
+        lambda m: str(values[m.group(1)]) if values.get(m.group(1)) else m.group(0), prompt
+    )
+
+
+def _json(body: Any) -> str:
+    return json.dumps(body, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,516 @@
+"""LLM use cases: memory extraction, thread summaries, prompt optimisation, usage.
+
+Every surface calls these. The caller picks the model (``LLMService.llm``) and runs the
+use case with it, so MCP sampling's record-and-replay stays in the MCP surface. Each use
+case does all its model work first and stores only at the end: with sampling on protocol
+2026-07-28 the whole use case re-runs once per answered model call, and must write once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from langmem_mcp.config import Settings
+from langmem_mcp.engine import extraction, optimizer
+from langmem_mcp.engine import summary as summaries
+from langmem_mcp.errors import Conflict, InvalidInput, NotFound
+from langmem_mcp.llm.base import LLM, LLMUnavailable, Usage
+from langmem_mcp.llm.factory import make_llm
+from langmem_mcp.llm.prompts import PromptLibrary
+from langmem_mcp.service.llm_models import (
+    ExtractionOutcome,
+    OptimizationOutcome,
+    PromptOutcome,
+    SkippedChange,
+    StoredMemory,
+    SummaryOutcome,
+)
+from langmem_mcp.service.memories import MAX_QUERY_CHARS, MemoryService, NewItem
+from langmem_mcp.service.runtime import Runtime
+from langmem_mcp.store.prompt_versions import PromptVersionStore
+from langmem_mcp.store.usage import UsageStore
+
+log = logging.getLogger(__name__)
+
+#: Existing memories shown to the memory manager: the most relevant to the conversation.
+#: Bounded so a large namespace cannot blow the model's context.
+EXISTING_LIMIT = 20
+MAX_CONVERSATION_CHARS = 400_000
+MAX_STEPS = 10
+SOURCE = "extract_memories"
+SUMMARY_KIND = "thread_summary"
+_PROMPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class LLMFeatures:
+    """What the LLM features keep for the server's lifetime: the prompt templates."""
+
+    def __init__(self, settings: Settings, prompts: PromptLibrary | None = None) -> None:
+        self.settings = settings
+        self.prompts = prompts or PromptLibrary(settings.prompts_dir)
+
+    async def start(self) -> None:
+        """Watch the template files, so edits apply without a restart."""
+        await self.prompts.start()
+
+    async def stop(self) -> None:
+        await self.prompts.stop()
+
+
+class LLMService:
+    def __init__(self, rt: Runtime, features: LLMFeatures) -> None:
+        self.rt = rt
+        self.settings = rt.settings
+        self.prompts = features.prompts
+        self.memories = MemoryService(rt)
+        self.usage = UsageStore(rt.db)
+        self.versions = PromptVersionStore(rt.db)
+
+    # -- the model ----------------------------------------------------------------------
+    def llm(self, ctx: Any = None) -> LLM:
+        """The configured model for this request (``ctx``: the MCP context, for sampling), or
+        LLMUnavailable saying how to enable one."""
+        return make_llm(self.settings, ctx, on_usage=self.record_usage, prompts=self.prompts)
+
+    async def record_usage(self, usage: Usage) -> None:
+        await self.usage.record(**asdict(usage))
+
+    # -- extract_memories ---------------------------------------------------------------
+    async def extract_memories(
+        self,
+        llm: LLM,
+        messages: Any,
+        namespace: Sequence[str] | None = None,
+        schemas: Any = None,
+        instructions: str | None = None,
+        enable_deletes: bool = False,
+        max_steps: int = 3,
+    ) -> ExtractionOutcome:
+        """Run the memory manager over the namespace's most relevant memories; store its changes."""
+        conversation = check_messages(messages)
+        kinds = check_schemas(schemas)
+        ns_key = self.memories.namespace(namespace)
+        ns = ns_key.split("/")
+        if instructions is not None and not isinstance(instructions, str):
+            raise InvalidInput("instructions must be text")
+        steps = _bounded_int(max_steps, "max_steps", 1, MAX_STEPS)
+        existing = await self._relevant(conversation, ns, kinds)
+        result = await extraction.extract_memories(
+            llm,
+            conversation,
+            existing,
+            schemas=list(kinds.values()) or None,
+            instructions=instructions,
+            enable_deletes=bool(enable_deletes),
+            max_steps=steps,
+            prompts=self.prompts,
+        )
+        out = ExtractionOutcome(
+            namespace=ns,
+            refused_calls=result.rejected,
+            steps=result.steps,
+            finished=result.finished,
+            backend=llm.backend,
+        )
+        await self._apply(result, ns, kinds, out)
+        return out
+
+    async def _relevant(
+        self, conversation: list[dict[str, Any]], ns: list[str], kinds: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        query = extraction.render_conversation(conversation)[:MAX_QUERY_CHARS]
+        where = {"kind": {"$in": sorted(kinds)}} if kinds else None
+        hits = await self.memories.search(query, ns, limit=EXISTING_LIMIT, filter=where)
+        existing = []
+        for hit in hits:
+            kind = hit.metadata.get("kind")
+            if not kinds:
+                if isinstance(kind, str) and kind != extraction.TEXT_KIND:
+                    continue  # schema'd memories are managed by runs with their schema
+                existing.append({"id": hit.id, "content": hit.content, "kind": extraction.TEXT_KIND})
+                continue
+            try:
+                content = json.loads(hit.content)
+            except ValueError:
+                continue
+            existing.append({"id": hit.id, "content": content, "kind": kind})
+        return existing
+
+    async def _apply(
+        self,
+        result: extraction.ExtractionResult,
+        ns: list[str],
+        kinds: dict[str, dict[str, Any]],
+        out: ExtractionOutcome,
+    ) -> None:
+        inserts = result.inserted
+        items = [
+            NewItem(
+                _memory_text(op.content),
+                ns,
+                {"kind": op.kind, "source": SOURCE} if op.kind in kinds else {"source": SOURCE},
+                op.importance,
+            )
+            for op in inserts
+        ]
+        for op, written in zip(inserts, await self.memories.create_many(items), strict=True):
+            out.inserted.append(
+                StoredMemory(
+                    id=written.id,
+                    action=written.action,
+                    kind=op.kind,
+                    content=op.content,
+                    importance=op.importance,
+                )
+            )
+        for op in result.updated:
+            try:
+                await self.memories.update(
+                    op.id, ns, content=_memory_text(op.content), importance=op.importance
+                )
+            except (NotFound, Conflict, InvalidInput) as exc:
+                out.skipped.append(SkippedChange(op="update", id=op.id, reason=str(exc)))
+                continue
+            out.updated.append(
+                StoredMemory(
+                    id=op.id, action="updated", kind=op.kind, content=op.content, importance=op.importance
+                )
+            )
+        for op in result.deleted:
+            try:
+                await self.memories.delete(op.id, ns)
+            except NotFound as exc:
+                out.skipped.append(SkippedChange(op="delete", id=op.id, reason=str(exc)))
+                continue
+            out.deleted.append(StoredMemory(id=op.id, action="deleted", kind=op.kind))
+
+    # -- summarize_thread ---------------------------------------------------------------
+    async def summarize_thread(
+        self,
+        llm: LLM | None,
+        thread_id: str | None = None,
+        messages: Any = None,
+        schema: Any = None,
+        unavailable: str = "",
+    ) -> SummaryOutcome:
+        """Summarise a thread (by the model, or extractively with ``llm=None``) and store it as the
+        thread's summary memory. ``unavailable`` says why there is no model, for the note."""
+        if thread_id is not None:
+            _check_thread_id(thread_id)
+        if messages is None:
+            raise InvalidInput(
+                "pass the thread's messages (a list of {role, content}); threads are not stored here yet"
+                if thread_id is not None
+                else "summarize_thread needs messages (or a thread_id)"
+            )
+        conversation = check_messages(messages)
+        target = check_schemas(schema)
+        if len(target) > 1:
+            raise InvalidInput("schema must be one JSON schema")
+        note = ""
+        if llm is not None:
+            fields = await summaries.summarize_thread(
+                conversation,
+                llm=llm,
+                schema=next(iter(target.values()), None),
+                prompts=self.prompts,
+            )
+        else:
+            index = await self.rt.index()
+            fields = await asyncio.to_thread(summaries.extractive_summary, conversation, index.embedder.embed)
+            note = "extractive summary (the most representative sentences, chosen locally)"
+            note += f"; for an LLM summary: {unavailable}" if unavailable else ""
+            if target:
+                note += "; the schema applies only to LLM summaries"
+        method = "extractive" if fields.pop("method", "llm") == "extractive" else "llm"
+        out = SummaryOutcome(summary=fields, method=method, thread_id=thread_id, note=note)
+        if thread_id is not None:
+            ns = ["threads", thread_id, "summary"]
+            out.memory_id = await self._store_summary(ns, thread_id, fields, method)
+            out.namespace = ns
+        return out
+
+    async def _store_summary(self, ns: list[str], thread_id: str, fields: dict[str, Any], method: str) -> str:
+        """One summary memory per thread: replaced when the thread is summarised again."""
+        content = _summary_text(fields)
+        metadata = {"kind": SUMMARY_KIND, "thread_id": thread_id, "method": method}
+        page = await self.memories.list(ns, limit=100)
+        current = next((m for m in page.memories if m.metadata.get("kind") == SUMMARY_KIND), None)
+        if current is not None:
+            if current.content != content or current.metadata != metadata:
+                await self.memories.update(current.id, ns, content=content, metadata=metadata)
+            return current.id
+        return (await self.memories.create(content, ns, metadata=metadata)).id
+
+    # -- optimize_prompt ----------------------------------------------------------------
+    async def optimize_prompt(
+        self,
+        llm: LLM,
+        trajectories: Any,
+        prompt: Any = None,
+        prompts: Any = None,
+        kind: str = "gradient",
+        config: Any = None,
+    ) -> OptimizationOutcome:
+        """Improve one prompt, or the ones among several that the feedback concerns. A prompt is
+        never lost; named prompts keep their history."""
+        if (prompt is None) == (prompts is None):
+            raise InvalidInput(
+                "give either prompt (one) or prompts (a list of {name, prompt, ...}), not both"
+            )
+        if kind not in optimizer.KINDS:
+            raise InvalidInput(f"unknown kind {kind!r}; use one of {', '.join(optimizer.KINDS)}")
+        runs = check_trajectories(trajectories)
+        steps = check_config(config)
+        out = OptimizationOutcome(kind=kind, backend=llm.backend)
+        if prompt is not None:
+            spec = check_prompt(prompt)
+            result = await optimizer.optimize_prompt(
+                llm,
+                runs,
+                spec,
+                kind=kind,
+                prompts=self.prompts,
+                **steps,  # type: ignore[arg-type]
+            )
+            name = spec.get("name")
+            out.prompt = result.prompt
+            out.outcomes = [_outcome(name, result)]
+            out.updated = [name or "prompt"] if result.updated else []
+            out.reason = result.reason
+            if name:
+                out.outcomes[0].version = await self._keep(name, spec["prompt"], result, kind)
+            return out
+        specs = [check_prompt(p, f"prompts[{i}]") for i, p in enumerate(_as_list(prompts, "prompts"))]
+        if not specs:
+            raise InvalidInput("prompts must hold at least one {name, prompt}")
+        names = [s.get("name") or f"prompt_{i + 1}" for i, s in enumerate(specs)]
+        if len(set(names)) != len(names):
+            raise InvalidInput("prompt names must be unique")
+        multi = await optimizer.optimize_prompts(
+            llm,
+            runs,
+            [{**s, "name": n} for s, n in zip(specs, names, strict=True)],
+            kind=kind,
+            library=self.prompts,
+            **steps,  # type: ignore[arg-type]
+        )
+        out.prompts = [
+            {**given, "prompt": got["prompt"]} for given, got in zip(specs, multi.prompts, strict=True)
+        ]
+        out.selected = multi.selected
+        out.updated = multi.updated
+        out.reason = multi.reason
+        for spec, name in zip(specs, names, strict=True):
+            detail = multi.details.get(name)
+            if detail is None:
+                continue
+            outcome = _outcome(name, detail)
+            if spec.get("name"):
+                outcome.version = await self._keep(name, spec["prompt"], detail, kind)
+            out.outcomes.append(outcome)
+        return out
+
+    async def _keep(self, name: str, given: str, result: optimizer.OptimizedPrompt, kind: str) -> int:
+        version = await self.versions.add(name, given, "given")
+        if result.updated:
+            version = await self.versions.add(name, result.prompt, "optimized", kind, result.analysis)
+        return version
+
+    # -- reads --------------------------------------------------------------------------
+    async def usage_report(self, recent: int = 20) -> dict[str, Any]:
+        totals = [asdict(t) for t in await self.usage.totals()]
+        return {
+            "total_calls": sum(t["calls"] for t in totals),
+            "input_tokens": sum(t["input_tokens"] for t in totals),
+            "output_tokens": sum(t["output_tokens"] for t in totals),
+            "by_procedure": totals,
+            "recent": await self.usage.recent(recent),
+            "note": "sampling calls report no token counts; theirs are estimated from text length",
+        }
+
+    async def prompt_history(self, name: str) -> dict[str, Any]:
+        history = await self.versions.history(name)
+        if not history:
+            raise NotFound(f"no optimized prompt named {name!r}")
+        return {"name": name, "latest": asdict(history[-1]), "history": [asdict(v) for v in history]}
+
+    async def optimized_names(self) -> list[tuple[str, int]]:
+        return await self.versions.names()
+
+    def templates(self) -> dict[str, Any]:
+        lib = self.prompts
+        return {
+            "user_dir": str(lib.user_dir) if lib.user_dir else None,
+            "shipped_dir": str(lib.shipped),
+            "reloads": lib.reloads,
+            "templates": [{"name": n, "source": _source(lib, n)} for n in lib.names()],
+            "problems": dict(lib.problems),
+        }
+
+    def template(self, name: str) -> str:
+        try:
+            return self.prompts.text(name)
+        except KeyError as exc:
+            raise NotFound(str(exc.args[0])) from exc
+
+
+# ---- input checks ---------------------------------------------------------------------
+
+
+def check_messages(value: Any, what: str = "messages") -> list[dict[str, Any]]:
+    """A conversation: a non-empty list of ``{role, content}`` with text content."""
+    if not isinstance(value, list) or not value:
+        raise InvalidInput(f'{what} must be a non-empty list of {{"role", "content"}} objects')
+    total = 0
+    for i, m in enumerate(value):
+        if not isinstance(m, Mapping):
+            raise InvalidInput(f'{what}[{i}] must be an object like {{"role": "user", "content": "..."}}')
+        content = m.get("content")
+        if not isinstance(content, str | list):
+            raise InvalidInput(f"{what}[{i}].content must be text (or a list of text blocks)")
+        role = m.get("role", "user")
+        if not isinstance(role, str):
+            raise InvalidInput(f"{what}[{i}].role must be a string such as 'user' or 'assistant'")
+        total += len(extraction.message_text(content))
+    if total > MAX_CONVERSATION_CHARS:
+        raise InvalidInput(f"{what} hold {total} characters; the limit is {MAX_CONVERSATION_CHARS}")
+    return [dict(m) for m in value]
+
+
+def check_schemas(value: Any) -> dict[str, dict[str, Any]]:
+    """JSON schemas by kind (title); a bad schema is refused with the validator's reason."""
+    if value is None:
+        return {}
+    items = [value] if isinstance(value, Mapping) else value
+    if not isinstance(items, list) or not all(isinstance(s, Mapping) for s in items):
+        raise InvalidInput("schemas must be a JSON schema object or a list of them")
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    kinds = extraction.normalize_schemas(items)
+    if len(kinds) != len(items):
+        raise InvalidInput("schemas must have distinct titles: the title names the memory kind")
+    for kind, schema in kinds.items():
+        try:
+            validator_for(schema).check_schema(schema)
+        except SchemaError as exc:
+            raise InvalidInput(f"schema {kind!r} is not a valid JSON schema: {exc.message}") from exc
+        if schema.get("type", "object") != "object":
+            raise InvalidInput(f"schema {kind!r} must describe an object (type: object)")
+    return kinds
+
+
+def check_trajectories(value: Any) -> list[tuple[list[dict[str, Any]], Any]]:
+    runs = _as_list(value, "trajectories")
+    if not runs:
+        raise InvalidInput("trajectories must hold at least one [messages, feedback] pair")
+    out = []
+    for i, item in enumerate(runs):
+        if isinstance(item, Mapping):
+            messages, feedback = item.get("messages"), item.get("feedback")
+        elif isinstance(item, list | tuple) and 1 <= len(item) <= 2:
+            messages, feedback = (list(item) + [None])[:2]
+        else:
+            raise InvalidInput(f"trajectories[{i}] must be [messages, feedback] or {{messages, feedback}}")
+        out.append((check_messages(messages, f"trajectories[{i}] messages"), feedback))
+    return out
+
+
+def check_prompt(value: Any, what: str = "prompt") -> dict[str, Any]:
+    spec: dict[str, Any] = (
+        {"prompt": value} if isinstance(value, str) else dict(value) if isinstance(value, Mapping) else {}
+    )
+    text = spec.get("prompt")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(
+            f"{what} must be non-empty text or {{name, prompt, when_to_update, update_instructions}}"
+        )
+    name = spec.get("name")
+    if name is not None and (not isinstance(name, str) or not _PROMPT_NAME.match(name)):
+        raise InvalidInput(
+            f"{what} name must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    for key in ("when_to_update", "update_instructions"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise InvalidInput(f"{what}.{key} must be text")
+    return spec
+
+
+def check_config(value: Any) -> dict[str, int]:
+    config = {} if value is None else value
+    if not isinstance(config, Mapping):
+        raise InvalidInput('config must be an object such as {"max_reflection_steps": 3}')
+    allowed = {"max_reflection_steps", "min_reflection_steps"}
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown config key(s) {unknown}; allowed: {sorted(allowed)}")
+    out = {
+        "max_reflection_steps": _bounded_int(
+            config.get("max_reflection_steps", 3), "max_reflection_steps", 1, MAX_STEPS
+        ),
+        "min_reflection_steps": _bounded_int(
+            config.get("min_reflection_steps", 1), "min_reflection_steps", 0, MAX_STEPS
+        ),
+    }
+    if out["min_reflection_steps"] > out["max_reflection_steps"]:
+        raise InvalidInput("min_reflection_steps must not exceed max_reflection_steps")
+    return out
+
+
+def _check_thread_id(thread_id: Any) -> None:
+    if not isinstance(thread_id, str) or not thread_id.strip() or "/" in thread_id or len(thread_id) > 128:
+        raise InvalidInput("thread_id must be a non-empty string of at most 128 characters, without '/'")
+
+
+def _bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def _as_list(value: Any, name: str) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise InvalidInput(f"{name} must be a list")
+    return list(value)
+
+
+def _memory_text(content: Any) -> str:
+    return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, sort_keys=True)
+
+
+def _summary_text(fields: Mapping[str, Any]) -> str:
+    """Readable (and searchable) text of a summary; other schemas are stored as JSON."""
+    title, body = fields.get("title"), fields.get("summary")
+    if isinstance(title, str) and isinstance(body, str):
+        topics = fields.get("topics")
+        tail = f"\nTopics: {', '.join(map(str, topics))}" if isinstance(topics, list) and topics else ""
+        return f"{title}\n\n{body}{tail}".strip()
+    return json.dumps(fields, ensure_ascii=False, sort_keys=True)
+
+
+def _outcome(name: str | None, result: optimizer.OptimizedPrompt) -> PromptOutcome:
+    return PromptOutcome(
+        name=name,
+        prompt=result.prompt,
+        updated=result.updated,
+        analysis=result.analysis,
+        recommendation=result.recommendation,
+        reason=result.reason,
+    )
+
+
+def _source(lib: PromptLibrary, name: str) -> str | None:
+    try:
+        return str(lib.source(name))
+    except KeyError:
+        return None
+
+
+__all__ = ["LLMFeatures", "LLMService", "LLMUnavailable", "check_messages", "check_schemas"]

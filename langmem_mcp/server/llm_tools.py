@@ -76,7 +76,7 @@ def register(mcp: MCPServer, state: AppState) -> None:
 
     async def start(_: AppState) -> None:
         await features.start()
-        for name, _version in await service().optimized_names():
+        for name, _version in await service().optimized_names(every_scope=True):
             await offer(name)
 
     async def stop(_: AppState) -> None:
@@ -89,13 +89,15 @@ def register(mcp: MCPServer, state: AppState) -> None:
         """Offer an optimized prompt as the MCP prompt ``optimized_<name>`` (its latest text)."""
         if name in offered:
             return False
-        latest = await service().versions.latest(name)
-        if latest is None:
-            return False
+        text = await service().latest_prompt(name)
+        if text is None:
+            text = ""  # another scope's prompt: its arguments are not listed
 
         async def render(**arguments: str) -> str:
-            current = await service().versions.latest(name)
-            return fill(current.prompt if current else "", arguments)
+            current = await service().latest_prompt(name)
+            if current is None:
+                raise ValueError(f"no optimized prompt named {name!r} for this caller")
+            return fill(current, arguments)
 
         mcp.add_prompt(
             Prompt(
@@ -104,7 +106,7 @@ def register(mcp: MCPServer, state: AppState) -> None:
                 description=f"The latest optimized version of the prompt {name!r} (history: llm://optimized/{name}).",
                 arguments=[
                     PromptArgument(name=p, description=f"Fills {{{p}}}", required=False)
-                    for p in sorted(placeholders(latest.prompt))
+                    for p in sorted(placeholders(text))
                 ],
                 fn=render,
             )

@@ -23,6 +23,7 @@ from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.llm.base import LLM, LLMUnavailable, Usage
 from langmem_mcp.llm.factory import make_llm
 from langmem_mcp.llm.prompts import PromptLibrary
+from langmem_mcp.service import access
 from langmem_mcp.service.llm_models import (
     ExtractionOutcome,
     OptimizationOutcome,
@@ -231,7 +232,7 @@ class LLMService:
         method = "extractive" if fields.pop("method", "llm") == "extractive" else "llm"
         out = SummaryOutcome(summary=fields, method=method, thread_id=thread_id, note=note)
         if thread_id is not None:
-            ns = ["threads", thread_id, "summary"]
+            ns = thread_summary_namespace(thread_id)
             out.memory_id = await self._store_summary(ns, thread_id, fields, method)
             out.namespace = ns
         return out
@@ -318,9 +319,10 @@ class LLMService:
         return out
 
     async def _keep(self, name: str, given: str, result: optimizer.OptimizedPrompt, kind: str) -> int:
-        version = await self.versions.add(name, given, "given")
+        scope = _scope()
+        version = await self.versions.add(scope, name, given, "given")
         if result.updated:
-            version = await self.versions.add(name, result.prompt, "optimized", kind, result.analysis)
+            version = await self.versions.add(scope, name, result.prompt, "optimized", kind, result.analysis)
         return version
 
     # -- reads --------------------------------------------------------------------------
@@ -336,13 +338,18 @@ class LLMService:
         }
 
     async def prompt_history(self, name: str) -> dict[str, Any]:
-        history = await self.versions.history(name)
+        history = await self.versions.history(_scope(), name)
         if not history:
             raise NotFound(f"no optimized prompt named {name!r}")
         return {"name": name, "latest": asdict(history[-1]), "history": [asdict(v) for v in history]}
 
-    async def optimized_names(self) -> list[tuple[str, int]]:
-        return await self.versions.names()
+    async def optimized_names(self, every_scope: bool = False) -> list[tuple[str, int]]:
+        """The caller's named optimized prompts (or every scope's, to offer them as MCP prompts)."""
+        return await self.versions.names(None if every_scope else _scope())
+
+    async def latest_prompt(self, name: str) -> str | None:
+        latest = await self.versions.latest(_scope(), name)
+        return None if latest is None else latest.prompt
 
     def templates(self) -> dict[str, Any]:
         lib = self.prompts
@@ -462,6 +469,16 @@ def check_config(value: Any) -> dict[str, int]:
     if out["min_reflection_steps"] > out["max_reflection_steps"]:
         raise InvalidInput("min_reflection_steps must not exceed max_reflection_steps")
     return out
+
+
+def _scope() -> str:
+    return access.current().prefix or ""
+
+
+def thread_summary_namespace(thread_id: str) -> list[str]:
+    """``threads/<id>/summary`` under the caller's scope (a token limited to a prefix writes there)."""
+    prefix = _scope()
+    return [*(prefix.split("/") if prefix else []), "threads", thread_id, "summary"]
 
 
 def _check_thread_id(thread_id: Any) -> None:

@@ -10,8 +10,10 @@ CREATE TABLE llm_usage (
     estimated INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX llm_usage_at ON llm_usage(at);
+-- `scope`: the namespace prefix of the caller's token ('' for local callers); each sees its own.
 CREATE TABLE prompt_versions (
     id INTEGER PRIMARY KEY,
+    scope TEXT NOT NULL DEFAULT '',
     name TEXT NOT NULL,
     version INTEGER NOT NULL,
     prompt TEXT NOT NULL,
@@ -19,5 +21,5 @@ CREATE TABLE prompt_versions (
     kind TEXT NOT NULL DEFAULT '',
     analysis TEXT NOT NULL DEFAULT '',
     created_at TEXT NOT NULL,
-    UNIQUE (name, version)
+    UNIQUE (scope, name, version)
 );

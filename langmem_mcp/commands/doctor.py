@@ -1,0 +1,187 @@
+"""`langmem-mcp doctor`: check this install end to end and say what to fix.
+
+Checks: the data dir is writable; the embedding model loads offline; the vector index agrees
+with SQLite; whether an LLM is configured; and that each host config that names this server
+points at this install and data dir. Exits 1 if a check failed (warnings do not fail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+from langmem_mcp.config import Settings
+
+NAME = "doctor"
+HELP = "check the data dir, model, index, LLM and host configs of this install"
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project-dir", default=".", help="project folder for Claude Code / VS Code configs")
+
+
+class Report:
+    def __init__(self) -> None:
+        self.failed = False
+
+    def line(self, status: str, what: str, detail: str) -> None:
+        self.failed |= status == FAIL
+        print(f"[{status:>4}] {what}: {detail}")
+
+
+def check_data_dir(r: Report, settings: Settings) -> bool:
+    d = settings.data_dir
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / f".doctor-{uuid.uuid4().hex}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        r.line(FAIL, "data dir", f"{d} is not writable ({exc}); set --data-dir or LANGMEM_MCP_DATA_DIR")
+        return False
+    r.line(OK, "data dir", f"{d} is writable")
+    return True
+
+
+def check_model(r: Report, settings: Settings) -> object | None:
+    from langmem_mcp.store.embeddings import make_embedder
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model that needs a download must fail here
+    try:
+        t0 = time.perf_counter()
+        embedder = make_embedder(settings.embedder)
+        if hasattr(embedder, "load"):
+            embedder.load()
+        vec = embedder.embed(["doctor check"])
+        ms = (time.perf_counter() - t0) * 1000
+    except Exception as exc:  # noqa: BLE001 - report any failure to load
+        r.line(FAIL, "model", f"{settings.embedder} did not load offline: {exc}")
+        return None
+    r.line(OK, "model", f"{embedder.model_id} loaded offline in {ms:.0f} ms (dim {len(vec[0])})")
+    return embedder
+
+
+async def check_index(r: Report, settings: Settings, embedder: object) -> None:
+    from langmem_mcp.store.memories import MemoryStore
+    from langmem_mcp.store.sqlite import Database
+    from langmem_mcp.store.vectors import VectorIndex
+
+    where = settings.chroma_url or str(settings.chroma_dir)
+    try:
+        db = await Database.open(settings.db_path)
+    except Exception as exc:  # noqa: BLE001
+        r.line(FAIL, "database", f"{settings.db_path}: {exc}")
+        return
+    try:
+        store = MemoryStore(db)
+        total = int(await db.scalar("SELECT COUNT(*) FROM memories"))
+        pending = int(await db.scalar("SELECT COUNT(*) FROM memories WHERE indexed = 0"))
+        tomb = int(await db.scalar("SELECT COUNT(*) FROM index_tombstones"))
+        r.line(
+            OK,
+            "database",
+            f"{settings.db_path}: {total} memories, schema {await db.scalar('PRAGMA user_version')}",
+        )
+        try:
+            index = await asyncio.to_thread(
+                VectorIndex.open, embedder, path=settings.chroma_dir, url=settings.chroma_url
+            )
+        except Exception as exc:  # noqa: BLE001
+            r.line(FAIL, "index", f"cannot open the vector index at {where}: {exc}")
+            return
+        if index.was_reset and total == 0:
+            r.line(OK, "index", f"{where}: empty, as the database")
+            return
+        if index.was_reset:
+            await store.mark_all_unindexed()  # so the server rebuilds it from SQLite at start
+            r.line(
+                WARN,
+                "index",
+                f"{where} was missing or built by another model; the server rebuilds it at start",
+            )
+            return
+        in_index = await asyncio.to_thread(index.all_ids)
+        in_db = await store.all_ids()
+        missing, stray = len(in_db - in_index), len(in_index - in_db)
+        if not missing and not stray and not tomb:
+            r.line(OK, "index", f"{where}: {len(in_index)} vectors, consistent with SQLite")
+        elif missing == pending and not stray:
+            r.line(WARN, "index", f"{pending} memories wait to be indexed; the server finishes this at start")
+        else:
+            r.line(
+                FAIL,
+                "index",
+                f"{where}: {missing} memories without a vector, {stray} vectors without a memory, "
+                f"{tomb} pending deletes; start the server once to reconcile it from SQLite",
+            )
+    finally:
+        await db.close()
+
+
+def check_llm(r: Report, settings: Settings) -> None:
+    if settings.llm == "none":
+        r.line(OK, "LLM", "off (LANGMEM_MCP_LLM=none): memory tools work; LLM features are disabled")
+    elif settings.anthropic_api_key and settings.llm in ("auto", "anthropic"):
+        base = f" at {settings.anthropic_base_url}" if settings.anthropic_base_url else ""
+        r.line(OK, "LLM", f"Anthropic API, model {settings.anthropic_model}{base}")
+    elif settings.llm == "anthropic":
+        r.line(FAIL, "LLM", "LANGMEM_MCP_LLM=anthropic but no ANTHROPIC_API_KEY is set")
+    else:
+        r.line(
+            OK,
+            "LLM",
+            "no API key: LLM features use the host's model through MCP sampling where the host offers it",
+        )
+
+
+def check_hosts(r: Report, settings: Settings, project_dir: Path) -> None:
+    from langmem_mcp.commands.install import all_host_configs, launch_command
+
+    command, args, _ = launch_command()
+    data_dir = str(settings.data_dir.expanduser().absolute())
+    for hc in all_host_configs(project_dir):
+        label = f"{hc.host} ({hc.path})"
+        if not hc.path.exists():
+            continue
+        try:
+            servers = json.loads(hc.path.read_text(encoding="utf-8")).get(hc.key) or {}
+        except (json.JSONDecodeError, AttributeError) as exc:
+            r.line(WARN, label, f"not valid JSON: {exc}")
+            continue
+        ours = {
+            n: e
+            for n, e in servers.items()
+            if isinstance(e, dict)
+            and "langmem" in " ".join([str(e.get("command", "")), *map(str, e.get("args", []))])
+        }
+        if not ours:
+            r.line(WARN, label, f"no langmem-mcp entry; run `langmem-mcp install {hc.host}`")
+        for name, e in ours.items():
+            env_dir = (e.get("env") or {}).get("LANGMEM_MCP_DATA_DIR")
+            if e.get("command") != command or list(e.get("args", [])) != args:
+                r.line(WARN, f"{label} {name!r}", f"runs {e.get('command')}, not this install ({command})")
+            elif not Path(command).exists():
+                r.line(FAIL, f"{label} {name!r}", f"{command} does not exist")
+            elif env_dir != data_dir:
+                r.line(WARN, f"{label} {name!r}", f"uses data dir {env_dir}, not {data_dir}")
+            else:
+                r.line(OK, f"{label} {name!r}", "points at this install and data dir")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    r = Report()
+    if check_data_dir(r, settings):
+        embedder = check_model(r, settings)
+        if embedder is not None:
+            asyncio.run(check_index(r, settings, embedder))
+    check_llm(r, settings)
+    check_hosts(r, settings, Path(args.project_dir).absolute())
+    print("doctor: problems found" if r.failed else "doctor: all checks passed")
+    return 1 if r.failed else 0

@@ -96,12 +96,32 @@ async def test_without_an_llm_the_tools_say_how_to_enable_one_and_summaries_are_
         assert loose["memory_id"] is None and loose["method"] == "extractive"
 
         # bad input is a clear error
-        assert "messages" in await call_error(s, "summarize_thread", thread_id="t-2")
+        assert "thread_id" in await call_error(s, "summarize_thread")
         assert "content" in await call_error(s, "summarize_thread", messages=[{"role": "user"}])
 
         # everything else keeps working
         made = await call(s, "manage_memory", content="The user likes tea.")
         assert made["action"] == "created"
+
+
+async def test_summarize_a_stored_thread_by_id(tmp_path):
+    """Messages come from the threads service (issue 3); the summary is the thread's memory."""
+    pytest.importorskip("langmem_mcp.service.threads")
+    from langmem_mcp.service.threads import ThreadService
+    from langmem_mcp.store.entities import EntityStore
+    from langmem_mcp.store.sqlite import Database
+
+    db = await Database.open(tmp_path / "memory.sqlite3")
+    try:
+        await ThreadService(EntityStore(db), 100_000).add_messages("trip", CONVERSATION)
+    finally:
+        await db.close()
+    async with stdio_session(tmp_path, LANGMEM_MCP_LLM="none") as s:
+        out = await call(s, "summarize_thread", thread_id="trip")
+        assert out["method"] == "extractive" and "Lisbon" in out["summary"]["summary"]
+        page = await read_json(s, "memory://list/threads%2Ftrip%2Fsummary")
+        assert [m["id"] for m in page["memories"]] == [out["memory_id"]]
+        assert "no thread" in await call_error(s, "summarize_thread", thread_id="nowhere")
 
 
 # ---- Anthropic ----------------------------------------------------------------------------

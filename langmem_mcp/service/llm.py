@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 EXISTING_LIMIT = 20
 MAX_CONVERSATION_CHARS = 400_000
 MAX_STEPS = 10
+#: A longer thread is summarised from its most recent messages.
+MAX_THREAD_MESSAGES = 5000
 SOURCE = "extract_memories"
 SUMMARY_KIND = "thread_summary"
 _PROMPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -203,13 +206,11 @@ class LLMService:
         """Summarise a thread (by the model, or extractively with ``llm=None``) and store it as the
         thread's summary memory. ``unavailable`` says why there is no model, for the note."""
         if thread_id is not None:
-            _check_thread_id(thread_id)
+            thread_id = check_thread_id(thread_id)
         if messages is None:
-            raise InvalidInput(
-                "pass the thread's messages (a list of {role, content}); threads are not stored here yet"
-                if thread_id is not None
-                else "summarize_thread needs messages (or a thread_id)"
-            )
+            if thread_id is None:
+                raise InvalidInput("summarize_thread needs a thread_id (a stored thread) or messages")
+            messages = await self._thread_messages(thread_id)
         conversation = check_messages(messages)
         target = check_schemas(schema)
         if len(target) > 1:
@@ -236,6 +237,28 @@ class LLMService:
             out.memory_id = await self._store_summary(ns, thread_id, fields, method)
             out.namespace = ns
         return out
+
+    async def _thread_messages(self, thread_id: str) -> list[dict[str, Any]]:
+        """A stored thread's messages, oldest first, through the threads service (issue 3)."""
+        try:
+            from langmem_mcp.service.threads import ThreadService
+            from langmem_mcp.store.entities import EntityStore
+        except ImportError as exc:  # a build without the service model
+            raise InvalidInput("this server stores no threads; pass the thread's messages") from exc
+        threads = ThreadService(EntityStore(self.rt.db), self.settings.max_content_chars)
+        out: list[dict[str, Any]] = []
+        cursor = None
+        while len(out) < MAX_THREAD_MESSAGES:  # newest first, so a long thread keeps its latest part
+            page = await threads.list_messages(
+                thread_id, ascending_order=False, page_size=1000, cursor=cursor
+            )
+            out += [{k: m[k] for k in ("role", "content", "name") if k in m} for m in page.messages]
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        if not out:
+            raise InvalidInput(f"thread {thread_id!r} has no messages to summarise")
+        return out[:MAX_THREAD_MESSAGES][::-1]
 
     async def _store_summary(self, ns: list[str], thread_id: str, fields: dict[str, Any], method: str) -> str:
         """One summary memory per thread: replaced when the thread is summarised again."""
@@ -481,9 +504,15 @@ def thread_summary_namespace(thread_id: str) -> list[str]:
     return [*(prefix.split("/") if prefix else []), "threads", thread_id, "summary"]
 
 
-def _check_thread_id(thread_id: Any) -> None:
+def check_thread_id(thread_id: Any) -> str:
+    """A thread id as the threads service spells it: a canonical UUID, or a plain name."""
     if not isinstance(thread_id, str) or not thread_id.strip() or "/" in thread_id or len(thread_id) > 128:
         raise InvalidInput("thread_id must be a non-empty string of at most 128 characters, without '/'")
+    text = thread_id.strip()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
 
 
 def _bounded_int(value: Any, name: str, low: int, high: int) -> int:

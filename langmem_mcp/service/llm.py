@@ -82,6 +82,13 @@ class LLMService:
         LLMUnavailable saying how to enable one."""
         return make_llm(self.settings, ctx, on_usage=self.record_usage, prompts=self.prompts)
 
+    def llm_or_none(self, ctx: Any = None) -> LLM | None:
+        """The model, or None where a caller has an offline fallback (background formation)."""
+        try:
+            return self.llm(ctx)
+        except LLMUnavailable:
+            return None
+
     async def record_usage(self, usage: Usage) -> None:
         await self.usage.record(**asdict(usage))
 

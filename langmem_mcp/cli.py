@@ -36,6 +36,7 @@ def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
         "--namespace", default=d, help="default namespace, segments joined by '/' (env LANGMEM_MCP_NAMESPACE)"
     )
     p.add_argument("--log-level", default=d, help="DEBUG, INFO, WARNING (default) or ERROR")
+    p.add_argument("--chroma-url", default=d, help="keep vectors on a Chroma server (env LANGMEM_MCP_CHROMA_URL)")
 
 
 def command_modules() -> dict[str, ModuleType]:
@@ -68,6 +69,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         data_dir=Path(data_dir).expanduser().resolve() if data_dir else None,
         namespace=getattr(args, "namespace", None),
         log_level=getattr(args, "log_level", None),
+        chroma_url=getattr(args, "chroma_url", None),
         transport=getattr(args, "transport", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),

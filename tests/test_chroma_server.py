@@ -1,0 +1,53 @@
+"""The memory tests again, with vectors on a Chroma server (`chroma run`) instead of the embedded
+store: `LANGMEM_MCP_CHROMA_URL`. Runs when LANGMEM_TEST_CHROMA_URL names a running server
+(.ci/run starts one on loopback); skipped otherwise.
+
+One Chroma server holds one memory store's collection, so these tests run one data dir at a
+time (each server start reconciles the collection with its own SQLite)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests import mcp_client
+from tests import test_memory_tools as core
+from tests.mcp_client import call, read_json, stdio_session
+
+URL = os.environ.get("LANGMEM_TEST_CHROMA_URL", "")
+pytestmark = pytest.mark.skipif(
+    not URL, reason="set LANGMEM_TEST_CHROMA_URL to a `chroma run` server (.ci/run does)"
+)
+
+
+@pytest.fixture(autouse=True)
+def on_chroma_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every server these tests spawn keeps its vectors on the Chroma server."""
+    plain = mcp_client.server_env
+    monkeypatch.setattr(
+        mcp_client, "server_env", lambda d, **e: plain(d, **{"LANGMEM_MCP_CHROMA_URL": URL, **e})
+    )
+
+
+# The core memory flow, unchanged, against the Chroma server.
+for _name in dir(core):
+    if _name.startswith("test_"):
+        globals()[f"{_name}_on_chroma_server"] = getattr(core, _name)
+
+
+async def test_vectors_live_on_the_server(tmp_path: Path) -> None:
+    import chromadb
+
+    async with stdio_session(tmp_path) as s:
+        made = [(await call(s, "manage_memory", content=f"server-side fact {i}"))["id"] for i in range(3)]
+        hits = (await call(s, "search_memory", query="server-side fact 2"))["memories"]
+        assert hits[0]["id"] == made[2]
+        assert (await read_json(s, "memory://stats"))["index_ready"] is True
+    assert not (tmp_path / "chroma").exists()  # nothing embedded under the data dir
+    u = urlparse(URL)
+    client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000)
+    got = client.get_collection("memories").get(ids=made)["ids"]
+    assert sorted(got) == sorted(made)

@@ -1,0 +1,97 @@
+"""The MCP Inspector CLI (a real third-party client) lists the tools and calls search_memory,
+over stdio and over streamable HTTP with a token. Skipped, saying why, where npx is missing.
+The first run downloads the inspector package from the npm registry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.http_server import create_token, http_server
+from tests.mcp_client import REPO
+
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
+NPX = shutil.which("npx")
+TIMEOUT = 600  # the first npx run downloads the package
+
+if NPX is None:
+    print("test_inspector: npx not found on PATH; skipping the MCP Inspector tests (install Node.js 20+)")
+pytestmark = pytest.mark.skipif(NPX is None, reason="npx not found on PATH (install Node.js 20+ to run this)")
+
+
+def inspector(*args: str) -> dict:
+    env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
+    res = subprocess.run(
+        [NPX or "npx", "-y", INSPECTOR, "--cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=env,
+    )
+    assert res.returncode == 0, f"inspector exited {res.returncode}:\n{res.stdout}\n{res.stderr[-3000:]}"
+    return json.loads(res.stdout)
+
+
+def stdio_target(data: Path) -> list[str]:
+    return ["-e", f"PYTHONPATH={REPO}", "-e", f"LANGMEM_MCP_DATA_DIR={data}"]
+
+
+def test_inspector_over_stdio(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ["--", sys.executable, "-m", "langmem_mcp"]
+    tools = inspector(*stdio_target(data), "--method", "tools/list", *server)["tools"]
+    assert {"manage_memory", "search_memory"} <= {t["name"] for t in tools}
+    saved = inspector(
+        *stdio_target(data),
+        "--method", "tools/call", "--tool-name", "manage_memory",
+        "--tool-arg", "content=Our release train leaves every second Tuesday",
+        *server,
+    )  # fmt: skip
+    assert saved["isError"] is False
+    found = inspector(
+        *stdio_target(data),
+        "--method", "tools/call", "--tool-name", "search_memory", "--tool-arg", "query=release train",
+        *server,
+    )  # fmt: skip
+    assert found["isError"] is False
+    assert found["structuredContent"]["memories"][0]["id"] == saved["structuredContent"]["id"]
+
+
+async def test_inspector_over_http_with_token(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    token = create_token(data, "users/alice")
+    async with http_server(data, "http") as server:
+        url = f"{server.url}/mcp"
+        auth = ["--header", f"Authorization: Bearer {token}"]
+
+        def run(*args: str) -> dict:
+            return inspector(url, *auth, *args)  # the target first: --tool-arg takes all that follows
+
+        tools = (await asyncio.to_thread(run, "--method", "tools/list"))["tools"]
+        assert "search_memory" in {t["name"] for t in tools}
+        saved = await asyncio.to_thread(
+            run,
+            "--method", "tools/call", "--tool-name", "manage_memory",
+            "--tool-arg", "content=Alice reviews PRs in the morning", 'namespace=["users","alice"]',
+        )  # fmt: skip
+        assert saved["isError"] is False, saved
+        found = await asyncio.to_thread(
+            run,
+            "--method", "tools/call", "--tool-name", "search_memory",
+            "--tool-arg", "query=PR reviews", 'namespace=["users","alice"]',
+        )  # fmt: skip
+        assert found["structuredContent"]["memories"][0]["id"] == saved["structuredContent"]["id"]
+        res = subprocess.run(  # no token: the HTTP layer refuses
+            [NPX or "npx", "-y", INSPECTOR, "--cli", "--method", "tools/list", url],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert res.returncode != 0

@@ -3,27 +3,366 @@
 SQLite opens at start (it is cheap). chromadb and the embedding model cost seconds, so they
 load in a worker thread after the MCP handshake (`start_warmup`) or on first use, whichever
 comes first; hosts give up on servers that are slow to list their tools.
+
+Several processes may serve one data dir (Claude Desktop and an IDE each spawn a server).
+Every process reads and writes SQLite itself; only the one holding `owner.lock` opens Chroma
+(see `store/owner.py`), and `SharedIndex` hides which one this is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.config import Settings
 from langmem_mcp.store.memories import MemoryRow, MemoryStore
+from langmem_mcp.store.owner import LOCK_FILE, OwnerClient, OwnerLock, OwnerServer, RemoteUnavailable
 from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
 
 if TYPE_CHECKING:  # numpy and chromadb load with the index, after the handshake
     import numpy as np
 
-    from langmem_mcp.store.vectors import VectorIndex
+    from langmem_mcp.store.embeddings import Embedder
+    from langmem_mcp.store.vectors import VectorHit, VectorIndex
 
 log = logging.getLogger(__name__)
 
 RECONCILE_BATCH = 256
+#: How often the owner looks for rows other processes committed, and followers try the lock.
+POLL_SECONDS = 0.2
+TAKEOVER_SECONDS = 1.0
+#: A full check (counts, strays) this often, whatever changed.
+SWEEP_SECONDS = 10.0
+#: A row left unindexed this long was dropped by its writer (crashed, owner unreachable).
+GRACE_SECONDS = 2.0
+#: How long a follower keeps retrying an owner that is changing hands.
+RPC_PATIENCE_SECONDS = 5.0
+
+
+def fingerprint(content_hash: str, context: str = "") -> str:
+    """What a vector was computed from; a row whose fingerprint changed needs a new one."""
+    return hashlib.sha256(f"{content_hash}\x00{context}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def row_vectors(embedder: Embedder, rows: Sequence[Any]) -> np.ndarray:
+    """The vectors a row is indexed under: the memory alone and the memory in its context window
+    (engine.context), or its content alone where there is no context."""
+    try:
+        from langmem_mcp.engine import context as ctx
+    except ImportError:  # pragma: no cover - before the context work landed
+        return embedder.embed([r.content for r in rows])
+    texts: list[str] = []
+    for r in rows:
+        texts += ctx.embedding_inputs(r.content, getattr(r, "context", "") or "")
+    return ctx.combine(embedder.embed(texts))
+
+
+@dataclass(frozen=True)
+class IndexItem:
+    id: str
+    namespace: str
+    fingerprint: str
+
+
+class Indexer:
+    """The owner's side: the only code that writes the Chroma collection.
+
+    Every change goes through one lock and is checked against SQLite first: a vector is stored
+    and its row marked indexed only if the row still has the content the vector was made from.
+    So writes racing from any process end with the newest content indexed, and a crash at any
+    point leaves `indexed = 0` or a tombstone for the next pass to finish.
+    """
+
+    def __init__(self, index: VectorIndex, db_path: Path) -> None:
+        self.index = index
+        self.conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(memories)")}
+        self._context_col = "context" if "context" in cols else "''"
+        self.lock = threading.Lock()
+        self._data_version = -1
+        self._seen_unindexed: dict[str, float] = {}
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    def _current(self, ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for i, h, c in self.conn.execute(
+                f"SELECT id, content_hash, {self._context_col} FROM memories WHERE id IN ({marks})", chunk
+            ):
+                out[i] = fingerprint(h, c)
+        return out
+
+    def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> int:
+        """Store the vectors of rows still as they were embedded; mark those rows indexed."""
+        with self.lock:
+            current = self._current([it.id for it in items])
+            keep = [k for k, it in enumerate(items) if current.get(it.id) == it.fingerprint]
+            if not keep:
+                return 0
+            fresh = [items[k] for k in keep]
+            self.index.upsert([it.id for it in fresh], vectors[keep], [it.namespace for it in fresh])
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for it in fresh:
+                    self._mark(it)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            return len(fresh)
+
+    def _mark(self, it: IndexItem) -> None:
+        row = self.conn.execute(
+            f"SELECT content_hash, {self._context_col} FROM memories WHERE id = ?", (it.id,)
+        ).fetchone()
+        if row is not None and fingerprint(row[0], row[1]) == it.fingerprint:
+            self.conn.execute("UPDATE memories SET indexed = 1 WHERE id = ? AND indexed = 0", (it.id,))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        with self.lock:
+            self.index.delete(ids)
+
+    @property
+    def waiting(self) -> bool:
+        """Rows seen unindexed on an earlier pass, to take once their grace time is over."""
+        return bool(self._seen_unindexed)
+
+    def changed(self) -> bool:
+        """Did another connection commit since the last call? (cheap: PRAGMA data_version)"""
+        with self.lock:
+            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        return True
+
+    def sync(self, embedder: Embedder, full: bool = False) -> int:
+        """Finish what SQLite says the index lacks: tombstones, unindexed rows, and (full) strays.
+
+        Outside a full pass, a row is taken only once it has been unindexed for GRACE_SECONDS,
+        so rows whose writer is indexing them right now are not embedded twice.
+        """
+        while True:
+            with self.lock:
+                ids = [r[0] for r in self.conn.execute("SELECT id FROM index_tombstones LIMIT 1000")]
+                if not ids:
+                    break
+                self.index.delete(ids)
+                self.conn.executemany("DELETE FROM index_tombstones WHERE id = ?", [(i,) for i in ids])
+        done = 0
+        skip: set[str] = set()
+        while True:
+            with self.lock:
+                rows = self.conn.execute(
+                    f"SELECT id, namespace, content, content_hash, {self._context_col} FROM memories "
+                    "WHERE indexed = 0 ORDER BY rowid LIMIT ?",
+                    (RECONCILE_BATCH + len(skip),),
+                ).fetchall()
+            rows = [r for r in rows if r[0] not in skip]
+            if not full:
+                # Leave rows alone while their writer is probably indexing them itself.
+                now = time.monotonic()
+                seen = {r[0]: self._seen_unindexed.get(r[0], now) for r in rows}
+                self._seen_unindexed = seen
+                rows = [r for r in rows if now - seen[r[0]] >= GRACE_SECONDS]
+            if not rows:
+                break
+            batch = [_Pending(*r) for r in rows[:RECONCILE_BATCH]]
+            vectors = row_vectors(embedder, batch)
+            items = [IndexItem(p.id, p.namespace, fingerprint(p.content_hash, p.context)) for p in batch]
+            applied = self.apply(items, vectors)
+            done += applied
+            if applied < len(batch):  # changed while embedding: the next pass takes them
+                skip |= {p.id for p in batch}
+            if not full:
+                break
+        if full:
+            self.remove_strays()
+        return done
+
+    def remove_strays(self) -> None:
+        with self.lock:
+            total = self.conn.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+            if self.index.count() == total:
+                return
+            known = {r[0] for r in self.conn.execute("SELECT id FROM memories")}
+            stray = sorted(self.index.all_ids() - known)
+            if stray:
+                log.warning("removing %d vectors with no memory behind them", len(stray))
+                self.index.delete(stray)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    id: str
+    namespace: str
+    content: str
+    content_hash: str
+    context: str
+
+
+class SharedIndex:
+    """The vector index as this process sees it, with VectorIndex's methods.
+
+    The owner serves its local Chroma collection; a follower forwards each call to the owner,
+    and takes the lock over (and the collection with it) when the owner is gone.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.was_reset = False
+        self.indexer: Indexer | None = None
+        self.reconciled = 0
+        self._lock = OwnerLock(settings.data_dir / LOCK_FILE)
+        self._server: OwnerServer | None = None
+        self._client = OwnerClient(settings.data_dir)
+        self._switch = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_reconcile: Callable[[int], None] = lambda n: None
+
+    @property
+    def is_owner(self) -> bool:
+        return self.indexer is not None
+
+    # -- ownership -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Become the owner if no one is; then keep the index in step in the background."""
+        if self.settings.chroma_url:  # a Chroma server takes concurrent writers itself
+            self._become_owner()
+        else:
+            self.try_takeover()
+        self._thread = threading.Thread(target=self._run, name="langmem-index", daemon=True)
+        self._thread.start()
+
+    def try_takeover(self) -> bool:
+        with self._switch:
+            if self.indexer is not None:
+                return True
+            if not self._lock.try_acquire():
+                return False
+            self._become_owner()
+            return True
+
+    def _become_owner(self) -> None:
+        from langmem_mcp.store.vectors import VectorIndex
+
+        index = VectorIndex.open(self.embedder, path=self.settings.chroma_dir, url=self.settings.chroma_url)
+        self.was_reset = index.was_reset
+        indexer = Indexer(index, self.settings.db_path)
+        if index.was_reset:
+            with indexer.lock:
+                indexer.conn.execute("UPDATE memories SET indexed = 0 WHERE indexed = 1")
+        self.indexer = indexer
+        if not self.settings.chroma_url:
+            self._server = OwnerServer(self.settings.data_dir, self._handle)
+        self._client.close()
+        done = indexer.sync(self.embedder, full=True)
+        if done:
+            log.info("reconciled %d memories into the vector index", done)
+        self.reconciled = done
+        self.on_reconcile(done)
+
+    def _run(self) -> None:
+        last_try = last_sweep = time.monotonic()
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                now = time.monotonic()
+                indexer = self.indexer
+                if indexer is None:
+                    if now - last_try >= TAKEOVER_SECONDS:
+                        last_try = now
+                        self.try_takeover()
+                    continue
+                full = now - last_sweep >= SWEEP_SECONDS
+                if full:
+                    last_sweep = now
+                if indexer.changed() or full or indexer.waiting:
+                    indexer.sync(self.embedder, full=full)
+            except Exception:  # noqa: BLE001 - keep the index worker alive
+                if not self._stop.is_set():
+                    log.exception("index worker")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        with self._switch:
+            if self._server is not None:
+                self._server.close()
+            if self.indexer is not None:
+                self.indexer.close()
+            self._client.close()
+            self._lock.release()
+
+    # -- calls, local or forwarded ---------------------------------------------------------
+    def _handle(self, op: str, args: tuple[Any, ...]) -> Any:
+        indexer = self.indexer
+        assert indexer is not None
+        if op == "apply":
+            return indexer.apply(*args)
+        if op == "delete":
+            return indexer.delete(*args)
+        if op == "upsert":
+            with indexer.lock:
+                return indexer.index.upsert(*args)
+        if op in ("query", "count", "all_ids"):
+            return getattr(indexer.index, op)(*args)
+        raise ValueError(f"unknown index call {op!r}")
+
+    def _call(self, op: str, *args: Any) -> Any:
+        deadline = time.monotonic() + RPC_PATIENCE_SECONDS
+        while True:
+            if self.indexer is not None or self.try_takeover():
+                return self._handle(op, args)
+            try:
+                return self._client.call(op, *args)
+            except RemoteUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL_SECONDS)
+
+    def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> int:
+        return self._call("apply", list(items), vectors)
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, namespaces: Sequence[str]) -> None:
+        self._call("upsert", list(ids), vectors, list(namespaces))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        try:
+            self._call("delete", list(ids))
+        except RemoteUnavailable:  # the row is gone from SQLite; the next sweep drops the vector
+            log.warning("index owner unreachable; %d vectors will be removed by its next sweep", len(ids))
+
+    def query(self, vector: np.ndarray, namespace: str, n: int) -> list[VectorHit]:
+        try:
+            return self._call("query", vector, namespace, n)
+        except RemoteUnavailable:
+            log.warning("index owner unreachable; searching by keywords only")
+            return []
+
+    def count(self) -> int:
+        return self._call("count")
+
+    def all_ids(self) -> set[str]:
+        return self._call("all_ids")
 
 
 class Runtime:
@@ -32,8 +371,8 @@ class Runtime:
         self.db = db
         self.memories = MemoryStore(db)
         self.schema_version = SCHEMA_VERSION
-        self._index: VectorIndex | None = None
-        self._warmup: asyncio.Task[VectorIndex] | None = None
+        self._index: SharedIndex | None = None
+        self._warmup: asyncio.Task[SharedIndex] | None = None
         self.reconciled = 0  # memories (re)indexed at the last reconcile, for stats and tests
 
     @classmethod
@@ -43,12 +382,12 @@ class Runtime:
         return cls(settings, db)
 
     # -- the heavy parts -----------------------------------------------------------------
-    def start_warmup(self) -> asyncio.Task[VectorIndex]:
+    def start_warmup(self) -> asyncio.Task[SharedIndex]:
         if self._warmup is None:
             self._warmup = asyncio.get_running_loop().create_task(self._load())
         return self._warmup
 
-    async def index(self) -> VectorIndex:
+    async def index(self) -> SharedIndex:
         if self._index is not None:
             return self._index
         return await asyncio.shield(self.start_warmup())
@@ -57,20 +396,27 @@ class Runtime:
     def index_ready(self) -> bool:
         return self._index is not None
 
-    async def _load(self) -> VectorIndex:
-        from langmem_mcp.store.embeddings import make_embedder
-        from langmem_mcp.store.vectors import VectorIndex
+    @property
+    def index_owner(self) -> bool:
+        return self._index is not None and self._index.is_owner
 
-        def load() -> VectorIndex:
+    async def _load(self) -> SharedIndex:
+        from langmem_mcp.store.embeddings import make_embedder
+
+        def load() -> SharedIndex:
             embedder = make_embedder(self.settings.embedder)
             if hasattr(embedder, "load"):
                 embedder.load()
-            return VectorIndex.open(embedder, path=self.settings.chroma_dir, url=self.settings.chroma_url)
+            shared = SharedIndex(self.settings, embedder)
+            shared.on_reconcile = self._reconciled
+            shared.start()
+            return shared
 
-        index = await asyncio.to_thread(load)
-        await self.reconcile(index)
-        self._index = index
-        return index
+        self._index = await asyncio.to_thread(load)
+        return self._index
+
+    def _reconciled(self, n: int) -> None:
+        self.reconciled = n
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         index = await self.index()
@@ -78,35 +424,38 @@ class Runtime:
 
     # -- keeping the index in step with SQLite ------------------------------------------
     async def index_rows(
-        self, index: VectorIndex, rows: Sequence[MemoryRow], vectors: np.ndarray | None = None
+        self, index: SharedIndex, rows: Sequence[MemoryRow], vectors: np.ndarray | None = None
     ) -> None:
-        """Embed (unless given) and upsert rows, then mark them indexed in SQLite."""
+        """Embed (unless given) and index rows, then mark them indexed in SQLite.
+
+        `vectors` must have been computed from the rows as given (content and context): a row
+        changed since is left for the index worker to re-embed.
+        """
         if not rows:
             return
-        if vectors is None:
-            vectors = await asyncio.to_thread(index.embedder.embed, [r.content for r in rows])
-        await asyncio.to_thread(index.upsert, [r.id for r in rows], vectors, [r.namespace for r in rows])
-        await self.memories.mark_indexed([r.id for r in rows], {r.id: r.content_hash for r in rows})
+        ids = [r.id for r in rows]
+        hold = getattr(index, "hold", None)
+        if hold:
+            hold(ids, 1)
+        try:
+            if vectors is None:
+                vectors = await asyncio.to_thread(row_vectors, index.embedder, rows)
+            items = [
+                IndexItem(r.id, r.namespace, fingerprint(r.content_hash, getattr(r, "context", "")))
+                for r in rows
+            ]
+            await asyncio.to_thread(index.apply, items, vectors)
+        except RemoteUnavailable:  # committed already; the owner (or whoever takes over) indexes it
+            log.warning("index owner unreachable; %d memories will be indexed by it later", len(rows))
+        finally:
+            if hold:
+                hold(ids, -1)
 
-    async def reconcile(self, index: VectorIndex) -> int:
+    async def reconcile(self, index: SharedIndex) -> int:
         """Finish index writes a crash interrupted: pending deletes, unindexed rows, strays."""
-        store = self.memories
-        if index.was_reset:
-            await store.mark_all_unindexed()
-        while ids := await store.tombstones(1000):
-            await asyncio.to_thread(index.delete, ids)
-            await store.clear_tombstones(ids)
-        done = 0
-        while rows := await store.unindexed(RECONCILE_BATCH):
-            await self.index_rows(index, rows)
-            done += len(rows)
-        total = await self.db.scalar("SELECT COUNT(*) FROM memories")
-        if await asyncio.to_thread(index.count) != total:
-            stray = await asyncio.to_thread(index.all_ids) - await store.all_ids()
-            log.warning("removing %d vectors with no memory behind them", len(stray))
-            await asyncio.to_thread(index.delete, sorted(stray))
-        if done:
-            log.info("reconciled %d memories into the vector index", done)
+        if index.indexer is None:
+            return 0
+        done = await asyncio.to_thread(index.indexer.sync, index.embedder, True)
         self.reconciled = done
         return done
 
@@ -116,4 +465,6 @@ class Runtime:
                 await self._warmup
             except Exception:  # noqa: BLE001 - closing anyway
                 log.exception("index warm-up failed")
+        if self._index is not None:
+            await asyncio.to_thread(self._index.close)
         await self.db.close()

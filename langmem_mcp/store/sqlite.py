@@ -56,10 +56,16 @@ class Database:
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
         await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db = cls(conn, path)
+        try:
+            # Before anything writes (journal_mode rewrites the header): a newer file stays untouched.
+            await db._refuse_newer()
+        except BaseException:
+            await conn.close()
+            raise
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
-        db = cls(conn, path)
         try:
             await db._migrate()
         except BaseException:
@@ -67,20 +73,31 @@ class Database:
             raise
         return db
 
-    async def _migrate(self) -> None:
+    async def _refuse_newer(self) -> None:
+        await self._migrate(check_only=True)
+
+    async def _migrate(self, check_only: bool = False) -> None:
         version = await self.scalar("PRAGMA user_version")
         if version > SCHEMA_VERSION:
             raise SchemaTooNew(
                 f"{self.path} was written by a newer langmem-mcp (schema {version}; this one knows up to "
                 f"{SCHEMA_VERSION}). Upgrade langmem-mcp; the file was left untouched."
             )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            log.info("migrating %s to schema %d", self.path, target)
+        if check_only:
+            return
+        while version < SCHEMA_VERSION:
             async with self.transaction():
+                # Read again under the write lock: another process may have migrated meanwhile.
+                version = await self.scalar("PRAGMA user_version")
+                if version >= SCHEMA_VERSION:
+                    break
+                target = version + 1
+                log.info("migrating %s to schema %d", self.path, target)
                 # executescript would commit on its own; run statement by statement instead.
                 for statement in _statements(MIGRATIONS[target - 1]):
                     await self.conn.execute(statement)
                 await self.conn.execute(f"PRAGMA user_version = {target}")
+            version = target
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -1,0 +1,284 @@
+"""Export, import and backup of a data dir.
+
+Export writes one JSON object per line for every row of every table, each with a "table"
+field; tables are found from the schema, so tables added by later migrations are covered
+without changes here. Derived data (the FTS index, index bookkeeping, vectors) is left out:
+it is rebuilt from the rows. Memories are written in a friendly shape (namespace as a list,
+metadata as an object) that `import` also accepts from hand-written files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langmem_mcp.config import Settings
+from langmem_mcp.engine import namespaces
+from langmem_mcp.errors import InvalidInput
+from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
+
+FORMAT = "langmem-mcp-export"
+HEADER_TABLE = "_export"
+MEMORIES = "memories"
+#: Index bookkeeping: meaningless in another data dir.
+SKIPPED_TABLES = {"index_tombstones"}
+IMPORT_BATCH = 256
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+async def check_schema(settings: Settings) -> None:
+    """Open the data dir as the server would: migrate an older file, refuse a newer one."""
+    db = await Database.open(settings.db_path)
+    await db.close()
+
+
+def exported_tables(conn: sqlite3.Connection) -> list[str]:
+    """User tables in creation order, without virtual tables, their shadow tables, or bookkeeping."""
+    rows = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+    ).fetchall()
+    return _importable([n for n, _ in rows], [n for n, sql in rows if _is_virtual(sql)])
+
+
+def _is_virtual(sql: str | None) -> bool:
+    return (sql or "").upper().startswith("CREATE VIRTUAL TABLE")
+
+
+def _importable(names: list[str], virtual: list[str]) -> list[str]:
+    return [
+        n
+        for n in names
+        if not n.startswith("sqlite_")
+        and n not in virtual
+        and n not in SKIPPED_TABLES
+        and not any(n.startswith(v + "_") for v in virtual)
+    ]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$base64": base64.b64encode(value).decode("ascii")}
+    return value
+
+
+def _unplain(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"$base64"}:
+        return base64.b64decode(value["$base64"])
+    return value
+
+
+def export_records(db_path: Path) -> Iterator[dict[str, Any]]:
+    """Every row, read in one transaction: a consistent snapshot even while servers write."""
+    conn = _connect_ro(db_path)
+    try:
+        conn.execute("BEGIN")
+        yield {
+            "table": HEADER_TABLE,
+            "format": FORMAT,
+            "schema_version": conn.execute("PRAGMA user_version").fetchone()[0],
+            "exported_at": datetime.now(UTC).isoformat(),
+        }
+        for table in exported_tables(conn):
+            if table == MEMORIES:
+                cur = conn.execute(
+                    "SELECT id, namespace, content, metadata, importance, created_at, updated_at "
+                    "FROM memories ORDER BY rowid"
+                )
+                for i, ns, content, meta, imp, created, updated in cur:
+                    yield {
+                        "table": MEMORIES,
+                        "id": i,
+                        "namespace": namespaces.split(ns),
+                        "content": content,
+                        "metadata": json.loads(meta),
+                        "importance": imp,
+                        "created_at": created,
+                        "updated_at": updated,
+                    }
+                continue
+            cur = conn.execute(f'SELECT * FROM "{table}"')
+            cols = [d[0] for d in cur.description]
+            for row in cur:
+                yield {"table": table, **{c: _plain(v) for c, v in zip(cols, row, strict=True)}}
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], out: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rec in records:
+        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        counts[rec["table"]] = counts.get(rec["table"], 0) + 1
+    counts.pop(HEADER_TABLE, None)
+    return counts
+
+
+# -- import ------------------------------------------------------------------------------------
+@dataclass
+class ImportReport:
+    created: int = 0
+    existing: int = 0
+    rows: dict[str, int] = field(default_factory=dict)  # other tables: rows inserted
+    skipped: dict[str, int] = field(default_factory=dict)  # other tables: rows already there
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{path}:{n}: not JSON: {exc}") from exc
+            if not isinstance(rec, dict):
+                raise InvalidInput(f"{path}:{n}: each line must be a JSON object")
+            yield n, rec
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+async def import_file(
+    settings: Settings, path: Path, progress: Callable[[int], None] = lambda n: None
+) -> ImportReport:
+    """Memories go through MemoryService.create_many (validation, duplicates, batched embedding
+    and one transaction per batch); other tables' rows are inserted as they are, skipping rows
+    whose key already exists, in one transaction at the end (foreign keys checked at commit)."""
+    from langmem_mcp.service.memories import MemoryService, NewItem
+    from langmem_mcp.service.runtime import Runtime
+
+    rt = await Runtime.open(settings)
+    report = ImportReport()
+    try:
+        svc = MemoryService(rt)
+        batch: list[tuple[NewItem, str | None]] = []
+        others: list[tuple[int, dict[str, Any]]] = []
+
+        async def flush() -> None:
+            results = await svc.create_many([item for item, _ in batch])
+            async with rt.db.transaction() as conn:
+                for (_, updated_at), res in zip(batch, results, strict=True):
+                    if res.action == "created" and updated_at:
+                        await conn.execute(
+                            "UPDATE memories SET updated_at = ? WHERE id = ?", (updated_at, res.id)
+                        )
+            report.created += sum(r.action == "created" for r in results)
+            report.existing += sum(r.action == "exists" for r in results)
+            progress(len(batch))
+            batch.clear()
+
+        for n, rec in read_jsonl(path):
+            table = rec.get("table", MEMORIES)
+            if table == HEADER_TABLE:
+                if rec.get("schema_version", 0) > SCHEMA_VERSION:
+                    raise InvalidInput(
+                        f"{path} was exported by a newer langmem-mcp (schema {rec['schema_version']}; "
+                        f"this one knows up to {SCHEMA_VERSION}); upgrade langmem-mcp to import it"
+                    )
+                progress(1)
+            elif table == MEMORIES:
+                try:
+                    batch.append((_memory_item(rec, NewItem), rec.get("updated_at")))
+                except InvalidInput as exc:
+                    raise InvalidInput(f"{path}:{n}: {exc}") from exc
+                if len(batch) >= IMPORT_BATCH:
+                    await flush()
+            else:
+                others.append((n, rec))
+        if batch:
+            await flush()
+        if others:
+            await _insert_rows(rt.db, path, others, report)
+            progress(len(others))
+    finally:
+        await rt.close()
+    return report
+
+
+def _memory_item(rec: dict[str, Any], new_item: Any) -> Any:
+    if "content" not in rec:
+        raise InvalidInput('a memory line needs "content"')
+    ns = rec.get("namespace")
+    if isinstance(ns, str):
+        ns = namespaces.parse(ns)
+    created = rec.get("created_at")
+    if created is not None:
+        try:
+            datetime.fromisoformat(created)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"created_at {created!r} is not an ISO 8601 time") from exc
+    return new_item(
+        content=rec["content"],
+        namespace=ns,
+        metadata=rec.get("metadata"),
+        importance=rec.get("importance"),
+        created_at=created,
+    )
+
+
+async def _insert_rows(
+    db: Database, path: Path, records: list[tuple[int, dict[str, Any]]], report: ImportReport
+) -> None:
+    columns: dict[str, set[str]] = {}
+    async with db.transaction() as conn:
+        await conn.execute("PRAGMA defer_foreign_keys = ON")
+        async with conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'") as cur:
+            schema = [(r[0], r[1]) for r in await cur.fetchall()]
+        allowed = set(_importable([n for n, _ in schema], [n for n, sql in schema if _is_virtual(sql)]))
+        for n, rec in records:
+            table = rec["table"]
+            if table not in allowed:
+                raise InvalidInput(
+                    f"{path}:{n}: this data dir has no table {str(table)[:80]!r} to import into"
+                )
+            if table not in columns:
+                async with conn.execute(f'PRAGMA table_info("{table}")') as cur:
+                    columns[table] = {r[1] for r in await cur.fetchall()}
+            values = {k: _unplain(v) for k, v in rec.items() if k in columns[table]}
+            if not values:
+                continue
+            names = ", ".join(f'"{k}"' for k in values)
+            marks = ", ".join("?" * len(values))
+            cur = await conn.execute(
+                f'INSERT OR IGNORE INTO "{table}" ({names}) VALUES ({marks})', list(values.values())
+            )
+            bucket = report.rows if cur.rowcount == 1 else report.skipped
+            bucket[table] = bucket.get(table, 0) + 1
+
+
+# -- backup ------------------------------------------------------------------------------------
+def backup(db_path: Path, dest: Path) -> int:
+    """Copy the database with SQLite's online backup API (consistent while servers write) into
+    `dest` as a ready data dir. The vector index is not copied (it may be mid-write); the copy's
+    rows are marked unindexed, so a server opened on it rebuilds the index from them.
+    Returns the number of memories copied."""
+    if dest.exists() and any(dest.iterdir()):
+        raise InvalidInput(f"{dest} is not empty; back up into a new or empty directory")
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / db_path.name
+    src = _connect_ro(db_path)
+    out = sqlite3.connect(target)
+    try:
+        src.backup(out)
+        out.execute("UPDATE memories SET indexed = 0")
+        out.execute("DELETE FROM index_tombstones")
+        out.commit()
+        return out.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+    finally:
+        out.close()
+        src.close()

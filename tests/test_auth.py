@@ -18,7 +18,11 @@ INIT = {
     "jsonrpc": "2.0",
     "id": 1,
     "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
 }
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
@@ -34,19 +38,31 @@ async def test_mcp_matrix(tmp_path: Path) -> None:
             r = await http.post("/mcp", json=INIT, headers=MCP_HEADERS)
             assert r.status_code == 401 and "token is required" in r.json()["detail"]
             assert r.headers["www-authenticate"].startswith("Bearer")
-            r = await http.post("/mcp", json=INIT, headers={**MCP_HEADERS, "authorization": "Bearer lmm_nope"})
+            r = await http.post(
+                "/mcp", json=INIT, headers={**MCP_HEADERS, "authorization": "Bearer lmm_nope"}
+            )
             assert r.status_code == 401 and "not valid" in r.json()["detail"]
             r = await http.get("/sse", headers={"authorization": "Bearer lmm_nope"})
             assert r.status_code == 401
-            r = await http.post("/mcp", json=INIT, headers={**MCP_HEADERS, "authorization": f"Bearer {alice}"})
+            r = await http.post(
+                "/mcp", json=INIT, headers={**MCP_HEADERS, "authorization": f"Bearer {alice}"}
+            )
             assert r.status_code == 200
 
         async with mcp_session(server, "http", bob) as s:
-            await call(s, "manage_memory", content="Bob's bank PIN hint: birthday", namespace=["users", "bob"])
+            await call(
+                s, "manage_memory", content="Bob's bank PIN hint: birthday", namespace=["users", "bob"]
+            )
         async with mcp_session(server, "http", alice) as s:
-            made = await call(s, "manage_memory", content="Alice likes oat milk", namespace=["users", "alice"])
-            await call(s, "manage_memory", content="Alice's cat is Miso", namespace=["users", "alice", "pets"])
-            hits = (await call(s, "search_memory", query="oat milk", namespace=["users", "alice"]))["memories"]
+            made = await call(
+                s, "manage_memory", content="Alice likes oat milk", namespace=["users", "alice"]
+            )
+            await call(
+                s, "manage_memory", content="Alice's cat is Miso", namespace=["users", "alice", "pets"]
+            )
+            hits = (await call(s, "search_memory", query="oat milk", namespace=["users", "alice"]))[
+                "memories"
+            ]
             assert [h["id"] for h in hits] == [made["id"]]
             # Another user's namespace: refused, whether or not it holds data, with the same message shape.
             with_data = await call_error(s, "search_memory", query="PIN", namespace=["users", "bob"])
@@ -63,7 +79,9 @@ async def test_mcp_matrix(tmp_path: Path) -> None:
             assert all(ns["namespace"][:2] == ["users", "alice"] for ns in stats["namespaces"])
 
         async with mcp_session(server, "sse", alice) as s:  # SSE carries the token the same way
-            hits = (await call(s, "search_memory", query="Miso", namespace=["users", "alice", "pets"]))["memories"]
+            hits = (await call(s, "search_memory", query="Miso", namespace=["users", "alice", "pets"]))[
+                "memories"
+            ]
             assert len(hits) == 1
             assert "outside" in await call_error(s, "search_memory", query="PIN", namespace=["users", "bob"])
 
@@ -71,7 +89,9 @@ async def test_mcp_matrix(tmp_path: Path) -> None:
         token_id = cli(data, "token", "list").stdout.split()[0]
         assert cli(data, "token", "revoke", token_id).returncode == 0
         async with httpx2.AsyncClient(base_url=server.url) as http:
-            r = await http.post("/mcp", json=INIT, headers={**MCP_HEADERS, "authorization": f"Bearer {alice}"})
+            r = await http.post(
+                "/mcp", json=INIT, headers={**MCP_HEADERS, "authorization": f"Bearer {alice}"}
+            )
             assert r.status_code == 401
 
 
@@ -94,10 +114,10 @@ async def test_rest_namespace_scoping(tmp_path: Path) -> None:
     token = create_token(data, f"users/{mine}")
     async with http_server(data, "http") as server:
         async with httpx2.AsyncClient(base_url=server.url, headers={"x-api-key": token}) as http:
-            r = await http.post("/users", json={"user_id": mine, "name": "me"})
+            r = await http.post("/users", json={"id": mine, "name": "me"})
             assert r.status_code == 200, r.text
             assert (await http.get(f"/users/{mine}")).status_code == 200
-            r = await http.post("/users", json={"user_id": other, "name": "other"})
+            r = await http.post("/users", json={"id": other, "name": "other"})
             assert r.status_code == 403, r.text
             missing = await http.get(f"/users/{uuid.uuid4()}")
             forbidden = await http.get(f"/users/{other}")

@@ -8,20 +8,33 @@ from __future__ import annotations
 
 import re
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Words, keeping an apostrophe suffix attached ("Caroline's" → "caroline") so it can be dropped.
+_WORD = re.compile(r"\w+(?:'\w+)?", re.UNICODE)
+_SPEAKER = re.compile(r"^\s*([^\W\d_][\w .'-]{0,40}?):\s")
 MAX_TERMS = 64
 
+# A standard English list: function words carry no topic, and with an OR query they would make
+# nearly every memory a hit.
 STOPWORDS = frozenset(
-    """a an and are as at be been but by can could did do does for from had has have he her hers him his
-    how i if in into is it its me my of on or our she so than that the their them then there these they
-    this to was we were what when where which who whom why will with would you your yours""".split()
+    """a an the and or but if of at by for with about against between into through during before after
+    above below to from up down in out on off over under again further then once here there when where why
+    how all any both each few more most other some such no nor not only own same so than too very s t can
+    will just don should now i me my myself we our ours ourselves you your yours yourself yourselves he him
+    his himself she her hers herself it its itself they them their theirs themselves what which who whom
+    this that these those am is are was were be been being have has had having do does did doing would
+    could might must shall may also ever""".split()
 )
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens with possessive/contraction suffixes removed."""
+    return [w.lower().split("'")[0] for w in _WORD.findall(text)]
 
 
 def terms(text: str) -> list[str]:
     """Distinct lowercased word tokens, stopwords dropped unless nothing else is left."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    kept = [w for w in words if w not in STOPWORDS] or words
+    words_ = words(text)
+    kept = [w for w in words_ if w not in STOPWORDS] or words_
     seen: dict[str, None] = {}
     for w in kept:
         seen.setdefault(w, None)
@@ -34,3 +47,22 @@ def match_expression(text: str) -> str | None:
     if not words:
         return None
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def speaker(content: str) -> str | None:
+    """The speaker of a transcript-style memory ("Caroline: I went to…"), if it has one: a name
+    of at most three capitalised words before a colon."""
+    m = _SPEAKER.match(content)
+    if not m:
+        return None
+    name = m.group(1).strip()
+    parts = name.split()
+    return name if len(parts) <= 3 and all(p[0].isupper() for p in parts) else None
+
+
+def mentioned_speakers(query: str, speakers: set[str]) -> set[str]:
+    """Speakers the query names, when it names some but not all of them (naming everyone
+    distinguishes no one)."""
+    tokens = set(words(query))
+    named = {s for s in speakers if s and all(p in tokens for p in words(s))}
+    return named if named and len(named) < len(speakers) else set()

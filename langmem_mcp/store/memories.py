@@ -11,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 
+from langmem_mcp.engine import context as ctx
 from langmem_mcp.store.sqlite import Database
 
 
@@ -32,6 +33,7 @@ class MemoryRow:
     created_at: str
     updated_at: str
     content_hash: str
+    context: str = ""
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> MemoryRow:
@@ -44,10 +46,11 @@ class MemoryRow:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             content_hash=row["content_hash"],
+            context=row["context"],
         )
 
 
-_COLUMNS = "id, namespace, content, metadata, importance, created_at, updated_at, content_hash"
+_COLUMNS = "id, namespace, content, metadata, importance, created_at, updated_at, content_hash, context"
 
 
 @dataclass(frozen=True)
@@ -91,16 +94,24 @@ class MemoryStore:
         return [(r["rowid"], MemoryRow.from_row(r)) for r in rows]
 
     async def lexical(
-        self, match: str, namespace: str, limit: int, where: str = "", params: Sequence[Any] = ()
-    ) -> list[str]:
-        """Ids ranked by FTS5 BM25 within one namespace, optionally narrowed by a metadata clause."""
+        self,
+        match: str,
+        namespace: str,
+        limit: int,
+        where: str = "",
+        params: Sequence[Any] = (),
+        context_weight: float = 0.4,
+    ) -> list[tuple[str, float, str]]:
+        """(id, BM25 score — higher is better, content) within one namespace, best first; the
+        context column counts `context_weight` as much as the memory's own text."""
+        rank = f"bm25(memories_fts, 1.0, {float(context_weight)!r})"
         sql = (
-            "SELECT m.id FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
+            f"SELECT m.id, -{rank}, m.content FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? AND m.namespace = ? {('AND ' + where) if where else ''} "
-            "ORDER BY memories_fts.rank LIMIT ?"
+            f"ORDER BY {rank} LIMIT ?"
         )
         rows = await self.db.fetchall(sql, (match, namespace, *params, limit))
-        return [r[0] for r in rows]
+        return [(r[0], r[1], r[2]) for r in rows]
 
     async def filter_ids(self, ids: Sequence[str], where: str, params: Sequence[Any]) -> set[str]:
         if not ids:
@@ -116,13 +127,18 @@ class MemoryStore:
         return {r[0]: r[1] for r in rows}
 
     # -- writes (each one transaction; acknowledged only after COMMIT) --------------------
-    async def insert_many(self, items: Sequence[NewMemory]) -> list[tuple[NewMemory, str | None]]:
-        """Insert, skipping verbatim duplicates within a namespace.
+    async def insert_many(
+        self, items: Sequence[NewMemory], policy: ctx.ContextPolicy | None = None
+    ) -> tuple[list[tuple[NewMemory, str | None]], set[str]]:
+        """Insert, skipping verbatim duplicates within a namespace, in one transaction.
 
         Returns each item with the id of the existing memory when it was a duplicate (None when
-        inserted). Duplicates never touch the existing row.
+        inserted), and the ids of older memories whose context now includes a new one (they
+        need re-indexing). Duplicates never touch the existing row.
         """
+        policy = policy or ctx.ContextPolicy()
         results: list[tuple[NewMemory, str | None]] = []
+        touched: set[str] = set()
         async with self.db.transaction() as conn:
             for item in items:
                 digest = content_hash(item.content)
@@ -144,6 +160,9 @@ class MemoryStore:
                 )
                 if cur.rowcount == 1:
                     results.append((item, None))
+                    rowid = cur.lastrowid
+                    await _set_context(conn, rowid, policy)
+                    touched |= await _refresh_neighbours(conn, rowid, policy, before=False)
                 else:
                     async with conn.execute(
                         "SELECT id FROM memories WHERE namespace = ? AND content_hash = ?",
@@ -151,7 +170,7 @@ class MemoryStore:
                     ) as c:
                         row = await c.fetchone()
                     results.append((item, row[0]))
-        return results
+        return results, touched - {m.id for m, existing in results if existing is None}
 
     async def update(
         self,
@@ -159,8 +178,11 @@ class MemoryStore:
         content: str | None,
         metadata: dict[str, Any] | None,
         importance: float | None,
-    ) -> MemoryRow | None:
-        """Change a memory in place; returns the new row, or None if the id is gone."""
+        policy: ctx.ContextPolicy | None = None,
+    ) -> tuple[MemoryRow | None, set[str]]:
+        """Change a memory in place; returns the new row (None if the id is gone) and the ids of
+        neighbours whose context changed with it."""
+        touched: set[str] = set()
         async with self.db.transaction() as conn:
             sets, params = ["updated_at = ?"], [now_iso()]
             if content is not None:
@@ -176,17 +198,28 @@ class MemoryStore:
                 f"UPDATE memories SET {', '.join(sets)} WHERE id = ?", (*params, memory_id)
             )
             if cur.rowcount == 0:
-                return None
-        return await self.get(memory_id)
+                return None, touched
+            if content is not None:
+                rowid = await _rowid(conn, memory_id)
+                touched = await _refresh_neighbours(conn, rowid, policy or ctx.ContextPolicy())
+        return await self.get(memory_id), touched
 
-    async def delete(self, memory_id: str) -> bool:
-        """Delete the row and leave a tombstone, so the vector is removed even after a crash."""
+    async def delete(self, memory_id: str, policy: ctx.ContextPolicy | None = None) -> tuple[bool, set[str]]:
+        """Delete the row and leave a tombstone, so the vector is removed even after a crash.
+        Also returns the neighbours whose context changed."""
+        policy = policy or ctx.ContextPolicy()
         async with self.db.transaction() as conn:
-            cur = await conn.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
-            if cur.rowcount == 0:
-                return False
+            rowid = await _rowid(conn, memory_id)
+            if rowid is None:
+                return False, set()
+            neighbours = await _neighbour_rowids(conn, rowid, policy, before=True, after=True)
+            await conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
             await conn.execute("INSERT OR IGNORE INTO index_tombstones (id) VALUES (?)", (memory_id,))
-        return True
+            touched = set()
+            for r in neighbours:
+                if await _set_context(conn, r, policy):
+                    touched.add(await _id_of(conn, r))
+        return True, touched
 
     # -- index bookkeeping -------------------------------------------------------------------
     async def mark_indexed(self, ids: Iterable[str], hashes: dict[str, str]) -> None:
@@ -229,3 +262,77 @@ class MemoryStore:
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+# -- context maintenance (inside a write transaction) ---------------------------------------
+async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> Any:
+    async with conn.execute(sql, params) as cur:
+        row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
+async def _rowid(conn: aiosqlite.Connection, memory_id: str) -> int | None:
+    return await _one(conn, "SELECT rowid FROM memories WHERE id = ?", (memory_id,))
+
+
+async def _id_of(conn: aiosqlite.Connection, rowid: int) -> str:
+    return await _one(conn, "SELECT id FROM memories WHERE rowid = ?", (rowid,))
+
+
+async def _around(
+    conn: aiosqlite.Connection, rowid: int, policy: ctx.ContextPolicy
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """The memories just before and after `rowid` in its namespace, nearest first, that lie
+    within the time window (a gap ends the run: an older conversation is not context)."""
+    async with conn.execute("SELECT namespace, created_at FROM memories WHERE rowid = ?", (rowid,)) as cur:
+        me = await cur.fetchone()
+    if me is None:
+        return [], []
+    t0 = datetime.fromisoformat(me[1])
+    out: list[list[tuple[int, str]]] = []
+    for op, order, n in (("<", "DESC", policy.before), (">", "ASC", policy.after)):
+        async with conn.execute(
+            f"SELECT rowid, content, created_at FROM memories WHERE namespace = ? AND rowid {op} ? "
+            f"ORDER BY rowid {order} LIMIT ?",
+            (me[0], rowid, n),
+        ) as cur:
+            rows = await cur.fetchall()
+        run = []
+        for r in rows:
+            if abs((datetime.fromisoformat(r[2]) - t0).total_seconds()) > policy.window_seconds:
+                break
+            run.append((r[0], r[1]))
+        out.append(run)
+    return out[0], out[1]
+
+
+async def _set_context(conn: aiosqlite.Connection, rowid: int, policy: ctx.ContextPolicy) -> bool:
+    """Recompute one memory's stored context; True (and marked for re-indexing) if it changed."""
+    before, after = await _around(conn, rowid, policy)
+    context = ctx.join([c for _, c in reversed(before)], [c for _, c in after])
+    cur = await conn.execute(
+        "UPDATE memories SET context = ?, indexed = 0 WHERE rowid = ? AND context != ?",
+        (context, rowid, context),
+    )
+    return cur.rowcount == 1
+
+
+async def _neighbour_rowids(
+    conn: aiosqlite.Connection, rowid: int, policy: ctx.ContextPolicy, before: bool = True, after: bool = True
+) -> list[int]:
+    """Rows whose window contains `rowid`: the `after` ones before it and the `before` ones after."""
+    wide = ctx.ContextPolicy(policy.after, policy.before, policy.window_seconds, policy.lexical_weight)
+    prev, nxt = await _around(conn, rowid, wide)
+    return ([r for r, _ in prev] if before else []) + ([r for r, _ in nxt] if after else [])
+
+
+async def _refresh_neighbours(
+    conn: aiosqlite.Connection, rowid: int | None, policy: ctx.ContextPolicy, before: bool = True
+) -> set[str]:
+    if rowid is None:
+        return set()
+    touched = set()
+    for r in await _neighbour_rowids(conn, rowid, policy, before=True, after=before):
+        if await _set_context(conn, r, policy):
+            touched.add(await _id_of(conn, r))
+    return touched

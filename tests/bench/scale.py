@@ -1,0 +1,218 @@
+"""Search latency, bulk ingest and memory use at growing store sizes, against same-run baselines.
+
+For each size N (default 1k, 10k, 100k memories):
+- bulk ingest N memories through MemoryService.create_many (batched embeddings and
+  transactions, as `langmem-mcp import` does) vs the raw encoder embedding the same texts;
+- spawn the server over stdio on that data dir and time `search_memory` (p50/p95) for a fixed
+  set of questions, vs a direct chromadb query (embed + collection.query) on the same data;
+- the server's peak RSS (VmHWM) after the searches.
+
+Texts are LoCoMo turns ("Speaker: text"), repeated with a copy number to make each unique,
+spread over namespaces of one conversation each, as a real store of many conversations is.
+
+    python -m tests.bench.scale [--sizes 1000 10000 100000] [--queries 200] [--out scale.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mcp import ClientSession, StdioServerParameters, stdio_client
+
+from langmem_mcp.config import load_settings
+from langmem_mcp.service.memories import MemoryService, NewItem
+from langmem_mcp.service.runtime import Runtime
+from tests.bench.locomo_data import load
+from tests.mcp_client import server_env
+
+BATCH = 256
+
+
+def corpus(n: int) -> tuple[list[NewItem], list[tuple[str, list[str]]]]:
+    """n memories and (question, namespace) pairs to search with."""
+    convs = load()
+    items: list[NewItem] = []
+    queries: list[tuple[str, list[str]]] = []
+    copy = 0
+    while len(items) < n:
+        for conv in convs:
+            ns = ["bench", f"{conv.name}-{copy}"]
+            for turn in conv.turns:
+                text = turn.memory if copy == 0 else f"{turn.memory} [{copy}]"
+                items.append(NewItem(text, ns))
+                if len(items) == n:
+                    break
+            queries += [(q.question, ns) for q in conv.questions]
+            if len(items) == n:
+                break
+        copy += 1
+    return items, queries
+
+
+def percentile(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+async def ingest(data_dir: Path, items: list[NewItem]) -> dict:
+    settings = load_settings(data_dir=data_dir)
+    rt = await Runtime.open(settings)
+    try:
+        index = await rt.index()
+        svc = MemoryService(rt)
+        texts = [it.content for it in items]
+        # raw encoder on the same texts, same batch size
+        sample = texts[: min(len(texts), 5000)]
+        t0 = time.perf_counter()
+        for i in range(0, len(sample), BATCH):
+            index.embedder.embed(sample[i : i + BATCH])
+        raw_rate = len(sample) / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for i in range(0, len(items), BATCH):
+            await svc.create_many(items[i : i + BATCH])
+        ingest_rate = len(items) / (time.perf_counter() - t0)
+        return {
+            "raw_encoder_per_s": round(raw_rate, 1),
+            "ingest_per_s": round(ingest_rate, 1),
+            "ingest_vs_raw": round(ingest_rate / raw_rate, 3),
+        }
+    finally:
+        await rt.close()
+
+
+async def direct_chroma(data_dir: Path, queries: list[tuple[str, list[str]]]) -> list[float]:
+    """The baseline: what a user of chromadb alone would do — embed the query, query the collection."""
+    settings = load_settings(data_dir=data_dir)
+    rt = await Runtime.open(settings)
+    try:
+        index = await rt.index()
+        times = []
+        for q, ns in queries:
+            t0 = time.perf_counter()
+            vec = index.embedder.embed([q])[0]
+            index.query(vec, "/".join(ns), 10)
+            times.append(time.perf_counter() - t0)
+        return times
+    finally:
+        await rt.close()
+
+
+def vm_hwm_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def over_stdio(
+    data_dir: Path, queries: list[tuple[str, list[str]]]
+) -> tuple[list[float], float | None]:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "langmem_mcp"], env=server_env(data_dir)
+    )
+    times = []
+    with open(os.devnull, "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as s:
+                await s.initialize()
+                await s.call_tool("search_memory", {"query": "warm up", "namespace": queries[0][1]})
+                for q, ns in queries:
+                    t0 = time.perf_counter()
+                    res = await s.call_tool("search_memory", {"query": q, "namespace": ns, "limit": 10})
+                    times.append(time.perf_counter() - t0)
+                    assert not res.is_error, res.content[0].text
+                rss = _server_hwm()
+    return times, rss
+
+
+def _server_hwm() -> float | None:
+    """VmHWM of the newest `python -m langmem_mcp` child of this process."""
+    me = os.getpid()
+    best = None
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        ppid = next((int(x.split()[1]) for x in text.splitlines() if x.startswith("PPid:")), None)
+        if ppid == me and "langmem_mcp" in cmdline:
+            best = vm_hwm_mib(int(status.parent.name))
+    return best
+
+
+def ms(xs: list[float]) -> dict:
+    return {"p50": round(1000 * statistics.median(xs), 2), "p95": round(1000 * percentile(xs, 95), 2)}
+
+
+async def run(sizes: list[int], n_queries: int, root: Path) -> list[dict]:
+    results = []
+    for n in sizes:
+        data_dir = root / f"n{n}"
+        items, queries = corpus(n)
+        step = max(1, len(queries) // n_queries)
+        queries = queries[::step][:n_queries]
+        row: dict = {"memories": n}
+        row.update(await ingest(data_dir, items))
+        base = await direct_chroma(data_dir, queries)
+        ours, rss = await over_stdio(data_dir, queries)
+        row["search_ms"] = ms(ours)
+        row["direct_chroma_ms"] = ms(base)
+        row["search_vs_chroma_p50"] = round(statistics.median(ours) / statistics.median(base), 2)
+        row["server_peak_rss_mib"] = round(rss, 1) if rss else None
+        print(json.dumps(row), flush=True)
+        results.append(row)
+    return results
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["memories"] for r in results]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot(n, [r["search_ms"]["p50"] for r in results], "o-", label="search_memory over stdio, p50")
+    ax.plot(n, [r["search_ms"]["p95"] for r in results], "o--", label="search_memory over stdio, p95")
+    ax.plot(n, [r["direct_chroma_ms"]["p50"] for r in results], "s-", label="direct chromadb query, p50")
+    ax.set_xscale("log")
+    ax.set_xlabel("memories in the store")
+    ax.set_ylabel("ms per search")
+    ax.set_title("langmem-mcp search latency")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("bench-results/scale.json"))
+    parser.add_argument("--plot", type=Path, default=Path("bench-results/search_latency.png"))
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = asyncio.run(run(args.sizes, args.queries, Path(tmp)))
+    args.out.write_text(json.dumps(results, indent=2))
+    try:
+        plot(results, args.plot)
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

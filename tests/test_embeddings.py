@@ -116,7 +116,7 @@ def test_thread_safe(embedder: MiniLMOnnxEmbedder) -> None:
     def worker() -> None:
         try:
             results.append(embedder.embed(texts))
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
+        except BaseException as exc:  # surfaced by the assert below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]

@@ -153,6 +153,9 @@ class MiniLMOnnxEmbedder:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle ORT workers otherwise busy-wait between ops, stealing CPU from the rest of the server
+        # (and from other processes): measured faster per query and per CPU-second on a loaded 2-core box.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(
                 str(model_path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.config import Settings
+from langmem_mcp.engine.context import VectorMode, embed_memories
 from langmem_mcp.store.memories import MemoryRow, MemoryStore
 from langmem_mcp.store.owner import LOCK_FILE, OwnerClient, OwnerLock, OwnerServer, RemoteUnavailable
 from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
@@ -52,17 +53,9 @@ def fingerprint(content_hash: str, context: str = "") -> str:
     return hashlib.sha256(f"{content_hash}\x00{context}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def row_vectors(embedder: Embedder, rows: Sequence[Any]) -> np.ndarray:
-    """The vectors a row is indexed under: the memory alone and the memory in its context window
-    (engine.context), or its content alone where there is no context."""
-    try:
-        from langmem_mcp.engine import context as ctx
-    except ImportError:  # pragma: no cover - before the context work landed
-        return embedder.embed([r.content for r in rows])
-    texts: list[str] = []
-    for r in rows:
-        texts += ctx.embedding_inputs(r.content, getattr(r, "context", "") or "")
-    return ctx.combine(embedder.embed(texts))
+def row_vectors(embedder: Embedder, rows: Sequence[Any], mode: VectorMode = "window") -> np.ndarray:
+    """The vector each row is indexed under: the memory mixed with its context (engine.context)."""
+    return embed_memories(embedder, rows, mode)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 ENV_PREFIX = "LANGMEM_MCP_"
 LLMBackend = Literal["auto", "anthropic", "sampling", "none"]
@@ -40,6 +40,8 @@ class Settings:
     weight_recency: float = 0.0
     weight_importance: float = 0.0
     recency_half_life_days: float = 30.0
+    # how a memory's vector mixes in its conversational context: window | neighbours | off
+    context_vectors: Literal["window", "neighbours", "off"] = "window"
     max_content_chars: int = 100_000
     # LLM
     llm: LLMBackend = "auto"
@@ -101,5 +103,17 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         values["anthropic_api_key"] = env["ANTHROPIC_API_KEY"]
     if "anthropic_base_url" not in values and env.get("ANTHROPIC_BASE_URL"):
         values["anthropic_base_url"] = env["ANTHROPIC_BASE_URL"]
-    settings = replace(base, **values)
-    return settings.with_overrides(**overrides)
+    settings = replace(base, **values).with_overrides(**overrides)
+    _check_choices(settings)
+    return settings
+
+
+def _check_choices(settings: Settings) -> None:
+    """Refuse a value outside a Literal field's choices, naming the variable and the choices."""
+    hints = get_type_hints(Settings)
+    for f in fields(Settings):
+        choices = get_args(hints[f.name]) if get_origin(hints[f.name]) is Literal else ()
+        if choices and getattr(settings, f.name) not in choices:
+            raise ValueError(
+                f"{ENV_PREFIX}{f.name.upper()}={getattr(settings, f.name)!r} is not one of {', '.join(choices)}"
+            )

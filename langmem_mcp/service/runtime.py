@@ -74,8 +74,9 @@ class Indexer:
     point leaves `indexed = 0` or a tombstone for the next pass to finish.
     """
 
-    def __init__(self, index: VectorIndex, db_path: Path) -> None:
+    def __init__(self, index: VectorIndex, db_path: Path, mode: VectorMode = "window") -> None:
         self.index = index
+        self.mode = mode
         self.conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
         self.conn.execute("PRAGMA busy_timeout = 30000")
         cols = {r[1] for r in self.conn.execute("PRAGMA table_info(memories)")}
@@ -175,7 +176,7 @@ class Indexer:
             if not rows:
                 break
             batch = [_Pending(*r) for r in rows[:RECONCILE_BATCH]]
-            vectors = row_vectors(embedder, batch)
+            vectors = row_vectors(embedder, batch, self.mode)
             items = [IndexItem(p.id, p.namespace, fingerprint(p.content_hash, p.context)) for p in batch]
             applied = self.apply(items, vectors)
             done += applied
@@ -257,7 +258,7 @@ class SharedIndex:
 
         index = VectorIndex.open(self.embedder, path=self.settings.chroma_dir, url=self.settings.chroma_url)
         self.was_reset = index.was_reset
-        indexer = Indexer(index, self.settings.db_path)
+        indexer = Indexer(index, self.settings.db_path, self.settings.context_vectors)
         if index.was_reset:
             with indexer.lock:
                 indexer.conn.execute("UPDATE memories SET indexed = 0 WHERE indexed = 1")
@@ -432,7 +433,7 @@ class Runtime:
             hold(ids, 1)
         try:
             if vectors is None:
-                vectors = await asyncio.to_thread(row_vectors, index.embedder, rows)
+                vectors = await asyncio.to_thread(row_vectors, index.embedder, rows, self.settings.context_vectors)
             items = [
                 IndexItem(r.id, r.namespace, fingerprint(r.content_hash, getattr(r, "context", "")))
                 for r in rows

@@ -24,12 +24,13 @@ from tests.mcp_client import call, stdio_session
 KS = (1, 5, 10, 20)
 
 
-async def run(data_dir: Path) -> dict:
+async def run(data_dir: Path, context_vectors: str | None = None) -> dict:
     conversations = load()
     per_k: dict[int, list[float]] = {k: [] for k in KS}
     per_conv: dict[str, float] = {}
     t0 = time.perf_counter()
-    async with stdio_session(data_dir) as s:
+    env = {"LANGMEM_MCP_CONTEXT_VECTORS": context_vectors} if context_vectors else {}
+    async with stdio_session(data_dir, **env) as s:
         for conv in conversations:
             ns = ["locomo", conv.name]
             dia_of: dict[str, str] = {}
@@ -47,6 +48,7 @@ async def run(data_dir: Path) -> dict:
                 conv_r10.append(recall(r10, q.evidence, 10))
             per_conv[conv.name] = round(100 * mean(conv_r10), 1)
     return {
+        "context_vectors": context_vectors or "window",
         "questions": len(per_k[10]),
         "recall": {f"@{k}": round(100 * mean(v), 1) for k, v in per_k.items()},
         "recall@10_per_conversation": per_conv,
@@ -57,9 +59,10 @@ async def run(data_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--context-vectors", choices=["window", "neighbours", "off"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(run(Path(tmp)))
+        result = asyncio.run(run(Path(tmp), args.context_vectors))
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

@@ -33,6 +33,8 @@ def main() -> None:
         results["locomo_mcp"] = asyncio.run(locomo_recall.run(Path(tmp) / "locomo"))
         print(json.dumps(results["locomo_mcp"]), flush=True)
         if not args.skip_scale:
+            modes = ["window", "neighbours", "off"]
+            results["ingest"] = asyncio.run(scale.compare_ingest(2000, modes, Path(tmp) / "ingest"))
             results["scale"] = asyncio.run(scale.run(args.sizes, args.queries, Path(tmp) / "scale"))
             scale.plot(results["scale"], OUT / "search_latency.png")
     (OUT / "results.json").write_text(json.dumps(results, indent=2))

@@ -62,8 +62,8 @@ def percentile(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-async def ingest(data_dir: Path, items: list[NewItem]) -> dict:
-    settings = load_settings(data_dir=data_dir)
+async def ingest(data_dir: Path, items: list[NewItem], mode: str = "window") -> dict:
+    settings = load_settings(data_dir=data_dir, context_vectors=mode)
     rt = await Runtime.open(settings)
     try:
         index = await rt.index()
@@ -80,6 +80,7 @@ async def ingest(data_dir: Path, items: list[NewItem]) -> dict:
             await svc.create_many(items[i : i + BATCH])
         ingest_rate = len(items) / (time.perf_counter() - t0)
         return {
+            "context_vectors": mode,
             "raw_encoder_per_s": round(raw_rate, 1),
             "ingest_per_s": round(ingest_rate, 1),
             "ingest_vs_raw": round(ingest_rate / raw_rate, 3),
@@ -156,7 +157,20 @@ def ms(xs: list[float]) -> dict:
     return {"p50": round(1000 * statistics.median(xs), 2), "p95": round(1000 * percentile(xs, 95), 2)}
 
 
-async def run(sizes: list[int], n_queries: int, root: Path) -> list[dict]:
+async def compare_ingest(n: int, modes: list[str], root: Path) -> list[dict]:
+    """Bulk ingest of the same n memories under each context-vector mode, vs the raw encoder."""
+    items, _ = corpus(n)
+    rows = []
+    for mode in modes:
+        row = {"memories": n, **await ingest(root / f"ingest-{mode}", items, mode)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+async def run(sizes: list[int], n_queries: int, root: Path, build_mode: str = "neighbours") -> list[dict]:
+    """Search latency and RSS per size. The store is built in `build_mode` (the fastest to fill;
+    search cost does not depend on how the vectors were mixed)."""
     results = []
     for n in sizes:
         data_dir = root / f"n{n}"
@@ -164,7 +178,7 @@ async def run(sizes: list[int], n_queries: int, root: Path) -> list[dict]:
         step = max(1, len(queries) // n_queries)
         queries = queries[::step][:n_queries]
         row: dict = {"memories": n}
-        row.update(await ingest(data_dir, items))
+        row.update(await ingest(data_dir, items, build_mode))
         base = await direct_chroma(data_dir, queries)
         ours, rss = await over_stdio(data_dir, queries)
         row["search_ms"] = ms(ours)
@@ -201,13 +215,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--build-mode", default="neighbours", choices=["window", "neighbours", "off"])
+    parser.add_argument(
+        "--ingest-size", type=int, default=2000, help="memories for the ingest comparison (0: skip)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results/scale.json"))
     parser.add_argument("--plot", type=Path, default=Path("bench-results/search_latency.png"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        results = asyncio.run(run(args.sizes, args.queries, Path(tmp)))
-    args.out.write_text(json.dumps(results, indent=2))
+        ingest_rows = (
+            asyncio.run(compare_ingest(args.ingest_size, ["window", "neighbours", "off"], Path(tmp)))
+            if args.ingest_size
+            else []
+        )
+        results = asyncio.run(run(args.sizes, args.queries, Path(tmp), args.build_mode))
+    args.out.write_text(json.dumps({"ingest": ingest_rows, "search": results}, indent=2))
     try:
         plot(results, args.plot)
     except ImportError:

@@ -1,0 +1,165 @@
+"""What the LangMem service model returns (REST bodies and MCP tool outputs alike)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+FunctionType = Literal["user_state", "user_append_state", "user_semantic_memory", "thread_summary"]
+FUNCTION_TYPES: tuple[str, ...] = (
+    "user_state",
+    "user_append_state",
+    "user_semantic_memory",
+    "thread_summary",
+)
+USER_TYPES: tuple[str, ...] = ("user_state", "user_append_state", "user_semantic_memory")
+THREAD_TYPES: tuple[str, ...] = ("thread_summary",)
+NEEDS_LLM: tuple[str, ...] = ("user_state", "user_append_state", "thread_summary")
+
+
+class User(BaseModel):
+    id: str
+    name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+    updated_at: str
+
+
+class UserList(BaseModel):
+    users: list[User]
+    next_cursor: str | None = None
+
+
+class Thread(BaseModel):
+    id: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+    updated_at: str
+    message_count: int = 0
+    last_message_at: str | None = None
+    pending_formation: bool = Field(
+        False, description="Messages wait for background formation (the thread is not quiet yet)."
+    )
+
+
+class ThreadList(BaseModel):
+    threads: list[Thread]
+    next_cursor: str | None = None
+
+
+class AddMessagesResult(BaseModel):
+    thread_id: str
+    added: int
+    duplicates: int = Field(description="Messages already in the thread (same timestamp and content, or id).")
+    message_ids: list[str]
+
+
+class MessagePage(BaseModel):
+    messages: list[dict[str, Any]]
+    next_cursor: str | None = None
+
+
+class FunctionSchema(BaseModel):
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class MemoryFunction(BaseModel):
+    id: str
+    name: str
+    description: str = ""
+    type: FunctionType
+    custom_instructions: str | None = None
+    schema_: FunctionSchema = Field(alias="schema")
+    status: Literal["active", "disabled"] = "active"
+    default: bool = Field(False, description="The automatic user_semantic_memory function.")
+    created_at: str
+    updated_at: str
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class FunctionList(BaseModel):
+    memory_functions: list[MemoryFunction]
+    next_cursor: str | None = None
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool = True
+    memories_deleted: int = 0
+
+
+class MemoryState(BaseModel):
+    """What one memory function holds for one user (or thread)."""
+
+    memory_function_id: str
+    type: FunctionType
+    name: str
+    user_id: str | None = None
+    thread_id: str | None = None
+    state: Any = Field(
+        description="user_state: the profile object; user_append_state: the entries (newest last); "
+        "user_semantic_memory: the memories (newest last); thread_summary: the summary object."
+    )
+    count: int | None = Field(
+        None, description="How many entries or memories exist (the state lists at most 100)."
+    )
+    status: Literal["ok", "empty", "needs_llm", "disabled"] = "ok"
+    detail: str | None = None
+    updated_at: str | None = None
+
+
+class ThreadState(BaseModel):
+    thread_id: str
+    key: str | None = None
+    state: Any = None
+    updated_at: str | None = None
+
+
+class Scores(BaseModel):
+    relevance: float
+    recency: float
+    importance: float
+
+
+class QueriedMemory(BaseModel):
+    text: str
+    id: str
+    memory_function_id: str | None = None
+    created_at: str
+    scores: Scores
+    score: float
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ThreadSummary(BaseModel):
+    memory_function_id: str
+    thread_id: str
+    summary: Any
+    updated_at: str | None = None
+
+
+class QueryResult(BaseModel):
+    memories: list[QueriedMemory]
+    state: list[MemoryState] = Field(default_factory=list)
+    thread_summaries: list[ThreadSummary] = Field(default_factory=list)
+
+
+class FunctionRun(BaseModel):
+    memory_function_id: str
+    type: FunctionType
+    thread_id: str
+    user_id: str | None = None
+    status: Literal["formed", "up_to_date", "needs_llm", "error"]
+    formed: int = Field(0, description="Memories, entries or states written.")
+    detail: str | None = None
+
+
+class FormationReport(BaseModel):
+    thread_ids: list[str]
+    memories_formed: int
+    runs: list[FunctionRun]

@@ -33,6 +33,8 @@ from langmem_mcp.store.memories import MemoryRow, NewMemory, content_hash
 #: ablation in the README: k=60/top 20 → 65.1 recall@10, k=5/top 100 → 66.2; k 3-10 all alike).
 FUSION_DEPTH = 100
 RRF_K = 5
+#: A write of at least this many memories is a bulk write: indexed fast, refined when idle.
+BULK_WRITE = 32
 #: A question that names one of the speakers in a transcript is usually about what they said.
 SPEAKER_BOOST = 2.0
 MAX_QUERY_CHARS = 10_000
@@ -119,7 +121,7 @@ class MemoryService:
             return []
         outcome, touched = await self.store.insert_many(new, self.policy)
         inserted = [m.id for m, existing in outcome if existing is None]
-        await self._reindex([*inserted, *touched])
+        await self._reindex([*inserted, *touched], bulk=len(inserted) >= BULK_WRITE)
         return [
             WriteResult(action="created", id=m.id)
             if existing is None
@@ -127,13 +129,13 @@ class MemoryService:
             for m, existing in outcome
         ]
 
-    async def _reindex(self, ids: Sequence[str]) -> None:
+    async def _reindex(self, ids: Sequence[str], bulk: bool = False) -> None:
         """Embed and index these memories now (their SQLite rows are already committed)."""
         if not ids:
             return
         index = await self.rt.index()
         rows = await self.store.get_many(list(dict.fromkeys(ids)))
-        await self.rt.index_rows(index, list(rows.values()))
+        await self.rt.index_rows(index, list(rows.values()), bulk=bulk)
 
     async def update(
         self,

@@ -58,11 +58,20 @@ def row_vectors(embedder: Embedder, rows: Sequence[Any], mode: VectorMode = "win
     return embed_memories(embedder, rows, mode)
 
 
+#: `memories.indexed`: no vector yet; indexed as configured; indexed with the fast
+#: ("neighbours") vector of a bulk write, to be upgraded to the configured mode when idle.
+MISSING, INDEXED, UPGRADE = 0, 1, 2
+#: The worker upgrades fast vectors once nothing was written for this long, a batch at a time.
+UPGRADE_IDLE_SECONDS = 2.0
+UPGRADE_BATCH = 64
+
+
 @dataclass(frozen=True)
 class IndexItem:
     id: str
     namespace: str
     fingerprint: str
+    state: int = INDEXED
 
 
 class Indexer:
@@ -77,6 +86,8 @@ class Indexer:
     def __init__(self, index: VectorIndex, db_path: Path, mode: VectorMode = "window") -> None:
         self.index = index
         self.mode = mode
+        #: Ids this process is indexing right now (SharedIndex.hold): the worker leaves them be.
+        self.busy: Callable[[], set[str]] = set
         self.conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
         self.conn.execute("PRAGMA busy_timeout = 30000")
         cols = {r[1] for r in self.conn.execute("PRAGMA table_info(memories)")}
@@ -124,7 +135,7 @@ class Indexer:
             f"SELECT content_hash, {self._context_col} FROM memories WHERE id = ?", (it.id,)
         ).fetchone()
         if row is not None and fingerprint(row[0], row[1]) == it.fingerprint:
-            self.conn.execute("UPDATE memories SET indexed = 1 WHERE id = ? AND indexed = 0", (it.id,))
+            self.conn.execute("UPDATE memories SET indexed = ? WHERE id = ?", (it.state, it.id))
 
     def delete(self, ids: Sequence[str]) -> None:
         with self.lock:
@@ -166,7 +177,8 @@ class Indexer:
                     "WHERE indexed = 0 ORDER BY rowid LIMIT ?",
                     (RECONCILE_BATCH + len(skip),),
                 ).fetchall()
-            rows = [r for r in rows if r[0] not in skip]
+            busy = self.busy()
+            rows = [r for r in rows if r[0] not in skip and r[0] not in busy]
             if not full:
                 # Leave rows alone while their writer is probably indexing them itself.
                 now = time.monotonic()
@@ -187,6 +199,21 @@ class Indexer:
         if full:
             self.remove_strays()
         return done
+
+    def upgrade(self, embedder: Embedder) -> int:
+        """Re-embed a batch of bulk-written rows in the configured mode; returns how many."""
+        with self.lock:
+            rows = self.conn.execute(
+                f"SELECT id, namespace, content, content_hash, {self._context_col} FROM memories "
+                "WHERE indexed = ? ORDER BY rowid LIMIT ?",
+                (UPGRADE, UPGRADE_BATCH),
+            ).fetchall()
+        if not rows:
+            return 0
+        batch = [_Pending(*r) for r in rows]
+        vectors = row_vectors(embedder, batch, self.mode)
+        items = [IndexItem(p.id, p.namespace, fingerprint(p.content_hash, p.context)) for p in batch]
+        return self.apply(items, vectors)
 
     def remove_strays(self) -> None:
         with self.lock:
@@ -229,6 +256,25 @@ class SharedIndex:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.on_reconcile: Callable[[int], None] = lambda n: None
+        self._held: dict[str, int] = {}
+        self._held_lock = threading.Lock()
+        self._last_busy = time.monotonic()
+
+    def hold(self, ids: Sequence[str], delta: int) -> None:
+        """Mark ids as being embedded by this process (+1) or done (-1), so the background worker
+        does not embed the same rows again while a slow batch is in flight."""
+        with self._held_lock:
+            self._last_busy = time.monotonic()
+            for i in ids:
+                n = self._held.get(i, 0) + delta
+                if n > 0:
+                    self._held[i] = n
+                else:
+                    self._held.pop(i, None)
+
+    def held(self) -> set[str]:
+        with self._held_lock:
+            return set(self._held)
 
     @property
     def is_owner(self) -> bool:
@@ -259,9 +305,10 @@ class SharedIndex:
         index = VectorIndex.open(self.embedder, path=self.settings.chroma_dir, url=self.settings.chroma_url)
         self.was_reset = index.was_reset
         indexer = Indexer(index, self.settings.db_path, self.settings.context_vectors)
+        indexer.busy = self.held
         if index.was_reset:
             with indexer.lock:
-                indexer.conn.execute("UPDATE memories SET indexed = 0 WHERE indexed = 1")
+                indexer.conn.execute("UPDATE memories SET indexed = 0 WHERE indexed != 0")
         self.indexer = indexer
         if not self.settings.chroma_url:
             self._server = OwnerServer(self.settings.data_dir, self._handle)
@@ -273,7 +320,7 @@ class SharedIndex:
         self.on_reconcile(done)
 
     def _run(self) -> None:
-        last_try = last_sweep = time.monotonic()
+        last_try = last_sweep = last_change = time.monotonic()
         while not self._stop.wait(POLL_SECONDS):
             try:
                 now = time.monotonic()
@@ -287,7 +334,10 @@ class SharedIndex:
                 if full:
                     last_sweep = now
                 if indexer.changed() or full or indexer.waiting:
+                    last_change = now
                     indexer.sync(self.embedder, full=full)
+                elif now - max(last_change, self._last_busy) >= UPGRADE_IDLE_SECONDS and not self.held():
+                    indexer.upgrade(self.embedder)
             except Exception:  # noqa: BLE001 - keep the index worker alive
                 if not self._stop.is_set():
                     log.exception("index worker")
@@ -418,12 +468,18 @@ class Runtime:
 
     # -- keeping the index in step with SQLite ------------------------------------------
     async def index_rows(
-        self, index: SharedIndex, rows: Sequence[MemoryRow], vectors: np.ndarray | None = None
+        self,
+        index: SharedIndex,
+        rows: Sequence[MemoryRow],
+        vectors: np.ndarray | None = None,
+        bulk: bool = False,
     ) -> None:
         """Embed (unless given) and index rows, then mark them indexed in SQLite.
 
         `vectors` must have been computed from the rows as given (content and context): a row
-        changed since is left for the index worker to re-embed.
+        changed since is left for the index worker to re-embed. A `bulk` write in "window" mode
+        is indexed at once with the fast "neighbours" vectors (one encoding per text, so imports
+        run near the encoder's speed) and upgraded to window vectors by the worker when idle.
         """
         if not rows:
             return
@@ -432,10 +488,13 @@ class Runtime:
         if hold:
             hold(ids, 1)
         try:
+            mode, state = self.settings.context_vectors, INDEXED
+            if bulk and mode == "window":
+                mode, state = "neighbours", UPGRADE
             if vectors is None:
-                vectors = await asyncio.to_thread(row_vectors, index.embedder, rows, self.settings.context_vectors)
+                vectors = await asyncio.to_thread(row_vectors, index.embedder, rows, mode)
             items = [
-                IndexItem(r.id, r.namespace, fingerprint(r.content_hash, getattr(r, "context", "")))
+                IndexItem(r.id, r.namespace, fingerprint(r.content_hash, getattr(r, "context", "")), state)
                 for r in rows
             ]
             await asyncio.to_thread(index.apply, items, vectors)

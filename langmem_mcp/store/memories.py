@@ -134,43 +134,23 @@ class MemoryStore:
 
         Returns each item with the id of the existing memory when it was a duplicate (None when
         inserted), and the ids of older memories whose context now includes a new one (they
-        need re-indexing). Duplicates never touch the existing row.
+        need re-indexing). Duplicates never touch the existing row. Contexts are computed in
+        memory per namespace from its tail and the batch, so a batch costs a few queries, not
+        several per memory.
         """
         policy = policy or ctx.ContextPolicy()
-        results: list[tuple[NewMemory, str | None]] = []
+        existing_of: dict[int, str] = {}
         touched: set[str] = set()
+        by_ns: dict[str, list[int]] = {}
+        for k, item in enumerate(items):
+            by_ns.setdefault(item.namespace, []).append(k)
         async with self.db.transaction() as conn:
-            for item in items:
-                digest = content_hash(item.content)
-                now = item.created_at or now_iso()
-                cur = await conn.execute(
-                    "INSERT INTO memories (id, namespace, content, metadata, importance, created_at,"
-                    " updated_at, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT(namespace, content_hash) DO NOTHING",
-                    (
-                        item.id,
-                        item.namespace,
-                        item.content,
-                        json.dumps(item.metadata),
-                        item.importance,
-                        now,
-                        now,
-                        digest,
-                    ),
+            for ns, ks in by_ns.items():
+                existing_of |= await _insert_namespace_batch(
+                    conn, ns, [(k, items[k]) for k in ks], policy, touched
                 )
-                if cur.rowcount == 1:
-                    results.append((item, None))
-                    rowid = cur.lastrowid
-                    await _set_context(conn, rowid, policy)
-                    touched |= await _refresh_neighbours(conn, rowid, policy, before=False)
-                else:
-                    async with conn.execute(
-                        "SELECT id FROM memories WHERE namespace = ? AND content_hash = ?",
-                        (item.namespace, digest),
-                    ) as c:
-                        row = await c.fetchone()
-                    results.append((item, row[0]))
-        return results, touched - {m.id for m, existing in results if existing is None}
+        results = [(item, existing_of.get(k)) for k, item in enumerate(items)]
+        return results, touched
 
     async def update(
         self,
@@ -238,7 +218,7 @@ class MemoryStore:
 
     async def mark_all_unindexed(self) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute("UPDATE memories SET indexed = 0 WHERE indexed = 1")
+            await conn.execute("UPDATE memories SET indexed = 0 WHERE indexed != 0")
 
     async def tombstones(self, limit: int) -> list[str]:
         rows = await self.db.fetchall("SELECT id FROM index_tombstones LIMIT ?", (limit,))
@@ -336,3 +316,102 @@ async def _refresh_neighbours(
         if await _set_context(conn, r, policy):
             touched.add(await _id_of(conn, r))
     return touched
+
+
+@dataclass
+class _Seq:
+    """One memory in a namespace's run, as the context computation sees it."""
+
+    id: str
+    content: str
+    at: datetime
+    context: str
+    new: bool
+    rowid: int | None = None
+
+
+def _contexts(seq: list[_Seq], policy: ctx.ContextPolicy) -> list[str]:
+    """Each memory's context within `seq` (ordered as stored): the nearest neighbours on each
+    side that lie within the time window; a gap ends the run."""
+    out = []
+    for i, me in enumerate(seq):
+        parts: list[list[str]] = []
+        for step, n in ((-1, policy.before), (1, policy.after)):
+            run, j = [], i + step
+            while 0 <= j < len(seq) and len(run) < n:
+                if abs((seq[j].at - me.at).total_seconds()) > policy.window_seconds:
+                    break
+                run.append(seq[j].content)
+                j += step
+            parts.append(run)
+        out.append(ctx.join(list(reversed(parts[0])), parts[1]))
+    return out
+
+
+async def _insert_namespace_batch(
+    conn: aiosqlite.Connection,
+    ns: str,
+    batch: list[tuple[int, NewMemory]],
+    policy: ctx.ContextPolicy,
+    touched: set[str],
+) -> dict[int, str]:
+    """Insert one namespace's share of a batch; returns {position: existing id} for duplicates."""
+    digests = {k: content_hash(item.content) for k, item in batch}
+    known: dict[str, str] = {}
+    unique = list(dict.fromkeys(digests.values()))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        async with conn.execute(
+            f"SELECT content_hash, id FROM memories WHERE namespace = ? AND content_hash IN ({','.join('?' * len(chunk))})",
+            (ns, *chunk),
+        ) as cur:
+            known |= {r[0]: r[1] for r in await cur.fetchall()}
+    reach = max(policy.before, policy.after)
+    async with conn.execute(
+        "SELECT rowid, id, content, created_at, context FROM memories WHERE namespace = ? ORDER BY rowid DESC LIMIT ?",
+        (ns, reach),
+    ) as cur:
+        tail = [
+            _Seq(r[1], r[2], datetime.fromisoformat(r[3]), r[4], False, r[0])
+            for r in reversed(await cur.fetchall())
+        ]
+    seq = list(tail)
+    duplicates: dict[int, str] = {}
+    fresh: list[tuple[NewMemory, str, str]] = []
+    for k, item in batch:
+        digest = digests[k]
+        if digest in known:
+            duplicates[k] = known[digest]
+            continue
+        known[digest] = item.id
+        created = item.created_at or now_iso()
+        seq.append(_Seq(item.id, item.content, datetime.fromisoformat(created), "", True))
+        fresh.append((item, created, digest))
+    contexts = _contexts(seq, policy)
+    for old, computed in zip(tail, contexts, strict=False):
+        # The tail's own earlier neighbours are not in `seq`: keep its stored before-part.
+        context = ctx.join(ctx.split(old.context)[0], ctx.split(computed)[1])
+        if context != old.context:
+            await conn.execute(
+                "UPDATE memories SET context = ?, indexed = 0 WHERE rowid = ?", (context, old.rowid)
+            )
+            touched.add(old.id)
+    await conn.executemany(
+        "INSERT INTO memories (id, namespace, content, metadata, importance, created_at, updated_at,"
+        " content_hash, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                item.id,
+                ns,
+                item.content,
+                json.dumps(item.metadata),
+                item.importance,
+                created,
+                created,
+                digest,
+                context,
+            )
+            for (item, created, digest), context in zip(fresh, contexts[len(tail) :], strict=True)
+        ],
+    )
+    return duplicates

@@ -106,6 +106,57 @@ async def test_rest_requires_token(tmp_path: Path) -> None:
             assert (await http.get("/threads", headers={"x-api-key": alice})).status_code != 401
 
 
+async def test_rest_memory_matrix(tmp_path: Path) -> None:
+    """The REST memory routes (what manage_memory / search_memory do, for HTTP hosts): no token
+    401, wrong token 401, another namespace 403 whether or not it holds data, own namespace 200."""
+    data = tmp_path / "data"
+    alice, bob = create_token(data, "users/alice"), create_token(data, "users/bob")
+    mine = {"namespace": ["users", "alice", "notes"]}
+    async with http_server(data, "http") as server:
+        async with httpx2.AsyncClient(base_url=server.url) as http:
+            body = {"content": "Alice keeps bees on the roof", **mine}
+            assert (await http.post("/memories", json=body)).status_code == 401
+            assert (
+                await http.post("/memories", json=body, headers={"x-api-key": "lmm_x"})
+            ).status_code == 401
+            created = await http.post("/memories", json=body, headers={"x-api-key": alice})
+            assert created.status_code == 200, created.text
+            mid = created.json()["id"]
+            found = await http.post(
+                "/memories/search", json={"query": "bees", **mine}, headers={"x-api-key": alice}
+            )
+            assert found.status_code == 200 and found.json()["memories"][0]["id"] == mid
+            got = await http.get(
+                f"/memories/{mid}", params={"namespace": "users/alice/notes"}, headers={"x-api-key": alice}
+            )
+            assert got.status_code == 200 and got.json()["content"] == body["content"]
+            # Bob: 403 for Alice's namespace, and the same 403 for a namespace that holds nothing.
+            theirs = await http.post(
+                "/memories/search", json={"query": "bees", **mine}, headers={"x-api-key": bob}
+            )
+            empty = await http.post(
+                "/memories/search",
+                json={"query": "bees", "namespace": ["users", "carol"]},
+                headers={"x-api-key": bob},
+            )
+            assert theirs.status_code == empty.status_code == 403
+            assert "bees" not in theirs.text
+            assert (
+                theirs.json()["detail"].replace("alice", "carol").split(";")[0]
+                == empty.json()["detail"].split(";")[0]
+            )
+            gone = await http.delete(
+                f"/memories/{mid}", params={"namespace": "users/alice/notes"}, headers={"x-api-key": bob}
+            )
+            assert gone.status_code == 403
+            still = await http.get(
+                f"/memories/{mid}", params={"namespace": "users/alice/notes"}, headers={"x-api-key": alice}
+            )
+            assert still.status_code == 200
+            bad = await http.post("/memories", json={"content": 5, **mine}, headers={"x-api-key": alice})
+            assert bad.status_code == 422 and "content" in bad.json()["detail"]
+
+
 @pytest.mark.skipif(not rest_routes(AppState(Settings())), reason="REST API not present (issue 3)")
 async def test_rest_scoping(tmp_path: Path) -> None:
     """REST entities live in the token's scope: its own user is served (200); another scope's user

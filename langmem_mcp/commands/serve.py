@@ -32,11 +32,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if settings.transport == "stdio":
+        import anyio
+
         from langmem_mcp.server.app import build_server
+        from langmem_mcp.server.stdio_guard import run_stdio
 
         _sigterm_as_sigint()
         try:
-            build_server(settings).run()
+            anyio.run(run_stdio, build_server(settings))
         except KeyboardInterrupt:
             pass
         return 0

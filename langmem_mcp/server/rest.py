@@ -19,9 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from langmem_mcp.engine import namespaces
 from langmem_mcp.errors import InvalidInput, LangmemError
 from langmem_mcp.server.state import AppState
 from langmem_mcp.service.langmem import LangMemService, install
+from langmem_mcp.service.memories import MemoryService
+from langmem_mcp.service.models import SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +266,56 @@ async def get_thread_state(svc: LangMemService, req: Request, p: dict[str, Any])
     return await svc.threads.get_state(p["thread_id"], b.get("key"))
 
 
+# -- agent memories (the manage_memory / search_memory tools, for HTTP hosts) ------------------------
+def _namespace(value: Any) -> list[str] | None:
+    """A namespace given as a list of segments or as "a/b" text (query strings)."""
+    if value is None or isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        return namespaces.parse(value)
+    raise InvalidInput('namespace must be a list of segments or a string like "memories/project-x"')
+
+
+async def create_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+    b = _fields(await _body(req), ("content", "namespace", "metadata", "importance"), ("content",))
+    return await MemoryService(svc.rt).create(
+        b["content"], _namespace(b.get("namespace")), b.get("metadata"), b.get("importance")
+    )
+
+
+async def search_memories(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+    b = _fields(await _body(req), ("query", "limit", "offset", "filter", "namespace"), ("query",))
+    hits = await MemoryService(svc.rt).search(
+        b["query"], _namespace(b.get("namespace")), b.get("limit", 10), b.get("offset", 0), b.get("filter")
+    )
+    return SearchResult(memories=hits)
+
+
+async def get_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+    return await MemoryService(svc.rt).get(p["memory_id"], _namespace(req.query_params.get("namespace")))
+
+
+async def update_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+    b = _fields(await _body(req), ("content", "namespace", "metadata", "importance"))
+    return await MemoryService(svc.rt).update(
+        p["memory_id"],
+        _namespace(b.get("namespace")),
+        b.get("content"),
+        b.get("metadata"),
+        b.get("importance"),
+    )
+
+
+async def delete_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+    return await MemoryService(svc.rt).delete(p["memory_id"], _namespace(req.query_params.get("namespace")))
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/memories", create_memory),
+    ("POST", "/memories/search", search_memories),
+    ("GET", "/memories/{memory_id}", get_memory),
+    ("PATCH", "/memories/{memory_id}", update_memory),
+    ("DELETE", "/memories/{memory_id}", delete_memory),
     ("POST", "/users", create_user),
     ("POST", "/users/query", list_users),
     ("GET", "/users/{user_id}", get_user),

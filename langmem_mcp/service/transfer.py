@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from langmem_mcp.config import Settings
-from langmem_mcp.engine import namespaces
-from langmem_mcp.errors import InvalidInput
+from langmem_mcp.engine import namespaces, validation
+from langmem_mcp.errors import InvalidInput, LangmemError
 from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
 
 FORMAT = "langmem-mcp-export"
@@ -158,7 +158,8 @@ async def import_file(
 ) -> ImportReport:
     """Memories go through MemoryService.create_many (validation, duplicates, batched embedding
     and one transaction per batch); other tables' rows are inserted as they are, skipping rows
-    whose key already exists, in one transaction at the end (foreign keys checked at commit)."""
+    whose key already exists, in one transaction at the end (foreign keys checked at commit).
+    Every line is checked first, so a bad line stops the import before anything is written."""
     from langmem_mcp.service.memories import MemoryService, NewItem
     from langmem_mcp.service.runtime import Runtime
 
@@ -166,6 +167,16 @@ async def import_file(
     report = ImportReport()
     try:
         svc = MemoryService(rt)
+        schema = [
+            (r[0], r[1])
+            for r in await rt.db.fetchall("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        ]
+        allowed = set(_importable([n for n, _ in schema], [n for n, sql in schema if _is_virtual(sql)]))
+        for n, rec in read_jsonl(path):
+            try:
+                _check(rec, svc, NewItem, allowed)
+            except LangmemError as exc:
+                raise InvalidInput(f"{path}:{n}: {exc}; nothing was imported") from exc
         batch: list[tuple[NewItem, str | None]] = []
         others: list[tuple[int, dict[str, Any]]] = []
 
@@ -182,20 +193,12 @@ async def import_file(
             progress(len(batch))
             batch.clear()
 
-        for n, rec in read_jsonl(path):
+        for n, rec in read_jsonl(path):  # checked above
             table = rec.get("table", MEMORIES)
             if table == HEADER_TABLE:
-                if rec.get("schema_version", 0) > SCHEMA_VERSION:
-                    raise InvalidInput(
-                        f"{path} was exported by a newer langmem-mcp (schema {rec['schema_version']}; "
-                        f"this one knows up to {SCHEMA_VERSION}); upgrade langmem-mcp to import it"
-                    )
                 progress(1)
             elif table == MEMORIES:
-                try:
-                    batch.append((_memory_item(rec, NewItem), rec.get("updated_at")))
-                except InvalidInput as exc:
-                    raise InvalidInput(f"{path}:{n}: {exc}") from exc
+                batch.append((_memory_item(rec, NewItem), rec.get("updated_at")))
                 if len(batch) >= IMPORT_BATCH:
                     await flush()
             else:
@@ -210,18 +213,46 @@ async def import_file(
     return report
 
 
+def _check(rec: dict[str, Any], svc: Any, new_item: Any, allowed: set[str]) -> None:
+    """Raise what would make this line fail to import, with the checks create_many makes."""
+    table = rec.get("table", MEMORIES)
+    if not isinstance(table, str):
+        raise InvalidInput('"table" must be a string')
+    if table == HEADER_TABLE:
+        if not isinstance(rec.get("schema_version", 0), int):
+            raise InvalidInput("schema_version must be an integer")
+        if rec.get("schema_version", 0) > SCHEMA_VERSION:
+            raise InvalidInput(
+                f"exported by a newer langmem-mcp (schema {rec['schema_version']}; this one knows "
+                f"up to {SCHEMA_VERSION}); upgrade langmem-mcp to import it"
+            )
+    elif table == MEMORIES:
+        item = _memory_item(rec, new_item)
+        svc.namespace(item.namespace)
+        validation.content(item.content, svc.settings.max_content_chars)
+        validation.metadata(item.metadata)
+        validation.importance(item.importance)
+        _iso_time(rec.get("updated_at"), "updated_at")
+    elif table not in allowed:
+        raise InvalidInput(f"this data dir has no table {str(table)[:80]!r} to import into")
+
+
+def _iso_time(value: Any, name: str) -> Any:
+    if value is not None:
+        try:
+            datetime.fromisoformat(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"{name} {str(value)[:40]!r} is not an ISO 8601 time") from exc
+    return value
+
+
 def _memory_item(rec: dict[str, Any], new_item: Any) -> Any:
     if "content" not in rec:
         raise InvalidInput('a memory line needs "content"')
     ns = rec.get("namespace")
     if isinstance(ns, str):
         ns = namespaces.parse(ns)
-    created = rec.get("created_at")
-    if created is not None:
-        try:
-            datetime.fromisoformat(created)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"created_at {created!r} is not an ISO 8601 time") from exc
+    created = _iso_time(rec.get("created_at"), "created_at")
     return new_item(
         content=rec["content"],
         namespace=ns,

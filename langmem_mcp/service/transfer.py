@@ -156,10 +156,10 @@ def count_lines(path: Path) -> int:
 async def import_file(
     settings: Settings, path: Path, progress: Callable[[int], None] = lambda n: None
 ) -> ImportReport:
-    """Memories go through MemoryService.create_many (validation, duplicates, batched embedding
-    and one transaction per batch); other tables' rows are inserted as they are, skipping rows
-    whose key already exists, in one transaction at the end (foreign keys checked at commit).
-    Every line is checked first, so a bad line stops the import before anything is written."""
+    """Every line is checked first, so a bad line stops the import before anything is written.
+    Other tables' rows are then inserted as they are, skipping rows whose key already exists, in
+    one transaction (foreign keys checked at commit); then memories go through
+    MemoryService.create_many (validation, duplicates, batched embedding, a transaction per batch)."""
     from langmem_mcp.service.memories import MemoryService, NewItem
     from langmem_mcp.service.runtime import Runtime
 
@@ -172,13 +172,19 @@ async def import_file(
             for r in await rt.db.fetchall("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
         ]
         allowed = set(_importable([n for n, _ in schema], [n for n, sql in schema if _is_virtual(sql)]))
+        others: list[tuple[int, dict[str, Any]]] = []
         for n, rec in read_jsonl(path):
             try:
-                _check(rec, svc, NewItem, allowed)
+                table = _check(rec, svc, NewItem, allowed)
             except LangmemError as exc:
                 raise InvalidInput(f"{path}:{n}: {exc}; nothing was imported") from exc
+            if table not in (HEADER_TABLE, MEMORIES):
+                others.append((n, rec))
+        if others:
+            await _insert_rows(rt.db, path, others, report)
+            progress(len(others))
+
         batch: list[tuple[NewItem, str | None]] = []
-        others: list[tuple[int, dict[str, Any]]] = []
 
         async def flush() -> None:
             results = await svc.create_many([item for item, _ in batch])
@@ -193,7 +199,7 @@ async def import_file(
             progress(len(batch))
             batch.clear()
 
-        for n, rec in read_jsonl(path):  # checked above
+        for _, rec in read_jsonl(path):  # checked above
             table = rec.get("table", MEMORIES)
             if table == HEADER_TABLE:
                 progress(1)
@@ -201,20 +207,15 @@ async def import_file(
                 batch.append((_memory_item(rec, NewItem), rec.get("updated_at")))
                 if len(batch) >= IMPORT_BATCH:
                     await flush()
-            else:
-                others.append((n, rec))
         if batch:
             await flush()
-        if others:
-            await _insert_rows(rt.db, path, others, report)
-            progress(len(others))
     finally:
         await rt.close()
     return report
 
 
-def _check(rec: dict[str, Any], svc: Any, new_item: Any, allowed: set[str]) -> None:
-    """Raise what would make this line fail to import, with the checks create_many makes."""
+def _check(rec: dict[str, Any], svc: Any, new_item: Any, allowed: set[str]) -> str:
+    """The line's table; raises what would make the line fail (the checks create_many makes)."""
     table = rec.get("table", MEMORIES)
     if not isinstance(table, str):
         raise InvalidInput('"table" must be a string')
@@ -235,6 +236,7 @@ def _check(rec: dict[str, Any], svc: Any, new_item: Any, allowed: set[str]) -> N
         _iso_time(rec.get("updated_at"), "updated_at")
     elif table not in allowed:
         raise InvalidInput(f"this data dir has no table {str(table)[:80]!r} to import into")
+    return table
 
 
 def _iso_time(value: Any, name: str) -> Any:
@@ -262,34 +264,62 @@ def _memory_item(rec: dict[str, Any], new_item: Any) -> Any:
     )
 
 
+#: Integer keys the data dir numbers itself: a merged data dir's own rows already use them.
+#: Such rows are recognised by their other unique keys (a message's thread and id).
+RENUMBERED = {"svc_messages": "seq", "prompt_versions": "id"}
+
+
 async def _insert_rows(
     db: Database, path: Path, records: list[tuple[int, dict[str, Any]]], report: ImportReport
 ) -> None:
     columns: dict[str, set[str]] = {}
-    async with db.transaction() as conn:
-        await conn.execute("PRAGMA defer_foreign_keys = ON")
-        async with conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'") as cur:
-            schema = [(r[0], r[1]) for r in await cur.fetchall()]
-        allowed = set(_importable([n for n, _ in schema], [n for n, sql in schema if _is_virtual(sql)]))
-        for n, rec in records:
-            table = rec["table"]
-            if table not in allowed:
-                raise InvalidInput(
-                    f"{path}:{n}: this data dir has no table {str(table)[:80]!r} to import into"
+    # (scope, thread_id) -> [(seq in the file, seq here)], to renumber formation watermarks
+    seqs: dict[tuple[Any, Any], list[tuple[int, int]]] = {}
+    try:
+        async with db.transaction() as conn:
+            await conn.execute("PRAGMA defer_foreign_keys = ON")
+            for _, rec in records:
+                table = rec["table"]
+                if table not in columns:
+                    async with conn.execute(f'PRAGMA table_info("{table}")') as cur:
+                        columns[table] = {r[1] for r in await cur.fetchall()}
+                values = {k: _unplain(v) for k, v in rec.items() if k in columns[table]}
+                old_seq = values.pop(RENUMBERED[table], None) if table in RENUMBERED else None
+                if table == "svc_watermarks" and isinstance(values.get("seq"), int):
+                    values["seq"] = _renumbered(
+                        seqs, (values.get("scope"), values.get("thread_id")), values["seq"]
+                    )
+                if not values:
+                    continue
+                names = ", ".join(f'"{k}"' for k in values)
+                marks = ", ".join("?" * len(values))
+                cur = await conn.execute(
+                    f'INSERT OR IGNORE INTO "{table}" ({names}) VALUES ({marks})', list(values.values())
                 )
-            if table not in columns:
-                async with conn.execute(f'PRAGMA table_info("{table}")') as cur:
-                    columns[table] = {r[1] for r in await cur.fetchall()}
-            values = {k: _unplain(v) for k, v in rec.items() if k in columns[table]}
-            if not values:
-                continue
-            names = ", ".join(f'"{k}"' for k in values)
-            marks = ", ".join("?" * len(values))
-            cur = await conn.execute(
-                f'INSERT OR IGNORE INTO "{table}" ({names}) VALUES ({marks})', list(values.values())
-            )
-            bucket = report.rows if cur.rowcount == 1 else report.skipped
-            bucket[table] = bucket.get(table, 0) + 1
+                bucket = report.rows if cur.rowcount == 1 else report.skipped
+                bucket[table] = bucket.get(table, 0) + 1
+                if table == "svc_messages" and isinstance(old_seq, int):
+                    key = (values.get("scope"), values.get("thread_id"))
+                    async with conn.execute(
+                        "SELECT seq FROM svc_messages WHERE scope = ? AND thread_id = ? AND id = ?",
+                        (*key, values.get("id")),
+                    ) as found:
+                        row = await found.fetchone()
+                    if row is not None:
+                        seqs.setdefault(key, []).append((old_seq, row[0]))
+    except sqlite3.IntegrityError as exc:
+        raise InvalidInput(
+            f"{path}: rows refer to rows that are neither in the file nor in this data dir ({exc}); "
+            "nothing was imported"
+        ) from exc
+
+
+def _renumbered(seqs: dict[tuple[Any, Any], list[tuple[int, int]]], thread: tuple[Any, Any], seq: int) -> int:
+    """A watermark's message number here: that of the last message it covered."""
+    mapped = seqs.get(thread)
+    if not mapped:
+        return seq
+    return max((new for old, new in mapped if old <= seq), default=0)
 
 
 # -- backup ------------------------------------------------------------------------------------

@@ -59,10 +59,16 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765
     log_level: str = "WARNING"
+    # MCP feature groups to serve (comma-separated): memory, service, llm
+    tools: str = "memory,service,llm"
 
     @property
     def default_namespace(self) -> list[str]:
         return [s for s in self.namespace.split("/") if s]
+
+    @property
+    def tool_groups(self) -> list[str]:
+        return [g.strip() for g in self.tools.split(",") if g.strip()]
 
     @property
     def db_path(self) -> Path:
@@ -108,8 +114,16 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     return settings
 
 
+TOOL_GROUPS = ("memory", "service", "llm")
+
+
 def _check_choices(settings: Settings) -> None:
     """Refuse a value outside a Literal field's choices, naming the variable and the choices."""
+    unknown = [g for g in settings.tool_groups if g not in TOOL_GROUPS]
+    if unknown or not settings.tool_groups:
+        raise ValueError(
+            f"{ENV_PREFIX}TOOLS={settings.tools!r}: use a comma-separated list of {', '.join(TOOL_GROUPS)}"
+        )
     hints = get_type_hints(Settings)
     for f in fields(Settings):
         choices = get_args(hints[f.name]) if get_origin(hints[f.name]) is Literal else ()

@@ -217,3 +217,27 @@ async def test_metadata_filter_and_importance(tmp_path: Path) -> None:
             content="x",
             metadata={"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}},
         )
+
+
+async def test_tool_groups_can_be_chosen(tmp_path: Path) -> None:
+    async with stdio_session(tmp_path, LANGMEM_MCP_TOOLS="memory") as s:
+        assert {t.name for t in (await s.list_tools()).tools} == {"manage_memory", "search_memory"}
+    async with stdio_session(tmp_path) as s:
+        names = {t.name for t in (await s.list_tools()).tools}
+        assert {"manage_memory", "query_user_memory", "extract_memories"} <= names
+
+
+def test_unknown_tool_group_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.mcp_client import server_env
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "langmem_mcp"],
+        env=server_env(tmp_path, LANGMEM_MCP_TOOLS="memory,graph"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "LANGMEM_MCP_TOOLS" in proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -12,11 +13,17 @@ from mcp.server.mcpserver import MCPServer
 
 from langmem_mcp import __version__
 from langmem_mcp.config import Settings
-from langmem_mcp.server import llm_tools, memory_tools, service_tools
 from langmem_mcp.server.state import AppState
 from langmem_mcp.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+#: The MCP feature groups, by the names LANGMEM_MCP_TOOLS takes.
+FEATURES = {
+    "memory": "langmem_mcp.server.memory_tools",
+    "service": "langmem_mcp.server.service_tools",
+    "llm": "langmem_mcp.server.llm_tools",
+}
 
 INSTRUCTIONS = """\
 Long-term memory for this assistant. Search it (search_memory) when a conversation starts and
@@ -95,7 +102,7 @@ def build_server(
         log_level=settings.log_level.upper(),  # type: ignore[arg-type]
         middleware=[WarmupAfterHandshake(state), *middleware],
     )
-    # Each feature registers its own tools, resources and prompts.
-    for feature in (memory_tools, service_tools, llm_tools):
-        feature.register(mcp, state)
+    # Each feature registers its own tools, resources and prompts; only the chosen ones are imported.
+    for group in settings.tool_groups:
+        importlib.import_module(FEATURES[group]).register(mcp, state)
     return mcp

@@ -219,12 +219,19 @@ class MemoryService:
         finally:
             semantic_ids = await semantic
         fused = ranking.reciprocal_rank_fusion([lexical_ids, semantic_ids], k=RRF_K)
+        # Equal scores keep the rankers' own order (not the ids'), so results do not depend on ids.
+        lex_at = {k: i for i, k in enumerate(lexical_ids)}
+        sem_at = {k: i for i, k in enumerate(semantic_ids)}
+
+        def tiebreak(k: str) -> tuple[int, int]:
+            return (lex_at.get(k, depth), sem_at.get(k, depth))
+
         w = weights or ranking.Weights(
             self.settings.weight_relevance, self.settings.weight_recency, self.settings.weight_importance
         )
         if w.recency == 0 and w.importance == 0:
             # Pure relevance: rank first, then read only the page's rows.
-            order = sorted(fused, key=lambda k: (-fused[k], k))
+            order = sorted(fused, key=lambda k: (-fused[k], tiebreak(k)))
             page = order[offset : offset + limit]
             rows = await self.store.get_many(page)
             return [
@@ -241,6 +248,7 @@ class MemoryService:
             w,
             self.settings.recency_half_life_days,
         )
+        scored.sort(key=lambda x: (-x.score, tiebreak(x.id)))
         return [
             MemoryHit(**to_memory(rows[s.id]).model_dump(), score=round(s.score, 6))
             for s in scored[offset : offset + limit]

@@ -19,7 +19,7 @@ from tests.mcp_client import call, stdio_session
 
 TOTAL = 10_000
 CONCURRENCY = 8
-KILL_AFTER_ACKS = 60
+KILL_AFTER_ACKS = 1000
 WORDS = (
     "amber basil cedar delta ember fjord garnet harbor indigo juniper kestrel lagoon meadow "
     "nectar orchid pebble quartz raven saffron tundra umber violet willow xenon yarrow zephyr"

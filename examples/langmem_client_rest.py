@@ -46,7 +46,7 @@ def main() -> None:
     )
     print("thread:", client.get_thread(thread_id))
     print("memory functions:", [f.get("name") for f in client.list_memory_functions()])
-    client.trigger_all_for_thread(thread_id)  # forms memories now (needs an LLM on the server)
+    client.trigger_all_for_thread(thread_id)  # forms memories now (semantic memory needs no LLM)
     print("query:", client.query_user_memory(user_id, text="pets", k=5))
 
 

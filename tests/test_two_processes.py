@@ -16,17 +16,21 @@ from mcp import ClientSession
 from tests.mcp_client import call, stdio_session
 
 N_EACH = 30
+POLL = 0.05
 
 
 async def wait_found(s: ClientSession, query: str, content: str, within: float) -> float:
-    """Seconds until a search in `s` returns `content`; fails after `within`."""
+    """Seconds until a search in `s` returns `content`; fails after `within`.
+
+    The deadline is counted in polls (each at least POLL seconds apart), not read off the clock:
+    these VMs' clocks have been seen to jump seconds ahead, which would fail a clock deadline."""
     start = time.monotonic()
-    while True:
+    for _ in range(int(within / POLL) + 1):
         hits = (await call(s, "search_memory", query=query, limit=20))["memories"]
         if any(h["content"] == content for h in hits):
             return time.monotonic() - start
-        assert time.monotonic() - start < within, f"{content!r} not visible after {within}s"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(POLL)
+    raise AssertionError(f"{content!r} not visible after {within}s")
 
 
 async def write_many(s: ClientSession, tag: str) -> list[str]:

@@ -36,7 +36,9 @@ def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
         "--namespace", default=d, help="default namespace, segments joined by '/' (env LANGMEM_MCP_NAMESPACE)"
     )
     p.add_argument("--log-level", default=d, help="DEBUG, INFO, WARNING (default) or ERROR")
-    p.add_argument("--chroma-url", default=d, help="keep vectors on a Chroma server (env LANGMEM_MCP_CHROMA_URL)")
+    p.add_argument(
+        "--chroma-url", default=d, help="keep vectors on a Chroma server (env LANGMEM_MCP_CHROMA_URL)"
+    )
 
 
 def command_modules() -> dict[str, ModuleType]:

@@ -79,7 +79,10 @@ def embed_memories(embedder: Embedder, rows: Sequence[HasText], mode: VectorMode
         at = {t: k for k, t in enumerate(unique)}
         encoded = embedder.embed(unique)
         vectors = np.stack(
-            [encoded[at[g[0]]] + (encoded[[at[t] for t in g[1:]]].mean(axis=0) if len(g) > 1 else 0) for g in groups]
+            [
+                encoded[at[g[0]]] + (encoded[[at[t] for t in g[1:]]].mean(axis=0) if len(g) > 1 else 0)
+                for g in groups
+            ]
         )
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)

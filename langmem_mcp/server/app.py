@@ -45,11 +45,17 @@ class WarmupAfterHandshake:
 
     def __init__(self, state: AppState) -> None:
         self.state = state
+        self.scheduled: object = None  # the runtime warm-up was scheduled for
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         result = await call_next(ctx)
         rt = self.state.runtime
-        if ctx.method not in ("initialize", "notifications/initialized") and rt is not None:
+        if (
+            ctx.method not in ("initialize", "notifications/initialized")
+            and rt is not None
+            and self.scheduled is not rt
+        ):
+            self.scheduled = rt  # once per runtime, not a timer per request
             asyncio.get_running_loop().call_later(WARMUP_DELAY_SECONDS, rt.start_warmup)
         return result
 

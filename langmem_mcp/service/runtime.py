@@ -462,55 +462,36 @@ class Runtime:
     def _reconciled(self, n: int) -> None:
         self.reconciled = n
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        index = await self.index()
-        return await asyncio.to_thread(index.embedder.embed, list(texts))
-
     # -- keeping the index in step with SQLite ------------------------------------------
     async def index_rows(
         self,
         index: SharedIndex,
         rows: Sequence[MemoryRow],
-        vectors: np.ndarray | None = None,
         bulk: bool = False,
     ) -> None:
-        """Embed (unless given) and index rows, then mark them indexed in SQLite.
+        """Embed and index rows, then mark them indexed in SQLite.
 
-        `vectors` must have been computed from the rows as given (content and context): a row
-        changed since is left for the index worker to re-embed. A `bulk` write in "window" mode
+        A row changed since it was read is left for the index worker to re-embed. A `bulk` write in "window" mode
         is indexed at once with the fast "neighbours" vectors (one encoding per text, so imports
         run near the encoder's speed) and upgraded to window vectors by the worker when idle.
         """
         if not rows:
             return
         ids = [r.id for r in rows]
-        hold = getattr(index, "hold", None)
-        if hold:
-            hold(ids, 1)
+        index.hold(ids, 1)
         try:
             mode, state = self.settings.context_vectors, INDEXED
             if bulk and mode == "window":
                 mode, state = "neighbours", UPGRADE
-            if vectors is None:
-                vectors = await asyncio.to_thread(row_vectors, index.embedder, rows, mode)
+            vectors = await asyncio.to_thread(row_vectors, index.embedder, rows, mode)
             items = [
-                IndexItem(r.id, r.namespace, fingerprint(r.content_hash, getattr(r, "context", "")), state)
-                for r in rows
+                IndexItem(r.id, r.namespace, fingerprint(r.content_hash, r.context), state) for r in rows
             ]
             await asyncio.to_thread(index.apply, items, vectors)
         except RemoteUnavailable:  # committed already; the owner (or whoever takes over) indexes it
             log.warning("index owner unreachable; %d memories will be indexed by it later", len(rows))
         finally:
-            if hold:
-                hold(ids, -1)
-
-    async def reconcile(self, index: SharedIndex) -> int:
-        """Finish index writes a crash interrupted: pending deletes, unindexed rows, strays."""
-        if index.indexer is None:
-            return 0
-        done = await asyncio.to_thread(index.indexer.sync, index.embedder, True)
-        self.reconciled = done
-        return done
+            index.hold(ids, -1)
 
     async def close(self) -> None:
         if self._warmup is not None and not self._warmup.done():

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import aiosqlite
 
 from langmem_mcp.engine import context as ctx
-from langmem_mcp.store.sqlite import Database
+from langmem_mcp.store.sqlite import Database, sha256_hex
 
 
 def now_iso() -> str:
@@ -20,7 +19,7 @@ def now_iso() -> str:
 
 
 def content_hash(content: str) -> str:
-    return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha256_hex(content)
 
 
 @dataclass(frozen=True)
@@ -202,27 +201,9 @@ class MemoryStore:
         return True, touched
 
     # -- index bookkeeping -------------------------------------------------------------------
-    async def mark_indexed(self, ids: Iterable[str], hashes: dict[str, str]) -> None:
-        """Mark rows indexed only if their content is still what was embedded."""
-        pairs = [(i, hashes[i]) for i in ids]
-        if not pairs:
-            return
-        async with self.db.transaction() as conn:
-            await conn.executemany("UPDATE memories SET indexed = 1 WHERE id = ? AND content_hash = ?", pairs)
-
-    async def unindexed(self, limit: int) -> list[MemoryRow]:
-        rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM memories WHERE indexed = 0 ORDER BY rowid LIMIT ?", (limit,)
-        )
-        return [MemoryRow.from_row(r) for r in rows]
-
     async def mark_all_unindexed(self) -> None:
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE memories SET indexed = 0 WHERE indexed != 0")
-
-    async def tombstones(self, limit: int) -> list[str]:
-        rows = await self.db.fetchall("SELECT id FROM index_tombstones LIMIT ?", (limit,))
-        return [r[0] for r in rows]
 
     async def clear_tombstones(self, ids: Sequence[str]) -> None:
         if not ids:
@@ -232,16 +213,6 @@ class MemoryStore:
 
     async def all_ids(self) -> set[str]:
         return {r[0] for r in await self.db.fetchall("SELECT id FROM memories")}
-
-    async def get_meta(self, key: str) -> str | None:
-        return await self.db.scalar("SELECT value FROM meta WHERE key = ?", (key,))
-
-    async def set_meta(self, key: str, value: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
 
 
 # -- context maintenance (inside a write transaction) ---------------------------------------

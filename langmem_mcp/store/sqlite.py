@@ -8,6 +8,7 @@ and never rewritten.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -34,6 +35,11 @@ def load_migrations(directory: Path = SCHEMA_DIR) -> list[str]:
 
 MIGRATIONS = load_migrations()
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def sha256_hex(text: str) -> str:
+    """The hex digest stored for content and tokens (lone surrogates kept, never an error)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SchemaTooNew(LangmemError):

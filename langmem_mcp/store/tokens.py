@@ -3,17 +3,16 @@ not hand out working tokens (tokens are 256-bit random, so an unsalted hash is e
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import aiosqlite
 
 from langmem_mcp.store.memories import now_iso
-from langmem_mcp.store.sqlite import Database
+from langmem_mcp.store.sqlite import Database, sha256_hex
 
 
 def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha256_hex(token)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,18 @@ def match_expression(text: str) -> str | None:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
+def namespace_token(namespace: str) -> str:
+    """The single FTS5 token a namespace is indexed under (schema v007's `ns_key` column:
+    'ns' || hex(namespace) || 'x'), so a MATCH can be confined to one namespace."""
+    return "ns" + namespace.encode("utf-8", "surrogatepass").hex() + "x"
+
+
+def within_namespace(match: str, namespace: str) -> str:
+    """`match` over the memory and its context, ANDed with the namespace's token: BM25 then
+    scores only that namespace's matches instead of every match in the store."""
+    return f'ns_key : "{namespace_token(namespace)}" AND {{content context}} : ({match})'
+
+
 def speaker(content: str) -> str | None:
     """The speaker of a transcript-style memory ("Caroline: I went to…"), if it has one: a name
     of at most three capitalised words before a colon."""

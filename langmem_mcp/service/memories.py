@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from langmem_mcp.engine import filters, lexical, namespaces, ranking, validation
+from langmem_mcp.engine import filters, lexical, namespaces, ranking, similarity, validation
 from langmem_mcp.engine.context import ContextPolicy
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.service import access
@@ -38,6 +38,9 @@ BULK_WRITE = 32
 #: A question that names one of the speakers in a transcript is usually about what they said.
 SPEAKER_BOOST = 2.0
 MAX_QUERY_CHARS = 10_000
+#: Namespaces up to this size are searched exactly from the vectors kept in SQLite (≈1 ms per
+#: 600 memories, growing linearly); larger ones through Chroma's HNSW index (store/vector_rows.py).
+EXACT_SEARCH_MAX = 5000
 
 
 def to_memory(row: MemoryRow) -> Memory:
@@ -259,7 +262,9 @@ class MemoryService:
         match = lexical.match_expression(text)
         if not match:
             return []
-        hits = await self.store.lexical(match, ns, depth, where, params, self.policy.lexical_weight)
+        hits = await self.store.lexical(
+            lexical.within_namespace(match, ns), ns, depth, where, params, self.policy.lexical_weight
+        )
         by_speaker = {i: lexical.speaker(content) for i, _, content in hits}
         named = lexical.mentioned_speakers(text, {s for s in by_speaker.values() if s})
         scored = [(i, score * (SPEAKER_BOOST if by_speaker[i] in named else 1.0)) for i, score, _ in hits]
@@ -271,8 +276,16 @@ class MemoryService:
             return []
         index = await self.rt.index()
         vector = (await asyncio.to_thread(index.embedder.embed, [text]))[0]
+        exact = await self.rt.vectors.matrix(ns, index.embedder.dim, EXACT_SEARCH_MAX, where, params)
+        if exact is not None:
+            ids, matrix = exact
+            return [ids[i] for i, _ in similarity.top_k(vector, matrix, depth)]
         hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
         ids = [h.id for h in hits]
+        strays = set(ids) - await self.store.existing_ids(ids)
+        if strays:  # a vector whose memory is gone (its tombstone lost): drop it now
+            await asyncio.to_thread(index.delete, sorted(strays))
+            ids = [i for i in ids if i not in strays]
         if where:
             keep = await self.store.filter_ids(ids, where, params)
             ids = [i for i in ids if i in keep]

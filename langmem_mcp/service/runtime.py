@@ -17,13 +17,15 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine.context import VectorMode, embed_memories
+from langmem_mcp.store import vector_rows
 from langmem_mcp.store.memories import MemoryRow, MemoryStore
 from langmem_mcp.store.owner import LOCK_FILE, OwnerClient, OwnerLock, OwnerServer, RemoteUnavailable
 from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
@@ -40,7 +42,7 @@ RECONCILE_BATCH = 256
 #: How often the owner looks for rows other processes committed, and followers try the lock.
 POLL_SECONDS = 0.2
 TAKEOVER_SECONDS = 1.0
-#: A full check (counts, strays) this often, whatever changed.
+#: A full pass (every unindexed row, vectors missing from SQLite) this often, whatever changed.
 SWEEP_SECONDS = 10.0
 #: A row left unindexed this long was dropped by its writer (crashed, owner unreachable).
 GRACE_SECONDS = 2.0
@@ -112,7 +114,8 @@ class Indexer:
         return out
 
     def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> int:
-        """Store the vectors of rows still as they were embedded; mark those rows indexed."""
+        """Store the vectors of rows still as they were embedded (in Chroma, and beside the rows
+        for exact search); mark those rows indexed."""
         with self.lock:
             current = self._current([it.id for it in items])
             keep = [k for k, it in enumerate(items) if current.get(it.id) == it.fingerprint]
@@ -120,22 +123,52 @@ class Indexer:
                 return 0
             fresh = [items[k] for k in keep]
             self.index.upsert([it.id for it in fresh], vectors[keep], [it.namespace for it in fresh])
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for it in fresh:
-                    self._mark(it)
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+            with self._transaction():
+                marked = [
+                    (it.namespace, it.id, vectors[k])
+                    for k, it in zip(keep, fresh, strict=True)
+                    if self._mark(it)
+                ]
+                vector_rows.put(self.conn, marked)
             return len(fresh)
 
-    def _mark(self, it: IndexItem) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT on the indexer's connection (caller holds self.lock)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _mark(self, it: IndexItem) -> bool:
         row = self.conn.execute(
             f"SELECT content_hash, {self._context_col} FROM memories WHERE id = ?", (it.id,)
         ).fetchone()
-        if row is not None and fingerprint(row[0], row[1]) == it.fingerprint:
-            self.conn.execute("UPDATE memories SET indexed = ? WHERE id = ?", (it.state, it.id))
+        if row is None or fingerprint(row[0], row[1]) != it.fingerprint:
+            return False
+        self.conn.execute("UPDATE memories SET indexed = ? WHERE id = ?", (it.state, it.id))
+        return True
+
+    def copy_vectors(self) -> int:
+        """Copy into SQLite the vectors of indexed rows that only Chroma holds (a data dir from
+        before schema 6); rows Chroma lacks too are marked for re-embedding. Returns how many."""
+        done = 0
+        while True:
+            with self.lock:
+                want = vector_rows.missing(self.conn, RECONCILE_BATCH)
+                if not want:
+                    return done
+                got = self.index.get_vectors([i for i, _ in want])
+                with self._transaction():
+                    vector_rows.put(self.conn, [(ns, i, got[i]) for i, ns in want if i in got])
+                    self.conn.executemany(
+                        "UPDATE memories SET indexed = 0 WHERE id = ?",
+                        [(i,) for i, _ in want if i not in got],
+                    )
+                done += len(got)
 
     def delete(self, ids: Sequence[str]) -> None:
         with self.lock:
@@ -156,7 +189,9 @@ class Indexer:
         return True
 
     def sync(self, embedder: Embedder, full: bool = False) -> int:
-        """Finish what SQLite says the index lacks: tombstones, unindexed rows, and (full) strays.
+        """Finish what SQLite says the index lacks: tombstones, unindexed rows, and (full) vectors
+        SQLite lacks. (Stray vectors, with no memory behind them, are dropped when a search meets
+        them: counting the collection would load its whole HNSW index into memory.)
 
         Outside a full pass, a row is taken only once it has been unindexed for GRACE_SECONDS,
         so rows whose writer is indexing them right now are not embedded twice.
@@ -197,7 +232,7 @@ class Indexer:
             if not full:
                 break
         if full:
-            self.remove_strays()
+            self.copy_vectors()
         return done
 
     def upgrade(self, embedder: Embedder) -> int:
@@ -214,17 +249,6 @@ class Indexer:
         vectors = row_vectors(embedder, batch, self.mode)
         items = [IndexItem(p.id, p.namespace, fingerprint(p.content_hash, p.context)) for p in batch]
         return self.apply(items, vectors)
-
-    def remove_strays(self) -> None:
-        with self.lock:
-            total = self.conn.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
-            if self.index.count() == total:
-                return
-            known = {r[0] for r in self.conn.execute("SELECT id FROM memories")}
-            stray = sorted(self.index.all_ids() - known)
-            if stray:
-                log.warning("removing %d vectors with no memory behind them", len(stray))
-                self.index.delete(stray)
 
 
 @dataclass(frozen=True)
@@ -307,8 +331,9 @@ class SharedIndex:
         indexer = Indexer(index, self.settings.db_path, self.settings.context_vectors)
         indexer.busy = self.held
         if index.was_reset:
-            with indexer.lock:
+            with indexer.lock, indexer._transaction():
                 indexer.conn.execute("UPDATE memories SET indexed = 0 WHERE indexed != 0")
+                vector_rows.clear(indexer.conn)
         self.indexer = indexer
         if not self.settings.chroma_url:
             self._server = OwnerServer(self.settings.data_dir, self._handle)
@@ -362,10 +387,7 @@ class SharedIndex:
             return indexer.apply(*args)
         if op == "delete":
             return indexer.delete(*args)
-        if op == "upsert":
-            with indexer.lock:
-                return indexer.index.upsert(*args)
-        if op in ("query", "count", "all_ids"):
+        if op in ("query", "all_ids"):
             return getattr(indexer.index, op)(*args)
         raise ValueError(f"unknown index call {op!r}")
 
@@ -384,16 +406,13 @@ class SharedIndex:
     def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> int:
         return self._call("apply", list(items), vectors)
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, namespaces: Sequence[str]) -> None:
-        self._call("upsert", list(ids), vectors, list(namespaces))
-
     def delete(self, ids: Sequence[str]) -> None:
         if not ids:
             return
         try:
             self._call("delete", list(ids))
-        except RemoteUnavailable:  # the row is gone from SQLite; the next sweep drops the vector
-            log.warning("index owner unreachable; %d vectors will be removed by its next sweep", len(ids))
+        except RemoteUnavailable:  # the row's tombstone stays; the owner's next pass drops the vector
+            log.warning("index owner unreachable; %d vectors will be removed by its next pass", len(ids))
 
     def query(self, vector: np.ndarray, namespace: str, n: int) -> list[VectorHit]:
         try:
@@ -401,9 +420,6 @@ class SharedIndex:
         except RemoteUnavailable:
             log.warning("index owner unreachable; searching by keywords only")
             return []
-
-    def count(self) -> int:
-        return self._call("count")
 
     def all_ids(self) -> set[str]:
         return self._call("all_ids")
@@ -414,6 +430,7 @@ class Runtime:
         self.settings = settings
         self.db = db
         self.memories = MemoryStore(db)
+        self.vectors = vector_rows.VectorRows(db)
         self.schema_version = SCHEMA_VERSION
         self._index: SharedIndex | None = None
         self._warmup: asyncio.Task[SharedIndex] | None = None

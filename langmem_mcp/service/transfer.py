@@ -26,8 +26,8 @@ from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
 FORMAT = "langmem-mcp-export"
 HEADER_TABLE = "_export"
 MEMORIES = "memories"
-#: Index bookkeeping: meaningless in another data dir.
-SKIPPED_TABLES = {"index_tombstones"}
+#: Index bookkeeping and index vectors: meaningless in another data dir, or re-made there.
+SKIPPED_TABLES = {"index_tombstones", "memory_vectors"}
 IMPORT_BATCH = 256
 
 

@@ -11,11 +11,14 @@ the MCP server must answer its handshake quickly.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -82,6 +85,17 @@ def _as_text_list(texts: Sequence[str]) -> list[str]:
     return list(texts)
 
 
+def _return_freed_memory() -> None:
+    """Give the heap that loading the model freed back to the OS. onnxruntime's graph optimiser
+    dequantises the int8 weights through temporary copies (~60 MB); glibc keeps freed heap
+    mapped, so without this the server carries it for life."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to give back
+            pass
+
+
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
@@ -91,8 +105,9 @@ class MiniLMOnnxEmbedder:
     """all-MiniLM-L6-v2 int8 via onnxruntime, mean-pooled and L2-normalised (as sentence-transformers).
 
     The model is loaded on first ``embed()`` (or explicitly with ``load()``) so construction is free.
-    A lock serialises inference: the session already uses every core, so concurrent calls from worker
-    threads would only oversubscribe the CPU.
+    Each inference runs on one core: the batches of a large call run side by side on ``threads``
+    workers (as fast as one session using every core), while a search's one-line query runs on its
+    caller's thread and leaves the other cores to the keyword search running beside it.
     """
 
     spec = DEFAULT_SPEC
@@ -114,6 +129,7 @@ class MiniLMOnnxEmbedder:
         self._tokenizer: Any = None
         self._output_name = "last_hidden_state"
         self._wants_token_type_ids = False
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def loaded(self) -> bool:
@@ -150,7 +166,7 @@ class MiniLMOnnxEmbedder:
         tokenizer = self._build_tokenizer()
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = 1  # parallel across batches instead (see the class docstring)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         # Idle ORT workers otherwise busy-wait between ops, stealing CPU from the rest of the server
@@ -171,6 +187,7 @@ class MiniLMOnnxEmbedder:
         self._wants_token_type_ids = "token_type_ids" in inputs
         self._tokenizer = tokenizer
         self._session = session
+        _return_freed_memory()
 
     def _build_tokenizer(self) -> Any:
         """The BERT-uncased pipeline of all-MiniLM-L6-v2's tokenizer.json, rebuilt from vocab.txt."""
@@ -210,15 +227,27 @@ class MiniLMOnnxEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        with self._lock:
-            self._load_locked()
-            ids = [enc.ids for enc in self._tokenizer.encode_batch(texts)]
-            # Length-sorted batches keep padding (wasted attention FLOPs) to a minimum.
-            order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                out[rows] = self._run_batch([ids[i] for i in rows])
+        self.load()
+        ids = [enc.ids for enc in self._tokenizer.encode_batch(texts)]
+        # Length-sorted batches keep padding (wasted attention FLOPs) to a minimum.
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
+        def run(rows: list[int]) -> None:
+            out[rows] = self._run_batch([ids[i] for i in rows])
+
+        if len(batches) == 1 or self.threads == 1:
+            for rows in batches:
+                run(rows)
+        else:
+            list(self._workers().map(run, batches))
         return out
+
+    def _workers(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="langmem-embed")
+            return self._pool
 
     def _run_batch(self, batch: list[list[int]]) -> np.ndarray:
         width = max(len(seq) for seq in batch)

@@ -103,7 +103,7 @@ class MemoryStore:
     ) -> list[tuple[str, float, str]]:
         """(id, BM25 score — higher is better, content) within one namespace, best first; the
         context column counts `context_weight` as much as the memory's own text."""
-        rank = f"bm25(memories_fts, 1.0, {float(context_weight)!r})"
+        rank = f"bm25(memories_fts, 1.0, {float(context_weight)!r}, 0.0)"
         sql = (
             f"SELECT m.id, -{rank}, m.content FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? AND m.namespace = ? {('AND ' + where) if where else ''} "
@@ -213,6 +213,14 @@ class MemoryStore:
 
     async def all_ids(self) -> set[str]:
         return {r[0] for r in await self.db.fetchall("SELECT id FROM memories")}
+
+    async def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {
+            r[0] for r in await self.db.fetchall(f"SELECT id FROM memories WHERE id IN ({marks})", list(ids))
+        }
 
 
 # -- context maintenance (inside a write transaction) ---------------------------------------

@@ -111,8 +111,14 @@ class VectorIndex:
         dists = res["distances"][0] if res.get("distances") else []
         return [VectorHit(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=False)]
 
-    def count(self) -> int:
-        return self._collection.count()
+    def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those ids the collection holds."""
+        if not ids:
+            return {}
+        res = self._collection.get(ids=list(ids), include=["embeddings"])
+        return {
+            i: np.asarray(v, dtype=np.float32) for i, v in zip(res["ids"], res["embeddings"], strict=True)
+        }
 
     def all_ids(self) -> set[str]:
         out: set[str] = set()

@@ -118,7 +118,9 @@ def vm_hwm_mib(pid: int) -> float | None:
 
 async def over_stdio(
     data_dir: Path, queries: list[tuple[str, list[str]]]
-) -> tuple[list[float], float | None]:
+) -> tuple[list[float], float | None, float | None]:
+    """Search latencies, then the server's peak RSS after the searches and after it has also
+    written (a write makes the index owner load Chroma's whole HNSW index)."""
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "langmem_mcp"], env=server_env(data_dir)
     )
@@ -134,7 +136,14 @@ async def over_stdio(
                     times.append(time.perf_counter() - t0)
                     assert not res.is_error, res.content[0].text
                 rss = _server_hwm()
-    return times, rss
+                res = await s.call_tool(
+                    "manage_memory",
+                    {"action": "create", "content": "bench: one more", "namespace": queries[0][1]},
+                )
+                assert not res.is_error, res.content[0].text
+                await s.call_tool("search_memory", {"query": queries[0][0], "namespace": queries[0][1]})
+                rss_write = _server_hwm()
+    return times, rss, rss_write
 
 
 def _server_hwm() -> float | None:
@@ -180,11 +189,12 @@ async def run(sizes: list[int], n_queries: int, root: Path, build_mode: str = "n
         row: dict = {"memories": n}
         row.update(await ingest(data_dir, items, build_mode))
         base = await direct_chroma(data_dir, queries)
-        ours, rss = await over_stdio(data_dir, queries)
+        ours, rss, rss_write = await over_stdio(data_dir, queries)
         row["search_ms"] = ms(ours)
         row["direct_chroma_ms"] = ms(base)
         row["search_vs_chroma_p50"] = round(statistics.median(ours) / statistics.median(base), 2)
         row["server_peak_rss_mib"] = round(rss, 1) if rss else None
+        row["server_peak_rss_after_a_write_mib"] = round(rss_write, 1) if rss_write else None
         print(json.dumps(row), flush=True)
         results.append(row)
     return results

@@ -227,8 +227,9 @@ class MiniLMOnnxEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        self.load()
-        ids = [enc.ids for enc in self._tokenizer.encode_batch(texts)]
+        with self._lock:  # a tokenizers.Tokenizer used from two threads at once raises "Already borrowed"
+            self._load_locked()
+            ids = [enc.ids for enc in self._tokenizer.encode_batch(texts)]
         # Length-sorted batches keep padding (wasted attention FLOPs) to a minimum.
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,8 @@ from langmem_mcp.errors import LangmemError
 log = logging.getLogger(__name__)
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
+#: Attempts at BEGIN IMMEDIATE when SQLite reports "locked" at once (10 ms, 20 ms, … ≈ 5 s in all).
+BEGIN_RETRIES = 30
 
 
 def load_migrations(directory: Path = SCHEMA_DIR) -> list[str]:
@@ -109,13 +112,26 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE … COMMIT under the process-wide write lock; rolls back on error."""
         async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self.conn
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, retried while SQLite answers "locked" without waiting: in WAL mode it
+        can return SQLITE_BUSY at once, without calling the busy handler (seen with two servers
+        writing one file). Nothing has been done yet, so a retry is safe."""
+        for attempt in range(BEGIN_RETRIES):
+            try:
+                await self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == BEGIN_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self.conn.execute(sql, params) as cur:

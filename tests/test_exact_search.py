@@ -148,3 +148,28 @@ async def test_keyword_search_is_confined_to_its_namespace(tmp_path: Path) -> No
             assert [r.namespace for r in rows.values()] == ["/".join(ns)]
     finally:
         await rt.close()
+
+
+async def test_index_path_filters_and_drops_strays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large namespaces go through Chroma: filters still apply, and a vector whose memory is gone
+    (removed behind the index's back, no tombstone) is dropped when a search meets it."""
+    monkeypatch.setattr(memories_module, "EXACT_SEARCH_MAX", 0)
+    rt = await Runtime.open(load_settings(data_dir=tmp_path))
+    try:
+        svc = MemoryService(rt)
+        pet = await svc.create("Mira: I adopted a grey cat called Pixel", ["mira"], metadata={"kind": "pet"})
+        dog = await svc.create("Mira: I adopted a rescue greyhound", ["mira"], metadata={"kind": "note"})
+        gone = await svc.create("Mira: I adopted a parrot named Kiwi", ["mira"], metadata={"kind": "pet"})
+        got = await semantic_ids(
+            svc, "Which pet did Mira adopt?", ["mira"], *filters.compile_filter({"kind": "pet"})
+        )
+        assert set(got) == {pet.id, gone.id}
+        async with rt.db.transaction() as conn:
+            await conn.execute("DELETE FROM memories WHERE id = ?", (gone.id,))
+        index = await rt.index()
+        assert gone.id in await asyncio.to_thread(index.all_ids)
+        got = await semantic_ids(svc, "Which pet did Mira adopt?", ["mira"])
+        assert set(got) == {pet.id, dog.id}
+        assert gone.id not in await asyncio.to_thread(index.all_ids)
+    finally:
+        await rt.close()

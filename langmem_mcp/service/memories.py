@@ -282,14 +282,11 @@ class MemoryService:
             return [ids[i] for i, _ in similarity.top_k(vector, matrix, depth)]
         hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
         ids = [h.id for h in hits]
-        strays = set(ids) - await self.store.existing_ids(ids)
+        passes = await self.store.present(ids, where, params)
+        strays = [i for i in ids if i not in passes]
         if strays:  # a vector whose memory is gone (its tombstone lost): drop it now
-            await asyncio.to_thread(index.delete, sorted(strays))
-            ids = [i for i in ids if i not in strays]
-        if where:
-            keep = await self.store.filter_ids(ids, where, params)
-            ids = [i for i in ids if i in keep]
-        return ids[:depth]
+            await asyncio.to_thread(index.delete, strays)
+        return [i for i in ids if passes.get(i)][:depth]
 
     async def stats(self) -> Stats:
         counts = {

@@ -112,14 +112,19 @@ class MemoryStore:
         rows = await self.db.fetchall(sql, (match, namespace, *params, limit))
         return [(r[0], r[1], r[2]) for r in rows]
 
-    async def filter_ids(self, ids: Sequence[str], where: str, params: Sequence[Any]) -> set[str]:
+    async def present(
+        self, ids: Sequence[str], where: str = "", params: Sequence[Any] = ()
+    ) -> dict[str, bool]:
+        """Which of `ids` still exist, each with whether it passes the filter `where` (alias `m`;
+        empty: every row passes)."""
         if not ids:
-            return set()
+            return {}
         marks = ",".join("?" * len(ids))
         rows = await self.db.fetchall(
-            f"SELECT id FROM memories m WHERE id IN ({marks}) AND {where}", (*ids, *params)
+            f"SELECT id, {f'({where})' if where else '1'} FROM memories m WHERE id IN ({marks})",
+            (*params, *ids),
         )
-        return {r[0] for r in rows}
+        return {r[0]: bool(r[1]) for r in rows}
 
     async def count_by_namespace(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT namespace, COUNT(*) FROM memories GROUP BY namespace")
@@ -213,14 +218,6 @@ class MemoryStore:
 
     async def all_ids(self) -> set[str]:
         return {r[0] for r in await self.db.fetchall("SELECT id FROM memories")}
-
-    async def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        marks = ",".join("?" * len(ids))
-        return {
-            r[0] for r in await self.db.fetchall(f"SELECT id FROM memories WHERE id IN ({marks})", list(ids))
-        }
 
 
 # -- context maintenance (inside a write transaction) ---------------------------------------

@@ -11,8 +11,9 @@ import asyncio
 import hashlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,34 @@ from langmem_mcp.errors import LangmemError
 log = logging.getLogger(__name__)
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
-#: Attempts at BEGIN IMMEDIATE when SQLite reports "locked" at once (10 ms, 20 ms, … ≈ 5 s in all).
-BEGIN_RETRIES = 30
+#: Waits between attempts at BEGIN IMMEDIATE when SQLite reports "locked" at once: in WAL mode
+#: it can return SQLITE_BUSY without calling the busy handler (seen with two servers writing one
+#: file). Nothing has been done yet, so a retry is safe. 10 ms, 20 ms, … ≈ 4 s in all.
+BEGIN_RETRY_DELAYS = tuple(0.01 * k for k in range(1, 30))
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc)
+
+
+@contextmanager
+def immediate_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT on a plain sqlite3 connection in autocommit mode (the index
+    owner's own), with Database.transaction's retry; rolls back on error."""
+    for delay in (*BEGIN_RETRY_DELAYS, None):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            break
+        except sqlite3.OperationalError as exc:
+            if delay is None or not _locked(exc):
+                raise
+            time.sleep(delay)
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def load_migrations(directory: Path = SCHEMA_DIR) -> list[str]:
@@ -121,17 +148,15 @@ class Database:
             await self.conn.execute("COMMIT")
 
     async def _begin(self) -> None:
-        """BEGIN IMMEDIATE, retried while SQLite answers "locked" without waiting: in WAL mode it
-        can return SQLITE_BUSY at once, without calling the busy handler (seen with two servers
-        writing one file). Nothing has been done yet, so a retry is safe."""
-        for attempt in range(BEGIN_RETRIES):
+        """BEGIN IMMEDIATE, retried as in `immediate_transaction`."""
+        for delay in (*BEGIN_RETRY_DELAYS, None):
             try:
                 await self.conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == BEGIN_RETRIES - 1:
+                if delay is None or not _locked(exc):
                     raise
-                await asyncio.sleep(0.01 * (attempt + 1))
+                await asyncio.sleep(delay)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self.conn.execute(sql, params) as cur:

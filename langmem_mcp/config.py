@@ -42,6 +42,9 @@ class Settings:
     recency_half_life_days: float = 30.0
     # how a memory's vector mixes in its conversational context: window | neighbours | off
     context_vectors: Literal["window", "neighbours", "off"] = "window"
+    # namespaces up to this many memories are searched exactly from the vectors kept in SQLite;
+    # larger ones also get an approximate (HNSW) index in Chroma
+    exact_search_max: int = 5000
     max_content_chars: int = 100_000
     # LLM
     llm: LLMBackend = "auto"
@@ -124,6 +127,8 @@ def _check_choices(settings: Settings) -> None:
         raise ValueError(
             f"{ENV_PREFIX}TOOLS={settings.tools!r}: use a comma-separated list of {', '.join(TOOL_GROUPS)}"
         )
+    if settings.exact_search_max < 0:
+        raise ValueError(f"{ENV_PREFIX}EXACT_SEARCH_MAX={settings.exact_search_max}: use 0 or more")
     hints = get_type_hints(Settings)
     for f in fields(Settings):
         choices = get_args(hints[f.name]) if get_origin(hints[f.name]) is Literal else ()

@@ -2,17 +2,21 @@
 store: `LANGMEM_MCP_CHROMA_URL`. Runs when LANGMEM_TEST_CHROMA_URL names a running server
 (.ci/run starts one on loopback); skipped otherwise.
 
-One Chroma server holds one memory store's collection, so these tests run one data dir at a
-time (each server start reconciles the collection with its own SQLite)."""
+Only namespaces larger than LANGMEM_MCP_EXACT_SEARCH_MAX get a Chroma collection; these tests set
+it to 0, so every namespace has one and every semantic search goes through the server. One
+Chroma server holds one memory store's collections, so these tests run one data dir at a time
+(vectors another data dir left are strays, dropped when a search meets them)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
+from langmem_mcp.store.vectors import collection_name
 from tests import mcp_client
 from tests import test_memory_tools as core
 from tests.mcp_client import call, read_json, stdio_session
@@ -25,11 +29,10 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def on_chroma_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every server these tests spawn keeps its vectors on the Chroma server."""
+    """Every server these tests spawn keeps its vectors on the Chroma server, for every namespace."""
     plain = mcp_client.server_env
-    monkeypatch.setattr(
-        mcp_client, "server_env", lambda d, **e: plain(d, **{"LANGMEM_MCP_CHROMA_URL": URL, **e})
-    )
+    on_server = {"LANGMEM_MCP_CHROMA_URL": URL, "LANGMEM_MCP_EXACT_SEARCH_MAX": "0"}
+    monkeypatch.setattr(mcp_client, "server_env", lambda d, **e: plain(d, **{**on_server, **e}))
 
 
 # The core memory flow, unchanged, against the Chroma server.
@@ -41,13 +44,21 @@ for _name in dir(core):
 async def test_vectors_live_on_the_server(tmp_path: Path) -> None:
     import chromadb
 
+    u = urlparse(URL)
+    client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000)
+    name = collection_name("memories")
     async with stdio_session(tmp_path) as s:
         made = [(await call(s, "manage_memory", content=f"server-side fact {i}"))["id"] for i in range(3)]
         hits = (await call(s, "search_memory", query="server-side fact 2"))["memories"]
         assert hits[0]["id"] == made[2]
         assert (await read_json(s, "memory://stats"))["index_ready"] is True
+        for _ in range(100):  # the index worker gives the namespace its collection
+            meta = next((c.metadata for c in client.list_collections() if c.name == name), None)
+            if meta and meta.get("filled"):
+                break
+            await asyncio.sleep(0.1)
+        hits = (await call(s, "search_memory", query="server-side fact 1"))["memories"]
+        assert hits[0]["id"] == made[1]
     assert not (tmp_path / "chroma").exists()  # nothing embedded under the data dir
-    u = urlparse(URL)
-    client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000)
-    got = client.get_collection("memories").get(ids=made)["ids"]
+    got = client.get_collection(name).get(ids=made)["ids"]
     assert sorted(got) == sorted(made)

@@ -17,6 +17,9 @@ from langmem_mcp.service.memories import MemoryService
 from langmem_mcp.service.runtime import Runtime
 from tests.mcp_client import call, stdio_session
 
+#: Small, so the namespace also gets its Chroma collection and both stores are checked.
+EXACT_MAX = 10
+
 TOTAL = 10_000
 CONCURRENCY = 8
 KILL_AFTER_ACKS = 1000
@@ -46,7 +49,7 @@ async def test_sigkill_during_bulk_ingest(tmp_path: Path) -> None:
     killed = asyncio.Event()
     db = tmp_path / "memory.sqlite3"
 
-    async with stdio_session(tmp_path) as s:
+    async with stdio_session(tmp_path, LANGMEM_MCP_EXACT_SEARCH_MAX=str(EXACT_MAX)) as s:
         await call(s, "search_memory", query="warm up")  # the model is loaded; ownership taken
         pid = json.loads((tmp_path / "owner.json").read_text())["pid"]
 
@@ -80,13 +83,13 @@ async def test_sigkill_during_bulk_ingest(tmp_path: Path) -> None:
     print(f"acknowledged {len(acked)}, committed {len(rows)}, unindexed at the kill {pending}")
 
     # Restart: the runtime reconciles at start.
-    rt = await Runtime.open(Settings(data_dir=tmp_path))
+    rt = await Runtime.open(Settings(data_dir=tmp_path, exact_search_max=EXACT_MAX))
     try:
         index = await rt.index()
         assert index.is_owner
         assert rt.reconciled == pending
         assert await rt.db.scalar("SELECT COUNT(*) FROM memories WHERE indexed = 0") == 0
-        assert await asyncio.to_thread(index.all_ids) == set(rows)
+        assert await asyncio.to_thread(index.all_ids) == {"memories": set(rows)}
         kept = {r[0] for r in await rt.db.fetchall("SELECT id FROM memory_vectors")}
         assert kept == set(rows)  # the vectors kept for exact search, too
         svc = MemoryService(rt)
@@ -102,7 +105,7 @@ async def test_sigkill_during_bulk_ingest(tmp_path: Path) -> None:
         await rt.close()
 
     # The real server starts on the crashed data dir and answers.
-    async with stdio_session(tmp_path) as s:
+    async with stdio_session(tmp_path, LANGMEM_MCP_EXACT_SEARCH_MAX=str(EXACT_MAX)) as s:
         some = sample[0]
         hits = (await call(s, "search_memory", query=acked[some]))["memories"]
         assert hits[0]["id"] == some

@@ -1,17 +1,22 @@
-"""Vectors kept beside their memories: exact search in small namespaces, Chroma for large ones."""
+"""Vectors kept beside their memories: exact search in small namespaces; a Chroma collection
+for each large one, filled from them."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
-import pytest
+import chromadb
+import numpy as np
 
 from langmem_mcp.config import load_settings
 from langmem_mcp.engine import filters
-from langmem_mcp.service import memories as memories_module
+from langmem_mcp.service import transfer
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.runtime import Runtime
+from langmem_mcp.store import vectors as vectors_module
+from langmem_mcp.store.vectors import VectorIndex
 from tests.mcp_client import call, stdio_session
 
 NOTES = [
@@ -44,8 +49,20 @@ async def semantic_ids(
     return await svc._semantic(question, "/".join(ns), 10, where, list(params))
 
 
-async def test_exact_and_index_paths_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = await Runtime.open(load_settings(data_dir=tmp_path))
+async def wait_filled(rt: Runtime, ns: str) -> VectorIndex:
+    """The owner's Chroma index once the namespace's collection is filled (the worker does it)."""
+    shared = await rt.index()
+    assert shared.indexer is not None
+    for _ in range(200):
+        if ns in shared.indexer.index.filled():
+            return shared.indexer.index
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{ns} was never filled")
+
+
+async def test_exact_and_index_paths_agree(tmp_path: Path) -> None:
+    # exact_search_max=0: every namespace also gets its HNSW collection in Chroma
+    rt = await Runtime.open(load_settings(data_dir=tmp_path, exact_search_max=0))
     try:
         svc = MemoryService(rt)
         for note in NOTES:
@@ -53,14 +70,77 @@ async def test_exact_and_index_paths_agree(tmp_path: Path, monkeypatch: pytest.M
         assert await rt.db.scalar("SELECT COUNT(*) FROM memory_vectors WHERE namespace = 'mira'") == len(
             NOTES
         )
-        exact = [await semantic_ids(svc, q, ["mira"]) for q in QUESTIONS]
-        monkeypatch.setattr(memories_module, "EXACT_SEARCH_MAX", 0)  # every namespace through Chroma
+        await wait_filled(rt, "mira")
         hnsw = [await semantic_ids(svc, q, ["mira"]) for q in QUESTIONS]
+        exact_svc = MemoryService(rt)
+        exact_svc.settings = replace(rt.settings, exact_search_max=5000)
+        exact = [await semantic_ids(exact_svc, q, ["mira"]) for q in QUESTIONS]
         for e, h in zip(exact, hnsw, strict=True):
             assert e[:3] == h[:3]
             assert set(e) == set(h)
         hits = await svc.search("Which musical instrument is Mira learning?", ["mira"], limit=1)
         assert "cello" in hits[0].content
+    finally:
+        await rt.close()
+
+
+async def test_only_large_namespaces_get_a_collection(tmp_path: Path) -> None:
+    """Chroma holds a namespace once it outgrows exact search, filled from the kept vectors; its
+    writes and deletes then go to both. Until the fill is done, the namespace is scored exactly."""
+    rt = await Runtime.open(load_settings(data_dir=tmp_path, exact_search_max=5))
+    try:
+        svc = MemoryService(rt)
+        small = [await svc.create(n, ["small"]) for n in NOTES[:3]]
+        for note in NOTES[:5]:
+            await svc.create(note, ["big"])
+        shared = await rt.index()
+        assert shared.indexer is not None
+        shared.indexer.grow(everywhere=True)
+        assert shared.indexer.index.filled() == set()  # 5 is not more than 5
+        assert (await semantic_ids(svc, "What pet does Mira have?", ["big"]))[:1]
+        rest = [await svc.create(n, ["big"]) for n in NOTES[5:]]
+        index = await wait_filled(rt, "big")
+        assert index.filled() == {"big"} and not index.holds("small")
+        in_chroma = await asyncio.to_thread(index.all_ids)
+        big_ids = {r[0] for r in await rt.db.fetchall("SELECT id FROM memories WHERE namespace = 'big'")}
+        assert in_chroma == {"big": big_ids}
+        # writes and deletes in the large namespace reach Chroma; the small one stays out of it
+        extra = await svc.create("Mira: I bought a second-hand kayak", ["big"])
+        await svc.delete(rest[0].id, ["big"])
+        await svc.delete(small[0].id, ["small"])
+        in_chroma = await asyncio.to_thread(index.all_ids)
+        assert extra.id in in_chroma["big"] and rest[0].id not in in_chroma["big"]
+        assert set(in_chroma) == {"big"}
+        hits = await svc.search("Which boat did Mira buy?", ["big"], limit=1)
+        assert hits[0].id == extra.id
+        assert await rt.db.scalar("SELECT COUNT(*) FROM index_tombstones") == 0
+    finally:
+        await rt.close()
+
+
+async def test_a_backup_is_searchable_without_re_embedding(tmp_path: Path) -> None:
+    """The vectors come along in a backup; the copy's first server fills Chroma from them."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    settings = load_settings(data_dir=a, exact_search_max=5)
+    rt = await Runtime.open(settings)
+    try:
+        svc = MemoryService(rt)
+        await svc.create_many([NewItem(n, ["mira"]) for n in NOTES])
+        await svc.create("Ola: I keep bees on the roof", ["ola"])
+        await wait_filled(rt, "mira")
+    finally:
+        await rt.close()
+    assert transfer.backup(settings.db_path, b) == len(NOTES) + 1
+    rt = await Runtime.open(replace(settings, data_dir=b))
+    try:
+        index = await wait_filled(rt, "mira")
+        assert rt.reconciled == 0  # nothing re-embedded
+        assert len((await asyncio.to_thread(index.all_ids))["mira"]) == len(NOTES)
+        svc = MemoryService(rt)
+        hits = await svc.search("What sport is Mira's brother doing?", ["mira"], limit=1)
+        assert "marathon" in hits[0].content
+        hits = await svc.search("insects and honey", ["ola"], limit=1)
+        assert "bees" in hits[0].content
     finally:
         await rt.close()
 
@@ -90,22 +170,33 @@ async def test_vectors_follow_their_memory(tmp_path: Path) -> None:
         await rt.close()
 
 
-async def test_vectors_are_copied_from_chroma_for_an_older_data_dir(tmp_path: Path) -> None:
-    """A data dir from before the vectors were kept in SQLite gets them from Chroma, not the model."""
+async def test_an_older_data_dir_is_taken_over(tmp_path: Path) -> None:
+    """A data dir from before schema 8 has one Chroma collection for every namespace (and, before
+    schema 6, no vectors in SQLite): the vectors are copied from it, not re-made by the model,
+    except those it lacks; then it is dropped."""
     settings = load_settings(data_dir=tmp_path)
     rt = await Runtime.open(settings)
     try:
         svc = MemoryService(rt)
         made = await svc.create_many([NewItem(n, ["mira"]) for n in NOTES])
         kept = {r[0]: r[1] for r in await rt.db.fetchall("SELECT id, vector FROM memory_vectors")}
+        dim = (await rt.index()).embedder.dim
+        model = (await rt.index()).embedder.model_id
         async with rt.db.transaction() as conn:
             await conn.execute("DELETE FROM memory_vectors")
-            # one row the index never had: it must be re-embedded, not left unsearchable
-            await conn.execute("UPDATE memories SET indexed = 1 WHERE id = ?", (made[0].id,))
-        index = await rt.index()
-        await asyncio.to_thread(index.delete, [made[0].id])
+            await conn.execute("DELETE FROM meta WHERE key = 'index_model'")
     finally:
         await rt.close()
+    # the old layout: one collection, the namespace in each vector's metadata
+    client = chromadb.PersistentClient(path=str(settings.chroma_dir))
+    old = client.create_collection(
+        vectors_module.LEGACY,
+        metadata={"embedder": model, "dim": dim},
+        configuration={"hnsw": {"space": "cosine"}},
+    )
+    ids = [m.id for m in made[1:]]  # one row the old index never had: it must be re-embedded
+    vectors = np.stack([np.frombuffer(kept[i], dtype=np.float16).astype(np.float32) for i in ids])
+    old.add(ids=ids, embeddings=vectors, metadatas=[{"ns": "mira"}] * len(ids))
     rt = await Runtime.open(settings)
     try:
         await rt.index()  # the owner's start copies what Chroma has and re-embeds the rest
@@ -115,7 +206,8 @@ async def test_vectors_are_copied_from_chroma_for_an_older_data_dir(tmp_path: Pa
             await asyncio.sleep(0.2)
         now = {r[0]: r[1] for r in await rt.db.fetchall("SELECT id, vector FROM memory_vectors")}
         assert set(now) == set(kept)
-        assert all(now[i] == kept[i] for i in now)
+        assert all(now[i] == kept[i] for i in ids)
+        assert vectors_module.LEGACY not in [c.name for c in client.list_collections()]
         hits = await MemoryService(rt).search("What is the name of the cat Mira adopted?", ["mira"], limit=1)
         assert "Pixel" in hits[0].content
     finally:
@@ -150,26 +242,25 @@ async def test_keyword_search_is_confined_to_its_namespace(tmp_path: Path) -> No
         await rt.close()
 
 
-async def test_index_path_filters_and_drops_strays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_index_path_filters_and_drops_strays(tmp_path: Path) -> None:
     """Large namespaces go through Chroma: filters still apply, and a vector whose memory is gone
     (removed behind the index's back, no tombstone) is dropped when a search meets it."""
-    monkeypatch.setattr(memories_module, "EXACT_SEARCH_MAX", 0)
-    rt = await Runtime.open(load_settings(data_dir=tmp_path))
+    rt = await Runtime.open(load_settings(data_dir=tmp_path, exact_search_max=0))
     try:
         svc = MemoryService(rt)
         pet = await svc.create("Mira: I adopted a grey cat called Pixel", ["mira"], metadata={"kind": "pet"})
         dog = await svc.create("Mira: I adopted a rescue greyhound", ["mira"], metadata={"kind": "note"})
         gone = await svc.create("Mira: I adopted a parrot named Kiwi", ["mira"], metadata={"kind": "pet"})
+        index = await wait_filled(rt, "mira")
         got = await semantic_ids(
             svc, "Which pet did Mira adopt?", ["mira"], *filters.compile_filter({"kind": "pet"})
         )
         assert set(got) == {pet.id, gone.id}
         async with rt.db.transaction() as conn:
             await conn.execute("DELETE FROM memories WHERE id = ?", (gone.id,))
-        index = await rt.index()
-        assert gone.id in await asyncio.to_thread(index.all_ids)
+        assert gone.id in (await asyncio.to_thread(index.all_ids))["mira"]
         got = await semantic_ids(svc, "Which pet did Mira adopt?", ["mira"])
         assert set(got) == {pet.id, dog.id}
-        assert gone.id not in await asyncio.to_thread(index.all_ids)
+        assert gone.id not in (await asyncio.to_thread(index.all_ids))["mira"]
     finally:
         await rt.close()

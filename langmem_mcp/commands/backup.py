@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(
         f"backed up {n} memories to {dest}. To restore, use it as the data dir "
-        f"(LANGMEM_MCP_DATA_DIR={dest}); the vector index is rebuilt on first start.",
+        f"(LANGMEM_MCP_DATA_DIR={dest}); its vectors come along, no re-embedding needed.",
         file=sys.stderr,
     )
     return 0

@@ -1,7 +1,7 @@
 """`langmem-mcp doctor`: check this install end to end and say what to fix.
 
-Checks: the data dir is writable; the embedding model loads offline; the vector index agrees
-with SQLite; whether an LLM is configured; and that each host config that names this server
+Checks: the data dir is writable; the embedding model loads offline; every indexed memory has
+its vector in SQLite, and Chroma's collections of large namespaces agree with them; whether an LLM is configured; and that each host config that names this server
 points at this install and data dir. Exits 1 if a check failed (warnings do not fail).
 """
 
@@ -69,7 +69,9 @@ def check_model(r: Report, settings: Settings) -> object | None:
 
 
 async def check_index(r: Report, settings: Settings, embedder: object) -> None:
-    from langmem_mcp.store.memories import MemoryStore
+    """The vectors kept in SQLite (one per indexed memory), then Chroma's collections of large
+    namespaces against them. What is off is queued for the server's next start to redo: rows
+    to re-embed (`indexed = 0`), stray vectors to delete (tombstones)."""
     from langmem_mcp.store.sqlite import Database
     from langmem_mcp.store.vectors import VectorIndex
 
@@ -80,15 +82,31 @@ async def check_index(r: Report, settings: Settings, embedder: object) -> None:
         r.line(FAIL, "database", f"{settings.db_path}: {exc}")
         return
     try:
-        store = MemoryStore(db)
         total = int(await db.scalar("SELECT COUNT(*) FROM memories"))
         pending = int(await db.scalar("SELECT COUNT(*) FROM memories WHERE indexed = 0"))
-        tomb = int(await db.scalar("SELECT COUNT(*) FROM index_tombstones"))
         r.line(
             OK,
             "database",
             f"{settings.db_path}: {total} memories, schema {await db.scalar('PRAGMA user_version')}",
         )
+        lacking = "m.indexed != 0 AND NOT EXISTS (SELECT 1 FROM memory_vectors v WHERE v.namespace = m.namespace AND v.id = m.id)"
+        missing = int(await db.scalar(f"SELECT COUNT(*) FROM memories m WHERE {lacking}"))
+        kept = int(await db.scalar("SELECT COUNT(*) FROM memory_vectors"))
+        if missing:
+            async with db.transaction() as conn:
+                await conn.execute(f"UPDATE memories AS m SET indexed = 0 WHERE {lacking}")
+            r.line(
+                FAIL,
+                "vectors",
+                f"{missing} indexed memories had no vector; marked to be re-embedded at start",
+            )
+        elif pending:
+            r.line(
+                WARN, "vectors", f"{pending} memories wait to be indexed; the server finishes this at start"
+            )
+        else:
+            r.line(OK, "vectors", f"{kept} kept in SQLite, one for each memory")
+
         try:
             index = await asyncio.to_thread(
                 VectorIndex.open, embedder, path=settings.chroma_dir, url=settings.chroma_url
@@ -96,31 +114,63 @@ async def check_index(r: Report, settings: Settings, embedder: object) -> None:
         except Exception as exc:  # noqa: BLE001
             r.line(FAIL, "index", f"cannot open the vector index at {where}: {exc}")
             return
-        if index.was_reset and total == 0:
-            r.line(OK, "index", f"{where}: empty, as the database")
-            return
-        if index.was_reset:
-            await store.mark_all_unindexed()  # so the server rebuilds it from SQLite at start
+        if index.model_changed:
             r.line(
-                WARN,
-                "index",
-                f"{where} was missing or built by another model; the server rebuilds it at start",
+                WARN, "index", f"{where} was built by another model: dropped; the server re-embeds at start"
             )
             return
+        large = {
+            row[0]
+            for row in await db.fetchall(
+                "SELECT namespace FROM memories GROUP BY namespace HAVING COUNT(*) > ?",
+                (settings.exact_search_max,),
+            )
+        }
         in_index = await asyncio.to_thread(index.all_ids)
-        in_db = await store.all_ids()
-        missing, stray = len(in_db - in_index), len(in_index - in_db)
-        if not missing and not stray and not tomb:
-            r.line(OK, "index", f"{where}: {len(in_index)} vectors, consistent with SQLite")
-        elif missing == pending and not stray:
-            r.line(WARN, "index", f"{pending} memories wait to be indexed; the server finishes this at start")
-        else:
+        lost: list[tuple[str, str]] = []
+        stray: list[tuple[str, str]] = []
+        for ns, ids in in_index.items():
+            in_db = {
+                row[0]
+                for row in await db.fetchall("SELECT id FROM memory_vectors WHERE namespace = ?", (ns,))
+            }
+            if ns in index.filled():
+                lost += [(ns, i) for i in in_db - ids]
+            stray += [(ns, i) for i in ids - in_db]
+        if lost or stray:
+            async with db.transaction() as conn:
+                await conn.executemany(
+                    "UPDATE memories SET indexed = 0 WHERE id = ?", [(i,) for _, i in lost]
+                )
+                await conn.executemany(
+                    "INSERT OR IGNORE INTO index_tombstones (id, namespace) VALUES (?, ?)",
+                    [(i, ns) for ns, i in stray],
+                )
             r.line(
                 FAIL,
                 "index",
-                f"{where}: {missing} memories without a vector, {stray} vectors without a memory, "
-                f"{tomb} pending deletes; start the server once to reconcile it from SQLite",
+                f"{where}: {len(lost)} memories missing from Chroma, {len(stray)} vectors without a memory; "
+                "queued for the server to mend at start",
             )
+            return
+        waiting = large - index.filled()
+        if waiting or index.has_legacy:
+            r.line(
+                WARN,
+                "index",
+                f"{where}: {len(waiting)} namespaces over {settings.exact_search_max} memories wait for their "
+                "approximate index"
+                + (" (and the single collection of an older version)" if index.has_legacy else "")
+                + "; the server builds them from the kept vectors at start",
+            )
+            return
+        n = sum(len(v) for v in in_index.values())
+        r.line(
+            OK,
+            "index",
+            f"{where}: {len(in_index)} namespaces over {settings.exact_search_max} memories in Chroma "
+            f"({n} vectors), consistent with SQLite",
+        )
     finally:
         await db.close()
 

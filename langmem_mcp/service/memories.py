@@ -38,9 +38,6 @@ BULK_WRITE = 32
 #: A question that names one of the speakers in a transcript is usually about what they said.
 SPEAKER_BOOST = 2.0
 MAX_QUERY_CHARS = 10_000
-#: Namespaces up to this size are searched exactly from the vectors kept in SQLite (≈1 ms per
-#: 600 memories, growing linearly); larger ones through Chroma's HNSW index (store/vector_rows.py).
-EXACT_SEARCH_MAX = 5000
 
 
 def to_memory(row: MemoryRow) -> Memory:
@@ -176,7 +173,7 @@ class MemoryService:
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
         if self.rt.index_ready:
             index = await self.rt.index()
-            await asyncio.to_thread(index.delete, [row.id])
+            await asyncio.to_thread(index.delete, ns, [row.id])
             await self.store.clear_tombstones([row.id])
             await self._reindex(list(touched))
         return WriteResult(action="deleted", id=row.id)
@@ -276,16 +273,24 @@ class MemoryService:
             return []
         index = await self.rt.index()
         vector = (await asyncio.to_thread(index.embedder.embed, [text]))[0]
-        exact = await self.rt.vectors.matrix(ns, index.embedder.dim, EXACT_SEARCH_MAX, where, params)
+        # Up to exact_search_max memories (≈1 ms per 600), every vector kept in SQLite is scored;
+        # a larger namespace goes through its HNSW index in Chroma, if that is filled yet.
+        dim = index.embedder.dim
+        exact = await self.rt.vectors.matrix(ns, dim, self.settings.exact_search_max, where, params)
+        hits = None
+        if exact is None:
+            hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
+            if hits is None:
+                exact = await self.rt.vectors.matrix(ns, dim, None, where, params)
         if exact is not None:
             ids, matrix = exact
             return [ids[i] for i, _ in similarity.top_k(vector, matrix, depth)]
-        hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
+        assert hits is not None
         ids = [h.id for h in hits]
         passes = await self.store.present(ids, where, params)
         strays = [i for i in ids if i not in passes]
         if strays:  # a vector whose memory is gone (its tombstone lost): drop it now
-            await asyncio.to_thread(index.delete, strays)
+            await asyncio.to_thread(index.delete, ns, strays)
         return [i for i in ids if passes.get(i)][:depth]
 
     async def stats(self) -> Stats:

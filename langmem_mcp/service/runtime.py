@@ -5,8 +5,10 @@ load in a worker thread after the MCP handshake (`start_warmup`) or on first use
 comes first; hosts give up on servers that are slow to list their tools.
 
 Several processes may serve one data dir (Claude Desktop and an IDE each spawn a server).
-Every process reads and writes SQLite itself; only the one holding `owner.lock` opens Chroma
-(see `store/owner.py`), and `SharedIndex` hides which one this is.
+Every process reads and writes SQLite itself, and searches most namespaces exactly from the
+vectors kept there; only the one holding `owner.lock` writes those vectors and opens Chroma
+(the approximate index of large namespaces; see `store/owner.py`), and `SharedIndex` hides which
+one this is.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ SWEEP_SECONDS = 10.0
 GRACE_SECONDS = 2.0
 #: How long a follower keeps retrying an owner that is changing hands.
 RPC_PATIENCE_SECONDS = 5.0
+#: Vectors copied from SQLite into a namespace's new Chroma collection per step (under the lock).
+FILL_BATCH = 1000
+#: `meta` key naming the model the vectors kept in SQLite were made by.
+INDEX_MODEL_KEY = "index_model"
 
 
 def fingerprint(content_hash: str, context: str = "") -> str:
@@ -76,17 +82,25 @@ class IndexItem:
 
 
 class Indexer:
-    """The owner's side: the only code that writes the Chroma collection.
+    """The owner's side: the only code that writes index vectors (SQLite's and Chroma's).
 
     Every change goes through one lock and is checked against SQLite first: a vector is stored
     and its row marked indexed only if the row still has the content the vector was made from.
     So writes racing from any process end with the newest content indexed, and a crash at any
     point leaves `indexed = 0` or a tombstone for the next pass to finish.
+
+    A namespace that outgrows exact search (`exact_max` memories) gets a Chroma collection,
+    filled from the vectors in SQLite (`grow`); from then on its writes go to both.
     """
 
-    def __init__(self, index: VectorIndex, db_path: Path, mode: VectorMode = "window") -> None:
+    def __init__(
+        self, index: VectorIndex, db_path: Path, mode: VectorMode = "window", exact_max: int = 5000
+    ) -> None:
         self.index = index
         self.mode = mode
+        self.exact_max = exact_max
+        #: Namespaces written since `grow` last checked whether they outgrew exact search.
+        self._grown: set[str] = set()
         #: Ids this process is indexing right now (SharedIndex.hold): the worker leaves them be.
         self.busy: Callable[[], set[str]] = set
         self.conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -121,7 +135,11 @@ class Indexer:
             if not keep:
                 return 0
             fresh = [items[k] for k in keep]
-            self.index.upsert([it.id for it in fresh], vectors[keep], [it.namespace for it in fresh])
+            by_ns: dict[str, list[int]] = {}
+            for k in keep:
+                by_ns.setdefault(items[k].namespace, []).append(k)
+            for ns, ks in by_ns.items():
+                self.index.upsert(ns, [items[k].id for k in ks], vectors[ks])
             with immediate_transaction(self.conn):
                 # Checked again inside the transaction: another process may have changed a row
                 # while its vector was being stored.
@@ -133,28 +151,46 @@ class Indexer:
                     "UPDATE memories SET indexed = ? WHERE id = ?", [(it.state, it.id) for _, it in marked]
                 )
                 vector_rows.put(self.conn, [(it.namespace, it.id, vectors[k]) for k, it in marked])
+            self._grown.update(ns for ns in by_ns if not self.index.holds(ns))
             return len(fresh)
 
+    def prepare(self) -> None:
+        """At the owner's start: make sure the vectors kept in SQLite are this model's, and take
+        over a data dir from before schema 8 (one collection for every namespace)."""
+        key = f"{self.index.embedder.model_id}:{self.index.embedder.dim}"
+        with self.lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (INDEX_MODEL_KEY,)).fetchone()
+        saved = row[0] if row else None
+        if self.index.model_changed or (saved is not None and saved != key):
+            self.index.drop_all()
+            self.forget_all()
+        elif saved is None:  # the first start since this was recorded: check every row has one
+            self.copy_vectors()
+        self.index.drop_legacy()
+        with self.lock, immediate_transaction(self.conn):
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (INDEX_MODEL_KEY, key)
+            )
+
     def forget_all(self) -> None:
-        """The collection was (re)created: every row must be embedded again, and the vectors
-        kept in SQLite (another model's, perhaps) go too."""
+        """Another model made the vectors: every row must be embedded again."""
         with self.lock, immediate_transaction(self.conn):
             self.conn.execute("UPDATE memories SET indexed = 0 WHERE indexed != 0")
             vector_rows.clear(self.conn)
 
     def copy_vectors(self) -> int:
-        """Copy into SQLite the vectors of indexed rows that only Chroma holds (a data dir from
-        before schema 6); rows Chroma lacks too are marked for re-embedding. Returns how many.
-        Run once when this process becomes the owner: afterwards every row is marked indexed in
-        the transaction that stores its vector, so none can lack one (and the check reads every
-        row: ≈0.3 s at 100k memories)."""
+        """Copy into SQLite the vectors of indexed rows that only the old single Chroma collection
+        holds (a data dir from before schema 6); rows without one anywhere are marked for
+        re-embedding. Returns how many were copied. Run once per data dir (`prepare`): every row
+        is since marked indexed in the transaction that stores its vector, and the check reads
+        every row (≈0.3 s at 100k memories)."""
         done = 0
         while True:
             with self.lock:
                 want = vector_rows.missing(self.conn, RECONCILE_BATCH)
                 if not want:
                     return done
-                got = self.index.get_vectors([i for i, _ in want])
+                got = self.index.legacy_vectors([i for i, _ in want])
                 with immediate_transaction(self.conn):
                     vector_rows.put(self.conn, [(ns, i, got[i]) for i, ns in want if i in got])
                     self.conn.executemany(
@@ -163,9 +199,40 @@ class Indexer:
                     )
                 done += len(got)
 
-    def delete(self, ids: Sequence[str]) -> None:
+    def grow(self, everywhere: bool = False) -> list[str]:
+        """Give each namespace that outgrew exact search a Chroma collection, filled from the
+        vectors in SQLite (no model needed). Checks the namespaces written since the last call,
+        or all of them. Returns the namespaces filled."""
         with self.lock:
-            self.index.delete(ids)
+            if everywhere:
+                over = vector_rows.namespaces_over(self.conn, self.exact_max)
+            else:
+                over = [ns for ns in self._grown if vector_rows.count(self.conn, ns) > self.exact_max]
+            self._grown.clear()
+            todo = [ns for ns in over if ns not in self.index.filled()]
+        for ns in todo:
+            self._fill(ns)
+        return todo
+
+    def _fill(self, namespace: str) -> None:
+        # From start_filling on, apply() writes the namespace's new vectors to the collection
+        # too; each page is read and stored under the lock, so a newer vector is never
+        # overwritten by an older one.
+        self.index.start_filling(namespace)
+        after = ""
+        while True:
+            with self.lock:
+                ids, vectors = vector_rows.page(self.conn, namespace, after, FILL_BATCH)
+                if not ids:
+                    break
+                self.index.upsert(namespace, ids, vectors)
+            after = ids[-1]
+        self.index.finish_filling(namespace)
+        log.info("namespace %r outgrew exact search: approximate index filled", namespace)
+
+    def delete(self, namespace: str | None, ids: Sequence[str]) -> None:
+        with self.lock:
+            self.index.delete(namespace, ids)
 
     @property
     def waiting(self) -> bool:
@@ -191,11 +258,15 @@ class Indexer:
         """
         while True:
             with self.lock:
-                ids = [r[0] for r in self.conn.execute("SELECT id FROM index_tombstones LIMIT 1000")]
-                if not ids:
+                dead = self.conn.execute("SELECT namespace, id FROM index_tombstones LIMIT 1000").fetchall()
+                if not dead:
                     break
-                self.index.delete(ids)
-                self.conn.executemany("DELETE FROM index_tombstones WHERE id = ?", [(i,) for i in ids])
+                by_ns: dict[str | None, list[str]] = {}
+                for ns, i in dead:
+                    by_ns.setdefault(ns, []).append(i)
+                for ns, ids in by_ns.items():
+                    self.index.delete(ns, ids)
+                self.conn.executemany("DELETE FROM index_tombstones WHERE id = ?", [(i,) for _, i in dead])
         done = 0
         skip: set[str] = set()
         while True:
@@ -254,14 +325,13 @@ class _Pending:
 class SharedIndex:
     """The vector index as this process sees it, with VectorIndex's methods.
 
-    The owner serves its local Chroma collection; a follower forwards each call to the owner,
-    and takes the lock over (and the collection with it) when the owner is gone.
+    The owner serves its local Chroma collections; a follower forwards each call to the owner,
+    and takes the lock over (and the collections with it) when the owner is gone.
     """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.was_reset = False
         self.indexer: Indexer | None = None
         self.reconciled = 0
         self._lock = OwnerLock(settings.data_dir / LOCK_FILE)
@@ -318,16 +388,16 @@ class SharedIndex:
         from langmem_mcp.store.vectors import VectorIndex
 
         index = VectorIndex.open(self.embedder, path=self.settings.chroma_dir, url=self.settings.chroma_url)
-        self.was_reset = index.was_reset
-        indexer = Indexer(index, self.settings.db_path, self.settings.context_vectors)
+        indexer = Indexer(
+            index, self.settings.db_path, self.settings.context_vectors, self.settings.exact_search_max
+        )
         indexer.busy = self.held
-        if index.was_reset:
-            indexer.forget_all()
+        indexer.prepare()
         self.indexer = indexer
         if not self.settings.chroma_url:
             self._server = OwnerServer(self.settings.data_dir, self._handle)
         self._client.close()
-        indexer.copy_vectors()
+        indexer.grow(everywhere=True)
         done = indexer.sync(self.embedder, full=True)
         if done:
             log.info("reconciled %d memories into the vector index", done)
@@ -353,6 +423,7 @@ class SharedIndex:
                     indexer.sync(self.embedder, full=full)
                 elif now - max(last_change, self._last_busy) >= UPGRADE_IDLE_SECONDS and not self.held():
                     indexer.upgrade(self.embedder)
+                indexer.grow()
             except Exception:  # noqa: BLE001 - keep the index worker alive
                 if not self._stop.is_set():
                     log.exception("index worker")
@@ -396,22 +467,24 @@ class SharedIndex:
     def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> int:
         return self._call("apply", list(items), vectors)
 
-    def delete(self, ids: Sequence[str]) -> None:
+    def delete(self, namespace: str, ids: Sequence[str]) -> None:
         if not ids:
             return
         try:
-            self._call("delete", list(ids))
+            self._call("delete", namespace, list(ids))
         except RemoteUnavailable:  # the row's tombstone stays; the owner's next pass drops the vector
             log.warning("index owner unreachable; %d vectors will be removed by its next pass", len(ids))
 
-    def query(self, vector: np.ndarray, namespace: str, n: int) -> list[VectorHit]:
+    def query(self, vector: np.ndarray, namespace: str, n: int) -> list[VectorHit] | None:
+        """None when there is no approximate index of the namespace to ask (not filled yet, or
+        its owner unreachable): the caller scores the namespace's vectors exactly instead."""
         try:
             return self._call("query", vector, namespace, n)
         except RemoteUnavailable:
-            log.warning("index owner unreachable; searching by keywords only")
-            return []
+            log.warning("index owner unreachable; scoring the namespace exactly")
+            return None
 
-    def all_ids(self) -> set[str]:
+    def all_ids(self) -> dict[str, set[str]]:
         return self._call("all_ids")
 
 

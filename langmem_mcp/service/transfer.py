@@ -325,8 +325,9 @@ def _renumbered(seqs: dict[tuple[Any, Any], list[tuple[int, int]]], thread: tupl
 # -- backup ------------------------------------------------------------------------------------
 def backup(db_path: Path, dest: Path) -> int:
     """Copy the database with SQLite's online backup API (consistent while servers write) into
-    `dest` as a ready data dir. The vector index is not copied (it may be mid-write); the copy's
-    rows are marked unindexed, so a server opened on it rebuilds the index from them.
+    `dest` as a ready data dir. The vectors kept in SQLite come along, so the copy is searchable
+    without re-embedding; Chroma's collections are not copied (they may be mid-write): a server
+    opened on the copy refills those of large namespaces from the vectors.
     Returns the number of memories copied."""
     if dest.exists() and any(dest.iterdir()):
         raise InvalidInput(f"{dest} is not empty; back up into a new or empty directory")
@@ -336,8 +337,7 @@ def backup(db_path: Path, dest: Path) -> int:
     out = sqlite3.connect(target)
     try:
         src.backup(out)
-        out.execute("UPDATE memories SET indexed = 0")
-        out.execute("DELETE FROM index_tombstones")
+        out.execute("DELETE FROM index_tombstones")  # their vectors are in no collection there
         out.commit()
         return out.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
     finally:

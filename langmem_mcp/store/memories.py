@@ -197,8 +197,11 @@ class MemoryStore:
             if rowid is None:
                 return False, set()
             neighbours = await _neighbour_rowids(conn, rowid, policy, before=True, after=True)
+            namespace = await _namespace_of(conn, rowid)
             await conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
-            await conn.execute("INSERT OR IGNORE INTO index_tombstones (id) VALUES (?)", (memory_id,))
+            await conn.execute(
+                "INSERT OR IGNORE INTO index_tombstones (id, namespace) VALUES (?, ?)", (memory_id, namespace)
+            )
             touched = set()
             for r in neighbours:
                 if await _set_context(conn, r, policy):
@@ -233,6 +236,10 @@ async def _rowid(conn: aiosqlite.Connection, memory_id: str) -> int | None:
 
 async def _id_of(conn: aiosqlite.Connection, rowid: int) -> str:
     return await _one(conn, "SELECT id FROM memories WHERE rowid = ?", (rowid,))
+
+
+async def _namespace_of(conn: aiosqlite.Connection, rowid: int) -> str:
+    return await _one(conn, "SELECT namespace FROM memories WHERE rowid = ?", (rowid,))
 
 
 async def _around(

@@ -6,7 +6,8 @@ Most searches are in a namespace of hundreds or thousands of memories: reading t
 (a contiguous range of this table) and scoring them all takes about a millisecond and is exact.
 
 Vectors are float16: half the space, and cosine scores agree with float32 to ~1e-3.
-Only the index owner writes them (`put`, in the transaction that marks rows indexed).
+Only the index owner writes them (`put`, in the transaction that marks rows indexed), and fills
+the collections of large namespaces from them (`page`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,34 @@ def missing(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str]]:
     ).fetchall()
 
 
+def count(conn: sqlite3.Connection, namespace: str) -> int:
+    return conn.execute("SELECT COUNT(*) FROM memory_vectors WHERE namespace = ?", (namespace,)).fetchone()[0]
+
+
+def namespaces_over(conn: sqlite3.Connection, size: int) -> list[str]:
+    """Namespaces holding more than `size` memories (read from the namespace index of memories)."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT namespace FROM memories GROUP BY namespace HAVING COUNT(*) > ?", (size,)
+        )
+    ]
+
+
+def page(conn: sqlite3.Connection, namespace: str, after: str, limit: int) -> tuple[list[str], np.ndarray]:
+    """The next `limit` (id, vector) of a namespace in id order, after id `after`, as float32."""
+    import numpy as np
+
+    rows = conn.execute(
+        "SELECT id, vector FROM memory_vectors WHERE namespace = ? AND id > ? ORDER BY id LIMIT ?",
+        (namespace, after, limit),
+    ).fetchall()
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=STORED).reshape(len(rows), -1)
+    return [r[0] for r in rows], matrix.astype(np.float32)
+
+
 class VectorRows:
     """Reads, from any process (no index owner involved)."""
 
@@ -58,12 +87,13 @@ class VectorRows:
         self.db = db
 
     async def matrix(
-        self, namespace: str, dim: int, limit: int, where: str = "", params: Sequence[Any] = ()
+        self, namespace: str, dim: int, limit: int | None, where: str = "", params: Sequence[Any] = ()
     ) -> tuple[list[str], np.ndarray] | None:
         """Ids and their vectors (float16, one row each) in a namespace, optionally filtered on
         the memory (`where` from engine.filters, alias `m`); None when there are more than
         `limit` (search those through the approximate index). Vectors of another dimension (left
         by a previous model until re-made) are skipped."""
+        cap = -1 if limit is None else limit + 1
         import numpy as np
 
         if where:
@@ -73,8 +103,8 @@ class VectorRows:
             )
         else:
             sql = "SELECT id, vector FROM memory_vectors WHERE namespace = ? LIMIT ?"
-        rows = await self.db.fetchall(sql, (namespace, *params, limit + 1))
-        if len(rows) > limit:
+        rows = await self.db.fetchall(sql, (namespace, *params, cap))
+        if limit is not None and len(rows) > limit:
             return None
         width = dim * np.dtype(STORED).itemsize
         rows = [r for r in rows if len(r[1]) == width]

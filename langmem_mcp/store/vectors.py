@@ -1,11 +1,21 @@
-"""The vector index: one Chroma collection, embedded under the data dir or on a Chroma server.
+"""The approximate index for large namespaces: a Chroma collection per namespace, embedded under
+the data dir or on a Chroma server.
 
-It is only an index. SQLite says what exists; anything here can be rebuilt from it. Calls
-are synchronous (chromadb's API); the service runs them in a worker thread.
+Every vector is kept in SQLite beside its memory (store/vector_rows.py), and a namespace of up
+to `Settings.exact_search_max` memories is searched exactly from there. Only larger namespaces
+get a collection here, because Chroma loads a collection's whole HNSW graph into memory to write
+to it or query it, and keeps ≈3 MiB for each collection it has opened: one collection for every
+memory made the first write at 100k memories cost ≈150 MiB, and a collection for every namespace
+costs ≈3 MiB per namespace touched whatever its size.
+
+It is only an index: SQLite says what exists and holds every vector, so a collection is filled
+(or refilled) from there without the model. Calls are synchronous (chromadb's API); the service
+runs them in a worker thread.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -21,9 +31,19 @@ from langmem_mcp.store.embeddings import Embedder, chroma_embedding_function
 
 log = logging.getLogger(__name__)
 
-COLLECTION = "memories"
+#: Collections of this index are named PREFIX + a hash of their namespace.
+PREFIX = "ns-"
+#: The single collection of data dirs from before schema 8 (every namespace in one).
+LEGACY = "memories"
 MODEL_KEY = "embedder"
 DIM_KEY = "dim"
+NS_KEY = "namespace"
+#: False while a collection is being filled from SQLite; it is searched only once True.
+FILLED_KEY = "filled"
+
+
+def collection_name(namespace: str) -> str:
+    return PREFIX + hashlib.sha256(namespace.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -33,17 +53,26 @@ class VectorHit:
 
 
 class VectorIndex:
-    def __init__(self, collection: Any, client: Any, embedder: Embedder, reset: bool) -> None:
-        self._collection = collection
+    def __init__(self, client: Any, embedder: Embedder, found: Sequence[Any], model_changed: bool) -> None:
         self._client = client
         self.embedder = embedder
-        #: True when the collection was (re)created and must be filled from SQLite.
-        self.was_reset = reset
+        self._ef = chroma_embedding_function(embedder)
+        #: Collections another model built were dropped: every vector must be made again.
+        self.model_changed = model_changed
+        self._legacy = next((c for c in found if c.name == LEGACY), None)
+        self._by_ns: dict[str, Any] = {}
+        self._filled: set[str] = set()
+        for c in found:
+            meta = c.metadata or {}
+            if c.name.startswith(PREFIX) and isinstance(meta.get(NS_KEY), str):
+                self._by_ns[meta[NS_KEY]] = c
+                if meta.get(FILLED_KEY):
+                    self._filled.add(meta[NS_KEY])
         self._lock = threading.Lock()
 
     @classmethod
     def open(cls, embedder: Embedder, path: Path | None = None, url: str | None = None) -> VectorIndex:
-        """Open (or create) the collection; if another model built it, start it afresh."""
+        """Open the collections there are; if another model built them, drop them all."""
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -61,71 +90,129 @@ class VectorIndex:
             assert path is not None
             path.mkdir(parents=True, exist_ok=True)
             client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-        ef = chroma_embedding_function(embedder)
-        wanted = {MODEL_KEY: embedder.model_id, DIM_KEY: embedder.dim}
-        reset = False
-        try:
-            collection = client.get_collection(COLLECTION, embedding_function=ef)
-            meta = collection.metadata or {}
-            if meta.get(MODEL_KEY) != embedder.model_id or meta.get(DIM_KEY) != embedder.dim:
-                log.warning(
-                    "vector index was built by %s; re-embedding with %s",
-                    meta.get(MODEL_KEY),
-                    embedder.model_id,
-                )
-                client.delete_collection(COLLECTION)
-                raise LookupError
-        except Exception:  # missing (chromadb raises different types across versions) or reset above
-            collection = client.create_collection(
-                COLLECTION,
-                embedding_function=ef,
-                metadata=wanted,
+        found = [c for c in client.list_collections() if c.name == LEGACY or c.name.startswith(PREFIX)]
+        stale = [
+            c
+            for c in found
+            if (c.metadata or {}).get(MODEL_KEY) != embedder.model_id
+            or (c.metadata or {}).get(DIM_KEY) != embedder.dim
+        ]
+        if stale:
+            log.warning(
+                "vector index was built by %s; dropping it to re-embed with %s",
+                (stale[0].metadata or {}).get(MODEL_KEY),
+                embedder.model_id,
+            )
+            for c in found:
+                client.delete_collection(c.name)
+            found = []
+        return cls(client, embedder, found, model_changed=bool(stale))
+
+    # -- which namespaces are here -----------------------------------------------------------
+    def holds(self, namespace: str) -> bool:
+        """Has a collection (filled or being filled): writes to the namespace go to it too."""
+        return namespace in self._by_ns
+
+    def filled(self) -> set[str]:
+        return set(self._filled)
+
+    def _metadata(self, namespace: str, filled: bool) -> dict[str, Any]:
+        return {
+            MODEL_KEY: self.embedder.model_id,
+            DIM_KEY: self.embedder.dim,
+            NS_KEY: namespace,
+            FILLED_KEY: filled,
+        }
+
+    def start_filling(self, namespace: str) -> None:
+        """Give the namespace a collection (unless it has one), not searched until `finish_filling`."""
+        with self._lock:
+            if namespace in self._by_ns:
+                return
+            self._by_ns[namespace] = self._client.get_or_create_collection(
+                collection_name(namespace),
+                embedding_function=self._ef,
+                metadata=self._metadata(namespace, False),
                 configuration={"hnsw": {"space": "cosine"}},
             )
-            reset = True
-        return cls(collection, client, embedder, reset)
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, namespaces: Sequence[str]) -> None:
-        if not ids:
+    def finish_filling(self, namespace: str) -> None:
+        with self._lock:
+            self._by_ns[namespace].modify(metadata=self._metadata(namespace, True))
+            self._filled.add(namespace)
+
+    # -- vectors ----------------------------------------------------------------------------
+    def upsert(self, namespace: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Into the namespace's collection, if it has one (otherwise SQLite alone holds them)."""
+        collection = self._by_ns.get(namespace)
+        if collection is None or not ids:
             return
         with self._lock:
-            self._collection.upsert(
-                ids=list(ids),
-                embeddings=vectors.astype(np.float32),
-                metadatas=[{"ns": ns} for ns in namespaces],
-            )
+            collection.upsert(ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32))
 
-    def delete(self, ids: Sequence[str]) -> None:
-        if ids:
-            with self._lock:
-                self._collection.delete(ids=list(ids))
+    def delete(self, namespace: str | None, ids: Sequence[str]) -> None:
+        """From the namespace's collection; from every collection when the namespace is unknown
+        (deletes recorded before schema 8)."""
+        if not ids:
+            return
+        targets = list(self._by_ns.values()) if namespace is None else [self._by_ns.get(namespace)]
+        with self._lock:
+            for collection in targets:
+                if collection is not None:
+                    collection.delete(ids=list(ids))
 
-    def query(self, vector: np.ndarray, namespace: str, n: int) -> list[VectorHit]:
-        res = self._collection.query(
+    def query(self, vector: np.ndarray, namespace: str, n: int) -> list[VectorHit] | None:
+        """Approximate nearest neighbours; None when the namespace has no filled collection."""
+        if namespace not in self._filled:
+            return None
+        res = self._by_ns[namespace].query(
             query_embeddings=vector.reshape(1, -1).astype(np.float32),
             n_results=n,
-            where={"ns": namespace},
             include=["distances"],
         )
         ids = res["ids"][0] if res["ids"] else []
         dists = res["distances"][0] if res.get("distances") else []
         return [VectorHit(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=False)]
 
-    def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The stored vectors of those ids the collection holds."""
-        if not ids:
+    def all_ids(self) -> dict[str, set[str]]:
+        """Every id, by namespace (reads every collection: for checks, not for serving)."""
+        out: dict[str, set[str]] = {}
+        for namespace, collection in self._by_ns.items():
+            ids: set[str] = set()
+            offset, page = 0, 5000
+            while True:
+                got = collection.get(include=[], limit=page, offset=offset)["ids"]
+                ids.update(got)
+                if len(got) < page:
+                    break
+                offset += page
+            out[namespace] = ids
+        return out
+
+    def drop_all(self) -> None:
+        with self._lock:
+            for collection in [*self._by_ns.values(), *([self._legacy] if self._legacy else [])]:
+                self._client.delete_collection(collection.name)
+            self._by_ns.clear()
+            self._filled.clear()
+            self._legacy = None
+
+    # -- the single collection of older data dirs -------------------------------------------
+    @property
+    def has_legacy(self) -> bool:
+        return self._legacy is not None
+
+    def legacy_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors the old single collection holds for those ids."""
+        if not ids or self._legacy is None:
             return {}
-        res = self._collection.get(ids=list(ids), include=["embeddings"])
+        res = self._legacy.get(ids=list(ids), include=["embeddings"])
         return {
             i: np.asarray(v, dtype=np.float32) for i, v in zip(res["ids"], res["embeddings"], strict=True)
         }
 
-    def all_ids(self) -> set[str]:
-        out: set[str] = set()
-        offset, page = 0, 5000
-        while True:
-            got = self._collection.get(include=[], limit=page, offset=offset)["ids"]
-            out.update(got)
-            if len(got) < page:
-                return out
-            offset += page
+    def drop_legacy(self) -> None:
+        with self._lock:
+            if self._legacy is not None:
+                self._client.delete_collection(self._legacy.name)
+                self._legacy = None

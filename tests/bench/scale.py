@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -89,21 +90,49 @@ async def ingest(data_dir: Path, items: list[NewItem], mode: str = "window") -> 
         await rt.close()
 
 
+def baseline_collection(data_dir: Path, root: Path):
+    """The baseline store: one plain chromadb collection holding the same vectors (as float32),
+    the namespace as metadata — what a user of chromadb alone would build."""
+    import chromadb
+    import numpy as np
+
+    conn = sqlite3.connect(data_dir / "memory.sqlite3")
+    client = chromadb.PersistentClient(path=str(root / "baseline-chroma"))
+    col = client.get_or_create_collection("memories", configuration={"hnsw": {"space": "cosine"}})
+    if col.count() == 0:
+        cur = conn.execute("SELECT namespace, id, vector FROM memory_vectors")
+        while rows := cur.fetchmany(5000):
+            col.add(
+                ids=[r[1] for r in rows],
+                embeddings=np.stack([np.frombuffer(r[2], dtype=np.float16) for r in rows]).astype(np.float32),
+                metadatas=[{"ns": r[0]} for r in rows],
+            )
+    conn.close()
+    return col
+
+
 async def direct_chroma(data_dir: Path, queries: list[tuple[str, list[str]]]) -> list[float]:
-    """The baseline: what a user of chromadb alone would do — embed the query, query the collection."""
-    settings = load_settings(data_dir=data_dir)
-    rt = await Runtime.open(settings)
-    try:
-        index = await rt.index()
-        times = []
-        for q, ns in queries:
-            t0 = time.perf_counter()
-            vec = index.embedder.embed([q])[0]
-            index.query(vec, "/".join(ns), 10)
-            times.append(time.perf_counter() - t0)
-        return times
-    finally:
-        await rt.close()
+    """The baseline: embed the query, query the collection filtered to the namespace."""
+    import numpy as np
+
+    from langmem_mcp.store.embeddings import make_embedder
+
+    col = baseline_collection(data_dir, data_dir.parent / f"{data_dir.name}-baseline")
+    embedder = make_embedder(load_settings(data_dir=data_dir).embedder)
+    if hasattr(embedder, "load"):
+        embedder.load()
+    times = []
+    for q, ns in queries:
+        t0 = time.perf_counter()
+        vec = embedder.embed([q])[0]
+        col.query(
+            query_embeddings=np.asarray(vec, dtype=np.float32).reshape(1, -1),
+            n_results=10,
+            where={"ns": "/".join(ns)},
+            include=["distances"],
+        )
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def vm_hwm_mib(pid: int) -> float | None:
@@ -120,7 +149,7 @@ async def over_stdio(
     data_dir: Path, queries: list[tuple[str, list[str]]]
 ) -> tuple[list[float], float | None, float | None]:
     """Search latencies, then the server's peak RSS after the searches and after it has also
-    written (a write makes the index owner load Chroma's whole HNSW index)."""
+    written (a write to a namespace in Chroma makes the owner load that collection's HNSW graph)."""
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "langmem_mcp"], env=server_env(data_dir)
     )

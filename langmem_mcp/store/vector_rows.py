@@ -53,7 +53,8 @@ def missing(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str]]:
 
 
 def count(conn: sqlite3.Connection, namespace: str) -> int:
-    return conn.execute("SELECT COUNT(*) FROM memory_vectors WHERE namespace = ?", (namespace,)).fetchone()[0]
+    """Memories in the namespace (from memories' namespace index: this table's rows are wide)."""
+    return conn.execute("SELECT COUNT(*) FROM memories WHERE namespace = ?", (namespace,)).fetchone()[0]
 
 
 def namespaces_over(conn: sqlite3.Connection, size: int) -> list[str]:

@@ -37,7 +37,8 @@ WARMUP_DELAY_SECONDS = 0.2
 
 
 class WarmupAfterHandshake:
-    """Starts loading chromadb and the model once the host has its tool list.
+    """Starts the background work (`AppState.ready`: chromadb, the model, workers) once the host
+    has its tool list.
 
     Importing them holds the GIL for about a second; doing it before `tools/list` is answered
     would slow the host's handshake, which some hosts time out on.
@@ -45,7 +46,7 @@ class WarmupAfterHandshake:
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self.scheduled: object = None  # the runtime warm-up was scheduled for
+        self.scheduled: object = None  # the runtime it was scheduled for
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         result = await call_next(ctx)
@@ -56,21 +57,23 @@ class WarmupAfterHandshake:
             and self.scheduled is not rt
         ):
             self.scheduled = rt  # once per runtime, not a timer per request
-            asyncio.get_running_loop().call_later(WARMUP_DELAY_SECONDS, rt.start_warmup)
+            asyncio.get_running_loop().call_later(WARMUP_DELAY_SECONDS, self.state.ready)
         return result
 
 
 @asynccontextmanager
 async def running(state: AppState) -> AsyncIterator[AppState]:
-    """Open the runtime, run features' start hooks; on exit stop them and close (commit, flush)."""
+    """Open the runtime, run features' start hooks (and their ready hooks once the host has its
+    tool list, or after WARMUP_FALLBACK_SECONDS); on exit stop them and close (commit, flush)."""
     state.runtime = await Runtime.open(state.settings)
-    fallback = asyncio.get_running_loop().call_later(WARMUP_FALLBACK_SECONDS, state.rt.start_warmup)
+    fallback = asyncio.get_running_loop().call_later(WARMUP_FALLBACK_SECONDS, state.ready)
     try:
         for hook in state.on_start:
             await hook(state)
         yield state
     finally:
         fallback.cancel()
+        await state.cancel_ready()
         for hook in reversed(state.on_stop):
             try:
                 await hook(state)

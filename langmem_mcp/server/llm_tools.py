@@ -4,15 +4,18 @@ Also the ``llm://`` resources (token usage, prompt templates, optimized prompts 
 history) and, for every optimized prompt, an MCP prompt the host can use. The model is
 Anthropic's API or the host's own through MCP sampling (``LANGMEM_MCP_LLM``); tools that
 use sampling run through ``run_sampled`` so they work on both protocol versions.
-"""
 
-from __future__ import annotations
+The LLM service (procedures, model adapters, prompt templates) loads once the host has its
+tool list, or on the first call; registering the tools needs only their models. Annotations
+are not postponed (no ``from __future__ import annotations``): the SDK reads each signature
+several times while registering, and would compile string annotations anew each time.
+"""
 
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
@@ -21,13 +24,15 @@ from mcp.types import ToolAnnotations
 from mcp_types import InputRequiredResult
 from pydantic import Field
 
-from langmem_mcp.engine.optimizer import placeholders
 from langmem_mcp.errors import LangmemError
-from langmem_mcp.llm.base import LLM, LLMUnavailable
-from langmem_mcp.llm.sampling import run_sampled
 from langmem_mcp.server.state import AppState, tool_errors
-from langmem_mcp.service.llm import LLMFeatures, LLMService
+from langmem_mcp.service import access
 from langmem_mcp.service.llm_models import ExtractionOutcome, OptimizationOutcome, SummaryOutcome
+from langmem_mcp.store.prompt_versions import PromptVersionStore
+
+if TYPE_CHECKING:
+    from langmem_mcp.llm.base import LLM
+    from langmem_mcp.service.llm import LLMFeatures, LLMService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,34 +72,49 @@ PROMPT_PREFIX = "optimized_"
 
 
 def register(mcp: MCPServer, state: AppState) -> None:
-    features = LLMFeatures(state.settings)
-    state.services["llm"] = features
     offered: set[str] = set()
+    features: LLMFeatures | None = None  # while the server runs, from the first use on
 
-    def service() -> LLMService:
+    async def service() -> "LLMService":
+        nonlocal features
+        from langmem_mcp.service.llm import LLMFeatures, LLMService
+
+        if features is None:
+            features = LLMFeatures(state.settings)
+            await features.start()  # watch the template files from now on
         return LLMService(state.rt, features)
 
     async def start(_: AppState) -> None:
-        await features.start()
-        for name, _version in await service().optimized_names(every_scope=True):
-            await offer(name)
+        # Offered before the host lists prompts. Read from the store: the service need not load
+        # before the handshake for this.
+        versions = PromptVersionStore(state.rt.db)
+        scope = access.current().prefix or ""
+        for name, _version in await versions.names(None):
+            latest = await versions.latest(scope, name)
+            offer(name, "" if latest is None else latest.prompt)  # "": another scope's prompt
+
+    async def ready(_: AppState) -> None:
+        await service()  # load the service and its templates now rather than on the first call
 
     async def stop(_: AppState) -> None:
-        await features.stop()
+        nonlocal features
+        if features is not None:
+            await features.stop()
+            features = None
 
     state.on_start.append(start)
+    state.on_ready.append(ready)
     state.on_stop.append(stop)
 
-    async def offer(name: str) -> bool:
-        """Offer an optimized prompt as the MCP prompt ``optimized_<name>`` (its latest text)."""
+    def offer(name: str, text: str) -> bool:
+        """Offer an optimized prompt as the MCP prompt ``optimized_<name>`` (its latest text);
+        ``text`` lists its arguments."""
         if name in offered:
             return False
-        text = await service().latest_prompt(name)
-        if text is None:
-            text = ""  # another scope's prompt: its arguments are not listed
 
         async def render(**arguments: str) -> str:
-            current = await service().latest_prompt(name)
+            svc = await service()
+            current = await svc.latest_prompt(name)
             if current is None:
                 raise ValueError(f"no optimized prompt named {name!r} for this caller")
             return fill(current, arguments)
@@ -106,7 +126,7 @@ def register(mcp: MCPServer, state: AppState) -> None:
                 description=f"The latest optimized version of the prompt {name!r} (history: llm://optimized/{name}).",
                 arguments=[
                     PromptArgument(name=p, description=f"Fills {{{p}}}", required=False)
-                    for p in sorted(placeholders(text))
+                    for p in sorted(set(_PLACEHOLDER.findall(text)))
                 ],
                 fn=render,
             )
@@ -139,7 +159,7 @@ def register(mcp: MCPServer, state: AppState) -> None:
             bool, Field(description="Allow deleting memories (off by default).")
         ] = False,
     ) -> ExtractionOutcome | InputRequiredResult:
-        svc = service()
+        svc = await service()
         llm = svc.llm(ctx)
         return await _run(
             ctx,
@@ -169,12 +189,8 @@ def register(mcp: MCPServer, state: AppState) -> None:
             dict[str, Any] | None, Field(description="JSON schema of the summary (LLM summaries only).")
         ] = None,
     ) -> SummaryOutcome | InputRequiredResult:
-        svc = service()
-        try:
-            llm: LLM | None = svc.llm(ctx)
-            why = ""
-        except LLMUnavailable as exc:
-            llm, why = None, str(exc)
+        svc = await service()
+        llm, why = svc.llm_or_why(ctx)
         return await _run(
             ctx, llm, lambda: svc.summarize_thread(llm, thread_id, messages, schema, unavailable=why)
         )
@@ -210,13 +226,17 @@ def register(mcp: MCPServer, state: AppState) -> None:
             dict[str, Any] | None, Field(description="{max_reflection_steps, min_reflection_steps}")
         ] = None,
     ) -> OptimizationOutcome | InputRequiredResult:
-        svc = service()
+        svc = await service()
         llm = svc.llm(ctx)
         result = await _run(
             ctx, llm, lambda: svc.optimize_prompt(llm, trajectories, prompt, prompts, kind, config)
         )
         if isinstance(result, OptimizationOutcome):
-            added = [await offer(o.name) for o in result.outcomes if o.name and o.version is not None]
+            added = [
+                offer(o.name, await svc.latest_prompt(o.name) or "")
+                for o in result.outcomes
+                if o.name and o.version is not None and o.name not in offered
+            ]
             if any(added):
                 await _notify_prompts_changed(ctx)
         return result
@@ -229,7 +249,8 @@ def register(mcp: MCPServer, state: AppState) -> None:
         mime_type="application/json",
     )
     async def usage() -> str:
-        return _json(await service().usage_report())
+        svc = await service()
+        return _json(await svc.usage_report())
 
     @mcp.resource(
         "llm://templates",
@@ -238,7 +259,8 @@ def register(mcp: MCPServer, state: AppState) -> None:
         mime_type="application/json",
     )
     async def templates() -> str:
-        return _json(service().templates())
+        svc = await service()
+        return _json(svc.templates())
 
     @mcp.resource(
         "llm://templates/{name}",
@@ -247,8 +269,9 @@ def register(mcp: MCPServer, state: AppState) -> None:
         mime_type="text/markdown",
     )
     async def template(name: str) -> str:
+        svc = await service()
         try:
-            return service().template(name)
+            return svc.template(name)
         except LangmemError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
 
@@ -259,7 +282,8 @@ def register(mcp: MCPServer, state: AppState) -> None:
         mime_type="application/json",
     )
     async def optimized() -> str:
-        names = await service().optimized_names()
+        svc = await service()
+        names = await svc.optimized_names()
         return _json(
             {
                 "prompts": [
@@ -276,16 +300,19 @@ def register(mcp: MCPServer, state: AppState) -> None:
         mime_type="application/json",
     )
     async def optimized_one(name: str) -> str:
+        svc = await service()
         try:
-            return _json(await service().prompt_history(name))
+            return _json(await svc.prompt_history(name))
         except LangmemError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
 
 
 async def _run(
-    ctx: Context, llm: LLM | None, procedure: Callable[[], Awaitable[T]]
+    ctx: Context, llm: "LLM | None", procedure: Callable[[], Awaitable[T]]
 ) -> T | InputRequiredResult:
     """Run a use case; with sampling on 2026-07-28 this returns the client's next question."""
+    from langmem_mcp.llm.sampling import run_sampled  # loaded with the service
+
     try:
         return await run_sampled(ctx, procedure)
     finally:

@@ -1,6 +1,8 @@
-"""The agent-facing memory tools and resources: manage_memory, search_memory, memory://…"""
+"""The agent-facing memory tools and resources: manage_memory, search_memory, memory://…
 
-from __future__ import annotations
+Annotations are not postponed (no `from __future__ import annotations`): the SDK reads each
+signature several times while registering, and would compile string annotations anew each time.
+"""
 
 from typing import Annotated, Any, Literal
 from urllib.parse import quote

@@ -2,9 +2,10 @@
 
 Writes are a few tools; reads are `langmem://` resources, paged where they can grow. Every
 tool and resource calls the same service functions as the REST API.
-"""
 
-from __future__ import annotations
+Annotations are not postponed (no `from __future__ import annotations`): the SDK reads each
+signature several times while registering, and would compile string annotations anew each time.
+"""
 
 import json
 from collections.abc import Awaitable, Callable

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 
 from langmem_mcp.config import Settings
 from langmem_mcp.errors import LangmemError
-from langmem_mcp.service.memories import MemoryService
-from langmem_mcp.service.runtime import Runtime
+
+if TYPE_CHECKING:  # services import on first use: a host waits for the tool list, not for them
+    from langmem_mcp.service.memories import MemoryService
+    from langmem_mcp.service.runtime import Runtime
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Hook = Callable[["AppState"], Awaitable[None]]
 
 
 @dataclass
@@ -26,9 +30,14 @@ class AppState:
     runtime: Runtime | None = None
     services: dict[str, object] = field(default_factory=dict)
     #: Run by the server's lifespan after the runtime opens (in order) and before it closes
-    #: (in reverse): background workers, prompt hot-reload, and the like register here.
-    on_start: list[Callable[[AppState], Awaitable[None]]] = field(default_factory=list)
-    on_stop: list[Callable[[AppState], Awaitable[None]]] = field(default_factory=list)
+    #: (in reverse): what must be in place before the first request (e.g. offered prompts).
+    on_start: list[Hook] = field(default_factory=list)
+    on_stop: list[Hook] = field(default_factory=list)
+    #: Run once the host has its tool list (or a little after start without one): background
+    #: workers whose imports would hold the GIL while the host waits for the handshake.
+    on_ready: list[Hook] = field(default_factory=list)
+    _ready_for: object = field(default=None, repr=False, compare=False)
+    _background: set[asyncio.Task[None]] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def rt(self) -> Runtime:
@@ -38,7 +47,30 @@ class AppState:
 
     @property
     def memories(self) -> MemoryService:
+        from langmem_mcp.service.memories import MemoryService
+
         return MemoryService(self.rt)
+
+    def ready(self) -> None:
+        """Start loading the index and run the `on_ready` hooks, once per runtime."""
+        rt = self.runtime
+        if rt is None or self._ready_for is rt:
+            return
+        self._ready_for = rt
+        rt.start_warmup()
+        loop = asyncio.get_running_loop()
+        for hook in self.on_ready:
+            task = loop.create_task(hook(self))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def cancel_ready(self) -> None:
+        """At shutdown, before `on_stop`: cancel the `on_ready` hooks still running; none start later."""
+        self._ready_for = self.runtime
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import extraction, optimizer
+from langmem_mcp.engine import formation as _formation  # noqa: F401 - declares its templates (LLMFeatures)
 from langmem_mcp.engine import summary as summaries
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.llm.base import LLM, LLMUnavailable, Usage
@@ -53,7 +54,11 @@ _PROMPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class LLMFeatures:
-    """What the LLM features keep for the server's lifetime: the prompt templates."""
+    """What the LLM features keep for the server's lifetime: the prompt templates.
+
+    Loading checks each template against the placeholders its procedure declares, so every
+    declaring procedure (the engine modules imported above) is imported first.
+    """
 
     def __init__(self, settings: Settings, prompts: PromptLibrary | None = None) -> None:
         self.settings = settings
@@ -82,12 +87,12 @@ class LLMService:
         LLMUnavailable saying how to enable one."""
         return make_llm(self.settings, ctx, on_usage=self.record_usage, prompts=self.prompts)
 
-    def llm_or_none(self, ctx: Any = None) -> LLM | None:
-        """The model, or None where a caller has an offline fallback (background formation)."""
+    def llm_or_why(self, ctx: Any = None) -> tuple[LLM | None, str]:
+        """The model, or None and how to enable one, where a use case has an offline fallback."""
         try:
-            return self.llm(ctx)
-        except LLMUnavailable:
-            return None
+            return self.llm(ctx), ""
+        except LLMUnavailable as exc:
+            return None, str(exc)
 
     async def record_usage(self, usage: Usage) -> None:
         await self.usage.record(**asdict(usage))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Models no tool signature uses (REST bodies, resource pages) build on first use, not while the
+#: server starts; the SDK builds the tools' models when it registers them either way.
+LAZY = ConfigDict(defer_build=True)
 
 FunctionType = Literal["user_state", "user_append_state", "user_semantic_memory", "thread_summary"]
 FUNCTION_TYPES: tuple[str, ...] = (
@@ -28,11 +32,15 @@ class User(BaseModel):
 
 
 class UserList(BaseModel):
+    model_config = LAZY
+
     users: list[User]
     next_cursor: str | None = None
 
 
 class Thread(BaseModel):
+    model_config = LAZY
+
     id: str
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: str
@@ -45,6 +53,8 @@ class Thread(BaseModel):
 
 
 class ThreadList(BaseModel):
+    model_config = LAZY
+
     threads: list[Thread]
     next_cursor: str | None = None
 
@@ -57,6 +67,8 @@ class AddMessagesResult(BaseModel):
 
 
 class MessagePage(BaseModel):
+    model_config = LAZY
+
     messages: list[dict[str, Any]]
     next_cursor: str | None = None
 
@@ -83,11 +95,15 @@ class MemoryFunction(BaseModel):
 
 
 class FunctionList(BaseModel):
+    model_config = LAZY
+
     memory_functions: list[MemoryFunction]
     next_cursor: str | None = None
 
 
 class Deleted(BaseModel):
+    model_config = LAZY
+
     id: str
     deleted: bool = True
     memories_deleted: int = 0

@@ -1,0 +1,64 @@
+"""What a server imports before it answers `tools/list`, and what loads once the host has its list.
+
+Hosts wait on the handshake, so the services (formation, the LLM procedures and model adapters,
+the entity store) load after it: `AppState.ready` runs the features' `on_ready` hooks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+#: Service code no tool signature needs: loaded on first use or once the server is ready.
+DEFERRED = (
+    "langmem_mcp.service.formation",
+    "langmem_mcp.service.functions",
+    "langmem_mcp.service.llm",
+    "langmem_mcp.service.memories",
+    "langmem_mcp.service.threads",
+    "langmem_mcp.service.user_memory",
+    "langmem_mcp.service.users",
+    "langmem_mcp.store.entities",
+    "langmem_mcp.engine.extraction",
+    "langmem_mcp.engine.formation",
+    "langmem_mcp.engine.optimizer",
+    "langmem_mcp.engine.summary",
+    "langmem_mcp.llm",
+)
+
+CHECK = """
+import asyncio, sys
+from pathlib import Path
+
+from langmem_mcp.config import Settings
+from langmem_mcp.server.app import build_server, running
+from langmem_mcp.server.state import AppState
+
+DEFERRED = {deferred!r}
+
+
+async def main() -> None:
+    state = AppState(Settings(data_dir=Path(sys.argv[1])))
+    mcp = build_server(state.settings, state, own_lifespan=False)
+    async with running(state):
+        tools = await mcp.list_tools()
+        assert len(tools) == 12, [t.name for t in tools]
+        early = [m for m in DEFERRED if m in sys.modules]
+        assert not early, f"imported before the tool list was answered: {{early}}"
+        state.ready()
+        for _ in range(200):
+            if all(m in sys.modules for m in ("langmem_mcp.service.formation", "langmem_mcp.service.llm")):
+                break
+            await asyncio.sleep(0.01)
+        svc = state.services["langmem"]
+        assert svc.formation._task is not None, "background formation did not start"
+
+
+asyncio.run(main())
+"""
+
+
+def test_tools_list_before_the_services_load(tmp_path: Path) -> None:
+    code = CHECK.format(deferred=DEFERRED)
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120)

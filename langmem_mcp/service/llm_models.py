@@ -1,6 +1,8 @@
-"""What the LLM use cases return; these models are also the MCP tools' output schemas."""
+"""What the LLM use cases return; these models are also the MCP tools' output schemas.
 
-from __future__ import annotations
+Annotations are not postponed: pydantic would evaluate each field's annotation text while the
+server starts (about 15% of the time these classes take to make).
+"""
 
 from typing import Any, Literal
 

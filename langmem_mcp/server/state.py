@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -16,6 +17,8 @@ from langmem_mcp.errors import LangmemError
 if TYPE_CHECKING:  # services import on first use: a host waits for the tool list, not for them
     from langmem_mcp.service.memories import MemoryService
     from langmem_mcp.service.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,7 +65,12 @@ class AppState:
         for hook in self.on_ready:
             task = loop.create_task(hook(self))
             self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            task.add_done_callback(self._ready_done)
+
+    def _ready_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a ready hook failed", exc_info=task.exception())
 
     async def cancel_ready(self) -> None:
         """At shutdown, before `on_stop`: cancel the `on_ready` hooks still running; none start later."""

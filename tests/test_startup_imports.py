@@ -51,8 +51,8 @@ async def main() -> None:
             if all(m in sys.modules for m in ("langmem_mcp.service.formation", "langmem_mcp.service.llm")):
                 break
             await asyncio.sleep(0.01)
-        svc = state.services["langmem"]
-        assert svc.formation._task is not None, "background formation did not start"
+        names = {{t.get_name() for t in asyncio.all_tasks()}}
+        assert "langmem-formation" in names, f"background formation did not start: {{names}}"
 
 
 asyncio.run(main())

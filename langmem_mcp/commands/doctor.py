@@ -72,6 +72,7 @@ async def check_index(r: Report, settings: Settings, embedder: object) -> None:
     """The vectors kept in SQLite (one per indexed memory), then Chroma's collections of large
     namespaces against them. What is off is queued for the server's next start to redo: rows
     to re-embed (`indexed = 0`), stray vectors to delete (tombstones)."""
+    from langmem_mcp.store import vector_rows
     from langmem_mcp.store.sqlite import Database
     from langmem_mcp.store.vectors import VectorIndex
 
@@ -89,12 +90,11 @@ async def check_index(r: Report, settings: Settings, embedder: object) -> None:
             "database",
             f"{settings.db_path}: {total} memories, schema {await db.scalar('PRAGMA user_version')}",
         )
-        lacking = "m.indexed != 0 AND NOT EXISTS (SELECT 1 FROM memory_vectors v WHERE v.namespace = m.namespace AND v.id = m.id)"
-        missing = int(await db.scalar(f"SELECT COUNT(*) FROM memories m WHERE {lacking}"))
+        missing = int(await db.scalar(f"SELECT COUNT(*) FROM memories m WHERE {vector_rows.LACKING}"))
         kept = int(await db.scalar("SELECT COUNT(*) FROM memory_vectors"))
         if missing:
             async with db.transaction() as conn:
-                await conn.execute(f"UPDATE memories AS m SET indexed = 0 WHERE {lacking}")
+                await conn.execute(f"UPDATE memories AS m SET indexed = 0 WHERE {vector_rows.LACKING}")
             r.line(
                 FAIL,
                 "vectors",
@@ -120,11 +120,7 @@ async def check_index(r: Report, settings: Settings, embedder: object) -> None:
             )
             return
         large = {
-            row[0]
-            for row in await db.fetchall(
-                "SELECT namespace FROM memories GROUP BY namespace HAVING COUNT(*) > ?",
-                (settings.exact_search_max,),
-            )
+            row[0] for row in await db.fetchall(vector_rows.NAMESPACES_OVER, (settings.exact_search_max,))
         }
         in_index = await asyncio.to_thread(index.all_ids)
         lost: list[tuple[str, str]] = []

@@ -12,12 +12,12 @@ comes back unchanged (with the reason).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langmem_mcp.engine.extraction import render_conversation
+from langmem_mcp.engine.placeholders import placeholders
 from langmem_mcp.errors import InvalidInput
 from langmem_mcp.llm.base import LLM, LLMError, ToolCall, ToolSpec, assistant_message, tool_results_message
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
@@ -36,7 +36,6 @@ PROMPT_MEMORY = declare("optimize_prompt_memory")
 CLASSIFY = declare("optimize_classify")
 CLASSIFY_INPUT = declare("optimize_classify_input", "prompts", "trajectories")
 
-_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 _NOTED = "Noted. Keep reflecting with another call, or give your conclusion when ready."
 
 
@@ -134,10 +133,6 @@ def render_trajectories(trajectories: Sequence[Any]) -> str:
             f"<trajectory {i}>\n{render_conversation(messages or [])}\n\nFeedback: {fb}\n</trajectory {i}>"
         )
     return "\n\n".join(blocks) or "(no trajectories)"
-
-
-def placeholders(prompt: str) -> set[str]:
-    return set(_PLACEHOLDER.findall(prompt))
 
 
 def check_rewrite(original: str, new: Any) -> str | None:

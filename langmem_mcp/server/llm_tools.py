@@ -13,7 +13,6 @@ several times while registering, and would compile string annotations anew each 
 
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -24,9 +23,10 @@ from mcp.types import ToolAnnotations
 from mcp_types import InputRequiredResult
 from pydantic import Field
 
+from langmem_mcp.engine.placeholders import fill, placeholders
 from langmem_mcp.errors import LangmemError
 from langmem_mcp.server.state import AppState, tool_errors
-from langmem_mcp.service import access
+from langmem_mcp.service import optimized_prompts
 from langmem_mcp.service.llm_models import ExtractionOutcome, OptimizationOutcome, SummaryOutcome
 from langmem_mcp.store.prompt_versions import PromptVersionStore
 
@@ -88,10 +88,8 @@ def register(mcp: MCPServer, state: AppState) -> None:
         # Offered before the host lists prompts. Read from the store: the service need not load
         # before the handshake for this.
         versions = PromptVersionStore(state.rt.db)
-        scope = access.current().prefix or ""
-        for name, _version in await versions.names(None):
-            latest = await versions.latest(scope, name)
-            offer(name, "" if latest is None else latest.prompt)  # "": another scope's prompt
+        for name, _version in await optimized_prompts.names(versions, every_scope=True):
+            offer(name, await optimized_prompts.latest(versions, name) or "")  # "": another scope's
 
     async def ready(_: AppState) -> None:
         await service()  # load the service and its templates now rather than on the first call
@@ -126,7 +124,7 @@ def register(mcp: MCPServer, state: AppState) -> None:
                 description=f"The latest optimized version of the prompt {name!r} (history: llm://optimized/{name}).",
                 arguments=[
                     PromptArgument(name=p, description=f"Fills {{{p}}}", required=False)
-                    for p in sorted(set(_PLACEHOLDER.findall(text)))
+                    for p in sorted(placeholders(text))
                 ],
                 fn=render,
             )
@@ -326,16 +324,6 @@ async def _notify_prompts_changed(ctx: Context) -> None:
         await ctx.session.send_prompt_list_changed()
     except Exception:  # noqa: BLE001 - a notification is a courtesy; the prompt is offered anyway
         log.debug("could not send prompts/list_changed", exc_info=True)
-
-
-_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
-
-
-def fill(prompt: str, values: dict[str, Any]) -> str:
-    """Fill the ``{placeholders}`` given; leave the others as they are."""
-    return _PLACEHOLDER.sub(
-        lambda m: str(values[m.group(1)]) if values.get(m.group(1)) else m.group(0), prompt
-    )
 
 
 def _json(body: Any) -> str:

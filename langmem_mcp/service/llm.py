@@ -25,7 +25,7 @@ from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.llm.base import LLM, LLMUnavailable, Usage
 from langmem_mcp.llm.factory import make_llm
 from langmem_mcp.llm.prompts import PromptLibrary
-from langmem_mcp.service import access
+from langmem_mcp.service import optimized_prompts
 from langmem_mcp.service.llm_models import (
     ExtractionOutcome,
     OptimizationOutcome,
@@ -354,7 +354,7 @@ class LLMService:
         return out
 
     async def _keep(self, name: str, given: str, result: optimizer.OptimizedPrompt, kind: str) -> int:
-        scope = _scope()
+        scope = optimized_prompts.scope()
         version = await self.versions.add(scope, name, given, "given")
         if result.updated:
             version = await self.versions.add(scope, name, result.prompt, "optimized", kind, result.analysis)
@@ -373,18 +373,16 @@ class LLMService:
         }
 
     async def prompt_history(self, name: str) -> dict[str, Any]:
-        history = await self.versions.history(_scope(), name)
+        history = await self.versions.history(optimized_prompts.scope(), name)
         if not history:
             raise NotFound(f"no optimized prompt named {name!r}")
         return {"name": name, "latest": asdict(history[-1]), "history": [asdict(v) for v in history]}
 
     async def optimized_names(self, every_scope: bool = False) -> list[tuple[str, int]]:
-        """The caller's named optimized prompts (or every scope's, to offer them as MCP prompts)."""
-        return await self.versions.names(None if every_scope else _scope())
+        return await optimized_prompts.names(self.versions, every_scope)
 
     async def latest_prompt(self, name: str) -> str | None:
-        latest = await self.versions.latest(_scope(), name)
-        return None if latest is None else latest.prompt
+        return await optimized_prompts.latest(self.versions, name)
 
     def templates(self) -> dict[str, Any]:
         lib = self.prompts
@@ -506,13 +504,9 @@ def check_config(value: Any) -> dict[str, int]:
     return out
 
 
-def _scope() -> str:
-    return access.current().prefix or ""
-
-
 def thread_summary_namespace(thread_id: str) -> list[str]:
     """``threads/<id>/summary`` under the caller's scope (a token limited to a prefix writes there)."""
-    prefix = _scope()
+    prefix = optimized_prompts.scope()
     return [*(prefix.split("/") if prefix else []), "threads", thread_id, "summary"]
 
 

@@ -274,22 +274,25 @@ class MemoryService:
         index = await self.rt.index()
         vector = (await asyncio.to_thread(index.embedder.embed, [text]))[0]
         # Up to exact_search_max memories (≈1 ms per 600), every vector kept in SQLite is scored;
-        # a larger namespace goes through its HNSW index in Chroma, if that is filled yet.
+        # a larger namespace goes through its HNSW index in Chroma, once that is filled.
         dim = index.embedder.dim
         exact = await self.rt.vectors.matrix(ns, dim, self.settings.exact_search_max, where, params)
-        hits = None
         if exact is None:
             hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
-            if hits is None:
-                exact = await self.rt.vectors.matrix(ns, dim, None, where, params)
-        if exact is not None:
-            ids, matrix = exact
-            return [ids[i] for i, _ in similarity.top_k(vector, matrix, depth)]
-        assert hits is not None
-        ids = [h.id for h in hits]
+            if hits is not None:
+                return await self._present([h.id for h in hits], ns, depth, where, params)
+            exact = await self.rt.vectors.matrix(ns, dim, None, where, params)
+        ids, matrix = exact
+        return [ids[i] for i, _ in similarity.top_k(vector, matrix, depth)]
+
+    async def _present(
+        self, ids: list[str], ns: str, depth: int, where: str, params: Sequence[Any]
+    ) -> list[str]:
+        """The approximate index's hits whose memory exists and passes the filter."""
         passes = await self.store.present(ids, where, params)
         strays = [i for i in ids if i not in passes]
         if strays:  # a vector whose memory is gone (its tombstone lost): drop it now
+            index = await self.rt.index()
             await asyncio.to_thread(index.delete, ns, strays)
         return [i for i in ids if passes.get(i)][:depth]
 

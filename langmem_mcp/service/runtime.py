@@ -209,7 +209,8 @@ class Indexer:
             else:
                 over = [ns for ns in self._grown if vector_rows.count(self.conn, ns) > self.exact_max]
             self._grown.clear()
-            todo = [ns for ns in over if ns not in self.index.filled()]
+            filled = self.index.filled()
+            todo = [ns for ns in over if ns not in filled]
         for ns in todo:
             self._fill(ns)
         return todo
@@ -222,7 +223,9 @@ class Indexer:
         after = ""
         while True:
             with self.lock:
-                ids, vectors = vector_rows.page(self.conn, namespace, after, FILL_BATCH)
+                ids, vectors = vector_rows.page(
+                    self.conn, namespace, after, FILL_BATCH, self.index.embedder.dim
+                )
                 if not ids:
                     break
                 self.index.upsert(namespace, ids, vectors)

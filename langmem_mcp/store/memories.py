@@ -197,11 +197,12 @@ class MemoryStore:
             if rowid is None:
                 return False, set()
             neighbours = await _neighbour_rowids(conn, rowid, policy, before=True, after=True)
-            namespace = await _namespace_of(conn, rowid)
-            await conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
             await conn.execute(
-                "INSERT OR IGNORE INTO index_tombstones (id, namespace) VALUES (?, ?)", (memory_id, namespace)
+                "INSERT OR IGNORE INTO index_tombstones (id, namespace) "
+                "SELECT id, namespace FROM memories WHERE rowid = ?",
+                (rowid,),
             )
+            await conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
             touched = set()
             for r in neighbours:
                 if await _set_context(conn, r, policy):
@@ -209,18 +210,11 @@ class MemoryStore:
         return True, touched
 
     # -- index bookkeeping -------------------------------------------------------------------
-    async def mark_all_unindexed(self) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute("UPDATE memories SET indexed = 0 WHERE indexed != 0")
-
     async def clear_tombstones(self, ids: Sequence[str]) -> None:
         if not ids:
             return
         async with self.db.transaction() as conn:
             await conn.executemany("DELETE FROM index_tombstones WHERE id = ?", [(i,) for i in ids])
-
-    async def all_ids(self) -> set[str]:
-        return {r[0] for r in await self.db.fetchall("SELECT id FROM memories")}
 
 
 # -- context maintenance (inside a write transaction) ---------------------------------------
@@ -236,10 +230,6 @@ async def _rowid(conn: aiosqlite.Connection, memory_id: str) -> int | None:
 
 async def _id_of(conn: aiosqlite.Connection, rowid: int) -> str:
     return await _one(conn, "SELECT id FROM memories WHERE rowid = ?", (rowid,))
-
-
-async def _namespace_of(conn: aiosqlite.Connection, rowid: int) -> str:
-    return await _one(conn, "SELECT namespace FROM memories WHERE rowid = ?", (rowid,))
 
 
 async def _around(

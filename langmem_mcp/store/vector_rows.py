@@ -43,12 +43,19 @@ def clear(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM memory_vectors")
 
 
+#: A memory `m` marked indexed whose vector this table lacks (e.g. after an upgrade).
+LACKING = (
+    "m.indexed != 0 AND NOT EXISTS "
+    "(SELECT 1 FROM memory_vectors v WHERE v.namespace = m.namespace AND v.id = m.id)"
+)
+#: Namespaces holding more than ? memories (read from the namespace index of memories).
+NAMESPACES_OVER = "SELECT namespace FROM memories GROUP BY namespace HAVING COUNT(*) > ?"
+
+
 def missing(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str]]:
-    """(id, namespace) of rows the index holds but this table lacks (e.g. after an upgrade)."""
+    """(id, namespace) of the rows LACKING a vector."""
     return conn.execute(
-        "SELECT m.id, m.namespace FROM memories m WHERE m.indexed != 0 AND NOT EXISTS "
-        "(SELECT 1 FROM memory_vectors v WHERE v.namespace = m.namespace AND v.id = m.id) LIMIT ?",
-        (limit,),
+        f"SELECT m.id, m.namespace FROM memories m WHERE {LACKING} LIMIT ?", (limit,)
     ).fetchall()
 
 
@@ -58,27 +65,29 @@ def count(conn: sqlite3.Connection, namespace: str) -> int:
 
 
 def namespaces_over(conn: sqlite3.Connection, size: int) -> list[str]:
-    """Namespaces holding more than `size` memories (read from the namespace index of memories)."""
-    return [
-        r[0]
-        for r in conn.execute(
-            "SELECT namespace FROM memories GROUP BY namespace HAVING COUNT(*) > ?", (size,)
-        )
-    ]
+    return [r[0] for r in conn.execute(NAMESPACES_OVER, (size,))]
 
 
-def page(conn: sqlite3.Connection, namespace: str, after: str, limit: int) -> tuple[list[str], np.ndarray]:
-    """The next `limit` (id, vector) of a namespace in id order, after id `after`, as float32."""
+def _decode(rows: Sequence[tuple[str, bytes]], dim: int) -> tuple[list[str], np.ndarray]:
+    """Ids and their stored vectors as one (len(rows), dim) float16 matrix."""
     import numpy as np
 
+    if not rows:
+        return [], np.zeros((0, dim), dtype=STORED)
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=STORED).reshape(len(rows), dim)
+    return [r[0] for r in rows], matrix
+
+
+def page(
+    conn: sqlite3.Connection, namespace: str, after: str, limit: int, dim: int
+) -> tuple[list[str], np.ndarray]:
+    """The next `limit` (id, vector) of a namespace in id order, after id `after`, as float32."""
     rows = conn.execute(
         "SELECT id, vector FROM memory_vectors WHERE namespace = ? AND id > ? ORDER BY id LIMIT ?",
         (namespace, after, limit),
     ).fetchall()
-    if not rows:
-        return [], np.zeros((0, 0), dtype=np.float32)
-    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=STORED).reshape(len(rows), -1)
-    return [r[0] for r in rows], matrix.astype(np.float32)
+    ids, matrix = _decode(rows, dim)
+    return ids, matrix.astype("float32")
 
 
 class VectorRows:
@@ -108,8 +117,4 @@ class VectorRows:
         if limit is not None and len(rows) > limit:
             return None
         width = dim * np.dtype(STORED).itemsize
-        rows = [r for r in rows if len(r[1]) == width]
-        if not rows:
-            return [], np.zeros((0, dim), dtype=STORED)
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=STORED).reshape(len(rows), dim)
-        return [r[0] for r in rows], matrix
+        return _decode([r for r in rows if len(r[1]) == width], dim)

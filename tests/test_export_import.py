@@ -181,7 +181,7 @@ async def test_export_then_import_into_an_empty_dir_gives_the_same_results(tmp_p
         by_table.setdefault(r["table"], []).append(r)
     for table in ("memories", "svc_users", "svc_threads", "svc_messages", "svc_functions", "svc_states"):
         assert by_table.get(table), f"no {table} records in the export: {sorted(by_table)}"
-    assert not {"memories_fts", "index_tombstones"} & set(by_table)
+    assert not {"memories_fts", "index_tombstones", "memory_vectors", "meta"} & set(by_table)
     mem = {r["content"]: r for r in by_table["memories"]}
     assert len(mem) >= len(MEMORIES) + 1  # and the formed ones
     ana = mem[MEMORIES[4]["content"]]

@@ -27,7 +27,9 @@ FORMAT = "langmem-mcp-export"
 HEADER_TABLE = "_export"
 MEMORIES = "memories"
 #: Index bookkeeping and index vectors: meaningless in another data dir, or re-made there.
-SKIPPED_TABLES = {"index_tombstones", "memory_vectors"}
+#: (`meta` names the model that made the vectors; imported into another dir it could make
+#: that dir's server throw away and re-make its own.)
+SKIPPED_TABLES = {"index_tombstones", "memory_vectors", "meta"}
 IMPORT_BATCH = 256
 
 

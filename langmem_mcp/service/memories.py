@@ -272,11 +272,15 @@ class MemoryService:
         if not text.strip():
             return []
         index = await self.rt.index()
-        vector = (await asyncio.to_thread(index.embedder.embed, [text]))[0]
-        # Up to exact_search_max memories (≈1 ms per 600), every vector kept in SQLite is scored;
-        # a larger namespace goes through its HNSW index in Chroma, once that is filled.
         dim = index.embedder.dim
-        exact = await self.rt.vectors.matrix(ns, dim, self.settings.exact_search_max, where, params)
+        # Up to exact_search_max memories (≈1 ms per 600), every vector kept in SQLite is scored;
+        # a larger namespace goes through its HNSW index in Chroma, once that is filled. The
+        # vectors are read while the query is embedded.
+        embedding = asyncio.ensure_future(asyncio.to_thread(index.embedder.embed, [text]))
+        try:
+            exact = await self.rt.vectors.matrix(ns, dim, self.settings.exact_search_max, where, params)
+        finally:
+            vector = (await embedding)[0]
         if exact is None:
             hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
             if hits is not None:

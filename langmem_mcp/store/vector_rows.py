@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 STORED = "float16"
+STORED_BYTES = 2  # per dimension
 
 
 def encode(vector: np.ndarray) -> bytes:
@@ -69,25 +70,24 @@ def namespaces_over(conn: sqlite3.Connection, size: int) -> list[str]:
 
 
 def _decode(rows: Sequence[tuple[str, bytes]], dim: int) -> tuple[list[str], np.ndarray]:
-    """Ids and their stored vectors as one (len(rows), dim) float16 matrix."""
+    """Ids and their stored vectors as one (len(rows), dim) float32 matrix."""
     import numpy as np
 
     if not rows:
-        return [], np.zeros((0, dim), dtype=STORED)
+        return [], np.zeros((0, dim), dtype=np.float32)
     matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=STORED).reshape(len(rows), dim)
-    return [r[0] for r in rows], matrix
+    return [r[0] for r in rows], matrix.astype(np.float32)
 
 
 def page(
     conn: sqlite3.Connection, namespace: str, after: str, limit: int, dim: int
 ) -> tuple[list[str], np.ndarray]:
-    """The next `limit` (id, vector) of a namespace in id order, after id `after`, as float32."""
+    """The next `limit` (id, vector) of a namespace in id order, after id `after`."""
     rows = conn.execute(
         "SELECT id, vector FROM memory_vectors WHERE namespace = ? AND id > ? ORDER BY id LIMIT ?",
         (namespace, after, limit),
     ).fetchall()
-    ids, matrix = _decode(rows, dim)
-    return ids, matrix.astype("float32")
+    return _decode(rows, dim)
 
 
 class VectorRows:
@@ -99,22 +99,20 @@ class VectorRows:
     async def matrix(
         self, namespace: str, dim: int, limit: int | None, where: str = "", params: Sequence[Any] = ()
     ) -> tuple[list[str], np.ndarray] | None:
-        """Ids and their vectors (float16, one row each) in a namespace, optionally filtered on
+        """Ids and their vectors (float32, one row each) in a namespace, optionally filtered on
         the memory (`where` from engine.filters, alias `m`); None when there are more than
         `limit` (search those through the approximate index). Vectors of another dimension (left
         by a previous model until re-made) are skipped."""
         cap = -1 if limit is None else limit + 1
-        import numpy as np
-
+        width = dim * STORED_BYTES
         if where:
             sql = (
                 "SELECT v.id, v.vector FROM memory_vectors v JOIN memories m ON m.id = v.id "
-                f"WHERE v.namespace = ? AND {where} LIMIT ?"
+                f"WHERE v.namespace = ? AND length(v.vector) = ? AND {where} LIMIT ?"
             )
         else:
-            sql = "SELECT id, vector FROM memory_vectors WHERE namespace = ? LIMIT ?"
-        rows = await self.db.fetchall(sql, (namespace, *params, cap))
+            sql = "SELECT id, vector FROM memory_vectors WHERE namespace = ? AND length(vector) = ? LIMIT ?"
+        rows = await self.db.fetchall(sql, (namespace, width, *params, cap))
         if limit is not None and len(rows) > limit:
             return None
-        width = dim * np.dtype(STORED).itemsize
-        return _decode([r for r in rows if len(r[1]) == width], dim)
+        return _decode(rows, dim)

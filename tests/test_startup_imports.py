@@ -28,7 +28,7 @@ DEFERRED = (
 )
 
 CHECK = """
-import asyncio, sys
+import asyncio, logging, sys
 from pathlib import Path
 
 from langmem_mcp.config import Settings
@@ -39,6 +39,7 @@ DEFERRED = {deferred!r}
 
 
 async def main() -> None:
+    logging.basicConfig(stream=sys.stderr)  # as `langmem-mcp serve` does first
     state = AppState(Settings(data_dir=Path(sys.argv[1])))
     mcp = build_server(state.settings, state, own_lifespan=False)
     async with running(state):
@@ -46,6 +47,7 @@ async def main() -> None:
         assert len(tools) == 12, [t.name for t in tools]
         early = [m for m in DEFERRED if m in sys.modules]
         assert not early, f"imported before the tool list was answered: {{early}}"
+        assert "rich" not in sys.modules, "the SDK's logging setup (rich) ran although logging was configured"
         state.ready()
         for _ in range(200):
             if all(m in sys.modules for m in ("langmem_mcp.service.formation", "langmem_mcp.service.llm")):

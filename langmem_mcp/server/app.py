@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -83,6 +83,24 @@ async def running(state: AppState) -> AsyncIterator[AppState]:
         state.runtime = None
 
 
+@contextmanager
+def _sdk_logging_setup_skipped() -> Iterator[None]:
+    """MCPServer() calls logging.basicConfig with a rich handler it imports first (≈15–20 ms at
+    every start). Once logging is configured (`serve` does it first) that call changes nothing,
+    so it is skipped, import and all."""
+    from mcp.server.mcpserver import server as sdk_server
+
+    if not logging.getLogger().handlers:
+        yield
+        return
+    configure = sdk_server.configure_logging
+    sdk_server.configure_logging = lambda *_, **__: None
+    try:
+        yield
+    finally:
+        sdk_server.configure_logging = configure
+
+
 def build_server(
     settings: Settings,
     state: AppState | None = None,
@@ -102,15 +120,16 @@ def build_server(
         async with running(state):
             yield state
 
-    mcp: MCPServer[Any] = MCPServer(
-        name="langmem-mcp",
-        title="LangMem memory",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        lifespan=lifespan,
-        log_level=settings.log_level.upper(),  # type: ignore[arg-type]
-        middleware=[WarmupAfterHandshake(state), *middleware],
-    )
+    with _sdk_logging_setup_skipped():
+        mcp: MCPServer[Any] = MCPServer(
+            name="langmem-mcp",
+            title="LangMem memory",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            lifespan=lifespan,
+            log_level=settings.log_level.upper(),  # type: ignore[arg-type]
+            middleware=[WarmupAfterHandshake(state), *middleware],
+        )
     # Each feature registers its own tools, resources and prompts; only the chosen ones are imported.
     for group in settings.tool_groups:
         importlib.import_module(FEATURES[group]).register(mcp, state)

@@ -28,10 +28,11 @@ DEFERRED = (
 )
 
 CHECK = """
-import asyncio, logging, sys
+import asyncio, gc, logging, sys
 from pathlib import Path
 
 from langmem_mcp.config import Settings
+from langmem_mcp.server import startup_gc
 from langmem_mcp.server.app import build_server, running
 from langmem_mcp.server.state import AppState
 
@@ -40,6 +41,7 @@ DEFERRED = {deferred!r}
 
 async def main() -> None:
     logging.basicConfig(stream=sys.stderr)  # as `langmem-mcp serve` does first
+    startup_gc.pause()  # as serve does on stdio
     state = AppState(Settings(data_dir=Path(sys.argv[1])))
     mcp = build_server(state.settings, state, own_lifespan=False)
     async with running(state):
@@ -48,7 +50,9 @@ async def main() -> None:
         early = [m for m in DEFERRED if m in sys.modules]
         assert not early, f"imported before the tool list was answered: {{early}}"
         assert "rich" not in sys.modules, "the SDK's logging setup (rich) ran although logging was configured"
+        assert not gc.isenabled()
         state.ready()
+        assert gc.isenabled() and gc.get_freeze_count() > 10_000, "start-up garbage collection not resumed"
         for _ in range(200):
             if all(m in sys.modules for m in ("langmem_mcp.service.formation", "langmem_mcp.service.llm")):
                 break

@@ -32,6 +32,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if settings.transport == "stdio":
+        from langmem_mcp.server import startup_gc
+
+        startup_gc.pause()  # resumed once the host has its tool list (AppState.ready)
         import anyio
 
         from langmem_mcp.server.app import build_server

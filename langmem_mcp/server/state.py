@@ -13,6 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from langmem_mcp.config import Settings
 from langmem_mcp.errors import LangmemError
+from langmem_mcp.server import startup_gc
 
 if TYPE_CHECKING:  # services import on first use: a host waits for the tool list, not for them
     from langmem_mcp.service.memories import MemoryService
@@ -60,6 +61,7 @@ class AppState:
         if rt is None or self._ready_for is rt:
             return
         self._ready_for = rt
+        startup_gc.resume()
         rt.start_warmup()
         loop = asyncio.get_running_loop()
         for hook in self.on_ready:

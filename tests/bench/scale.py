@@ -4,13 +4,14 @@ For each size N (default 1k, 10k, 100k memories):
 - bulk ingest N memories through MemoryService.create_many (batched embeddings and
   transactions, as `langmem-mcp import` does) vs the raw encoder embedding the same texts;
 - spawn the server over stdio on that data dir and time `search_memory` (p50/p95) for a fixed
-  set of questions, vs a direct chromadb query (embed + collection.query) on the same data;
+  set of questions, vs a direct chromadb query (embed + collection.query) on the same data, in
+  rounds that go through every size in turn (the machine's slow spells then hit all sizes);
 - the server's peak RSS (VmHWM) after the searches.
 
 Texts are LoCoMo turns ("Speaker: text"), repeated with a copy number to make each unique,
 spread over namespaces of one conversation each, as a real store of many conversations is.
 
-    python -m tests.bench.scale [--sizes 1000 10000 100000] [--queries 200] [--out scale.json]
+    python -m tests.bench.scale [--sizes 1000 10000 100000] [--queries 200] [--rounds 3] [--out scale.json]
 """
 
 from __future__ import annotations
@@ -206,24 +207,44 @@ async def compare_ingest(n: int, modes: list[str], root: Path) -> list[dict]:
     return rows
 
 
-async def run(sizes: list[int], n_queries: int, root: Path, build_mode: str = "neighbours") -> list[dict]:
+async def run(
+    sizes: list[int], n_queries: int, root: Path, build_mode: str = "neighbours", rounds: int = 3
+) -> list[dict]:
     """Search latency and RSS per size. The store is built in `build_mode` (the fastest to fill;
-    search cost does not depend on how the vectors were mixed)."""
-    results = []
+    search cost does not depend on how the vectors were mixed). The searches run in `rounds`,
+    each going through every size in turn (a fresh server each time), so a slow spell of the
+    shared machine falls on all sizes alike instead of on whichever was measured then."""
+    rows: dict[int, dict] = {}
+    asked: dict[int, list[tuple[str, list[str]]]] = {}
     for n in sizes:
-        data_dir = root / f"n{n}"
         items, queries = corpus(n)
         step = max(1, len(queries) // n_queries)
-        queries = queries[::step][:n_queries]
-        row: dict = {"memories": n}
-        row.update(await ingest(data_dir, items, build_mode))
-        base = await direct_chroma(data_dir, queries)
-        ours, rss, rss_write = await over_stdio(data_dir, queries)
-        row["search_ms"] = ms(ours)
-        row["direct_chroma_ms"] = ms(base)
-        row["search_vs_chroma_p50"] = round(statistics.median(ours) / statistics.median(base), 2)
-        row["server_peak_rss_mib"] = round(rss, 1) if rss else None
-        row["server_peak_rss_after_a_write_mib"] = round(rss_write, 1) if rss_write else None
+        asked[n] = queries[::step][:n_queries]
+        rows[n] = {"memories": n, **await ingest(root / f"n{n}", items, build_mode)}
+    ours: dict[int, list[float]] = {n: [] for n in sizes}
+    base: dict[int, list[float]] = {n: [] for n in sizes}
+    rss: dict[int, list[float]] = {n: [] for n in sizes}
+    rss_write: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(rounds):
+        for n in sizes:
+            base[n] += await direct_chroma(root / f"n{n}", asked[n])
+            times, peak, peak_write = await over_stdio(root / f"n{n}", asked[n])
+            ours[n] += times
+            rss[n] += [peak] if peak else []
+            rss_write[n] += [peak_write] if peak_write else []
+    results = []
+    for n in sizes:
+        row = rows[n]
+        row["search_rounds"] = rounds
+        row["search_ms"] = ms(ours[n])
+        row["direct_chroma_ms"] = ms(base[n])
+        row["search_vs_chroma_p50"] = round(statistics.median(ours[n]) / statistics.median(base[n]), 2)
+        row["search_p50_per_round_ms"] = [
+            round(1000 * statistics.median(ours[n][i : i + len(asked[n])]), 2)
+            for i in range(0, len(ours[n]), len(asked[n]))
+        ]
+        row["server_peak_rss_mib"] = round(max(rss[n]), 1) if rss[n] else None
+        row["server_peak_rss_after_a_write_mib"] = round(max(rss_write[n]), 1) if rss_write[n] else None
         print(json.dumps(row), flush=True)
         results.append(row)
     return results
@@ -254,6 +275,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="search rounds over all sizes")
     parser.add_argument("--build-mode", default="neighbours", choices=["window", "neighbours", "off"])
     parser.add_argument(
         "--ingest-size", type=int, default=2000, help="memories for the ingest comparison (0: skip)"
@@ -268,7 +290,7 @@ def main() -> None:
             if args.ingest_size
             else []
         )
-        results = asyncio.run(run(args.sizes, args.queries, Path(tmp), args.build_mode))
+        results = asyncio.run(run(args.sizes, args.queries, Path(tmp), args.build_mode, args.rounds))
     args.out.write_text(json.dumps({"ingest": ingest_rows, "search": results}, indent=2))
     try:
         plot(results, args.plot)

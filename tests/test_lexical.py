@@ -19,6 +19,10 @@ from langmem_mcp.engine import lexical
         ("12: x", None),
         ("I think so: yes", None),
         ("No colon here", None),
+        ("A" * 41 + ": x", "A" * 41),  # the longest name
+        ("A" * 42 + ": x", None),
+        (" " * 100 + "Ana: x", "Ana"),
+        ("x" * 5000 + ": y", None),
     ],
 )
 def test_speaker(content: str, expected: str | None) -> None:

@@ -12,6 +12,7 @@ import re
 # Words, keeping an apostrophe suffix attached ("Caroline's" → "caroline") so it can be dropped.
 _WORD = re.compile(r"\w+(?:'\w+)?", re.UNICODE)
 _SPEAKER = re.compile(r"^\s*([^\W\d_][\w .'-]{0,40}?):\s")
+_HEAD_MAX = 43  # the longest head _SPEAKER matches, less leading space: 41-character name, ": "
 MAX_TERMS = 64
 
 # A standard English list: function words carry no topic, and with an OR query they would make
@@ -66,8 +67,12 @@ def speaker(content: str) -> str | None:
     """The speaker of a transcript-style memory ("Caroline: I went to…"), if it has one: a name
     of at most three capitalised words before a colon."""
     colon = content.find(":")
-    # A search looks at ~100 hits from a handful of speakers: parse each distinct head once.
-    return None if colon < 0 else _speaker(content[: colon + 2])
+    if colon < 0:
+        return None
+    head = content[: colon + 2].lstrip()
+    # A name is at most 41 characters; a search looks at ~100 hits from a handful of speakers,
+    # so each distinct head is parsed once.
+    return None if len(head) > _HEAD_MAX else _speaker(head)
 
 
 @functools.lru_cache(maxsize=4096)

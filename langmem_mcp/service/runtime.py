@@ -207,7 +207,7 @@ class Indexer:
             if everywhere:
                 over = vector_rows.namespaces_over(self.conn, self.exact_max)
             else:
-                over = [ns for ns in self._grown if vector_rows.count(self.conn, ns) > self.exact_max]
+                over = [ns for ns in self._grown if vector_rows.larger_than(self.conn, ns, self.exact_max)]
             self._grown.clear()
             filled = self.index.filled()
             todo = [ns for ns in over if ns not in filled]

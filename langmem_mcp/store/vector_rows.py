@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 STORED = "float16"
-STORED_BYTES = 2  # per dimension
 
 
 def encode(vector: np.ndarray) -> bytes:
@@ -60,9 +59,13 @@ def missing(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str]]:
     ).fetchall()
 
 
-def count(conn: sqlite3.Connection, namespace: str) -> int:
-    """Memories in the namespace (from memories' namespace index: this table's rows are wide)."""
-    return conn.execute("SELECT COUNT(*) FROM memories WHERE namespace = ?", (namespace,)).fetchone()[0]
+#: A memory of the namespace past the first ? (so it holds more than ?), found in memories'
+#: narrow namespace index without counting them all: what makes a namespace large.
+MEMORY_PAST = "SELECT 1 FROM memories WHERE namespace = ?1 LIMIT 1 OFFSET ?2"
+
+
+def larger_than(conn: sqlite3.Connection, namespace: str, size: int) -> bool:
+    return conn.execute(MEMORY_PAST, (namespace, size)).fetchone() is not None
 
 
 def namespaces_over(conn: sqlite3.Connection, size: int) -> list[str]:
@@ -100,19 +103,33 @@ class VectorRows:
         self, namespace: str, dim: int, limit: int | None, where: str = "", params: Sequence[Any] = ()
     ) -> tuple[list[str], np.ndarray] | None:
         """Ids and their vectors (float32, one row each) in a namespace, optionally filtered on
-        the memory (`where` from engine.filters, alias `m`); None when there are more than
-        `limit` (search those through the approximate index). Vectors of another dimension (left
-        by a previous model until re-made) are skipped."""
-        cap = -1 if limit is None else limit + 1
-        width = dim * STORED_BYTES
+        the memory (`where` from engine.filters, alias `m`); None when the namespace holds more
+        than `limit` memories (with a filter: that pass it), to search through the approximate
+        index. Vectors of another dimension (left by a previous model until re-made) are skipped."""
+        import numpy as np
+
+        width = dim * np.dtype(STORED).itemsize
         if where:
             sql = (
                 "SELECT v.id, v.vector FROM memory_vectors v JOIN memories m ON m.id = v.id "
                 f"WHERE v.namespace = ? AND length(v.vector) = ? AND {where} LIMIT ?"
             )
-        else:
-            sql = "SELECT id, vector FROM memory_vectors WHERE namespace = ? AND length(vector) = ? LIMIT ?"
-        rows = await self.db.fetchall(sql, (namespace, width, *params, cap))
-        if limit is not None and len(rows) > limit:
+            cap = -1 if limit is None else limit + 1
+            rows = await self.db.fetchall(sql, (namespace, width, *params, cap))
+            if limit is not None and len(rows) > limit:
+                return None
+            return _decode(rows, dim)
+        # Unfiltered, a namespace is large by its number of memories, as for the indexer, and
+        # no vector of a large one is read: the guard is the CROSS JOIN's outer loop (SQLite
+        # keeps that order), so when it yields no row the vectors are never scanned.
+        if limit is None:
+            sql = "SELECT id, vector FROM memory_vectors WHERE namespace = ? AND length(vector) = ?"
+            return _decode(await self.db.fetchall(sql, (namespace, width)), dim)
+        sql = (
+            f"SELECT v.id, v.vector FROM (SELECT 1 WHERE NOT EXISTS ({MEMORY_PAST})) "
+            "CROSS JOIN memory_vectors v WHERE v.namespace = ?1 AND length(v.vector) = ?3"
+        )
+        rows = await self.db.fetchall(sql, (namespace, limit, width))
+        if not rows and await self.db.fetchall(MEMORY_PAST, (namespace, limit)):
             return None
         return _decode(rows, dim)

@@ -32,7 +32,7 @@ def default_data_dir() -> Path:
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     namespace: str = "memories"  # default namespace, segments joined by "/"
-    embedder: str = "minilm-int8"  # see store.embeddings.make_embedder
+    embedder: str = "minilm-int8"  # see index.embeddings.make_embedder
     embed_threads: int = 0  # 0: all cores
     chroma_url: str | None = None  # a Chroma server instead of the embedded store
     # ranking: weights of the fused relevance, recency and importance in search_memory

@@ -1,4 +1,5 @@
-"""Drive the server as hosts do: spawn `python -m langmem_mcp` and talk MCP over stdio."""
+"""Drive the server as hosts do: in process over the SDK's own client (`memory_session`, fast),
+or spawned as `python -m langmem_mcp` over stdio (`stdio_session`, where the process matters)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,11 +31,36 @@ async def stdio_session(data_dir: Path, *args: str, **env: str) -> AsyncIterator
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "langmem_mcp", *args], env=server_env(data_dir, **env)
     )
-    with open(os.devnull, "w") as errlog:
+    with open(os.environ.get("LANGMEM_TEST_ERRLOG", os.devnull), "a") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 yield session
+
+
+#: Command-line flags a test may give a server, as the settings they stand for.
+FLAGS = {"--namespace": "LANGMEM_MCP_NAMESPACE", "--chroma-url": "LANGMEM_MCP_CHROMA_URL"}
+
+
+def server_settings(data_dir: Path, *args: str, **env: str) -> Any:
+    """The settings a server spawned with `server_env(data_dir, **env)` and `args` would read."""
+    from langmem_mcp.config import load_settings
+
+    environ = {"LANGMEM_MCP_DATA_DIR": str(data_dir), **env}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        environ[FLAGS[flag]] = value
+    return load_settings(environ=environ)
+
+
+@asynccontextmanager
+async def memory_session(data_dir: Path, *args: str, **env: str) -> AsyncIterator[ClientSession]:
+    """The same server as `stdio_session`, in this process: the SDK's client over its in-memory
+    transport (the handshake and every message as on stdio, without spawning a process)."""
+    from langmem_mcp.server.app import build_server
+
+    server = build_server(server_settings(data_dir, *args, **env))
+    async with Client(server, mode="legacy") as client:
+        yield client.session
 
 
 async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:

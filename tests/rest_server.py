@@ -1,6 +1,6 @@
 """Serve the LangMem REST API alone (no MCP, no token layer) for the real `langmem` client.
 
-`python -m tests.rest_server PORT` builds a Starlette app from `rest_routes(state)` with the
+`python -m tests.rest_server PORT` builds a Starlette app from `rest_routes(served)` with the
 server's own lifespan (`running(state)`: runtime, background formation) and serves it with
 uvicorn on 127.0.0.1:PORT, printing `READY` once it answers. Settings come from the
 environment (LANGMEM_MCP_DATA_DIR, LANGMEM_MCP_FORMATION_DELAY_SECONDS, ANTHROPIC_*...).
@@ -58,17 +58,17 @@ def build_app() -> Any:
 
     from langmem_mcp.config import load_settings
     from langmem_mcp.server.app import running
+    from langmem_mcp.server.lifespan import ServerContext
     from langmem_mcp.server.rest import rest_routes
-    from langmem_mcp.server.state import AppState
 
-    state = AppState(load_settings())
+    served = ServerContext(load_settings())
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
-        async with running(state):
+        async with running(served):
             yield
 
-    return Starlette(routes=rest_routes(state), middleware=[Middleware(ScopeFromKey)], lifespan=lifespan)
+    return Starlette(routes=rest_routes(served), middleware=[Middleware(ScopeFromKey)], lifespan=lifespan)
 
 
 def main() -> None:

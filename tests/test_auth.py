@@ -7,11 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx2
-import pytest
 
 from langmem_mcp.config import Settings
-from langmem_mcp.server.rest import rest_routes
-from langmem_mcp.server.state import AppState
+from langmem_mcp.server.lifespan import ServerContext
 from tests.http_server import cli, create_token, http_server, mcp_session
 from tests.mcp_client import call, call_error, read_json
 
@@ -157,7 +155,6 @@ async def test_rest_memory_matrix(tmp_path: Path) -> None:
             assert bad.status_code == 422 and "content" in bad.json()["detail"]
 
 
-@pytest.mark.skipif(not rest_routes(AppState(Settings())), reason="REST API not present (issue 3)")
 async def test_rest_scoping(tmp_path: Path) -> None:
     """REST entities live in the token's scope: its own user is served (200); another scope's user
     answers exactly like an id that exists nowhere, so nothing is revealed."""
@@ -174,7 +171,7 @@ async def test_rest_scoping(tmp_path: Path) -> None:
             other = await http.get(f"/users/{uid}", headers={"x-api-key": bob})
             nowhere = await http.get(f"/users/{uuid.uuid4()}", headers={"x-api-key": bob})
             assert other.status_code == nowhere.status_code
-            assert other.status_code in (403, 404)
+            assert other.status_code == 404
             assert "Alice" not in other.text
 
 
@@ -188,10 +185,8 @@ async def test_loopback_only_without_tokens(tmp_path: Path) -> None:
 async def test_non_loopback_client_refused_without_tokens(tmp_path: Path) -> None:
     """The ASGI layer itself, given a request from a non-loopback peer and no tokens: 403."""
     from langmem_mcp.server.auth import AccessControl
-    from langmem_mcp.service.runtime import Runtime
 
-    state = AppState(Settings(data_dir=tmp_path))
-    state.runtime = await Runtime.open(state.settings)
+    served = ServerContext(Settings(data_dir=tmp_path))
     reached: list[str] = []
 
     async def app(scope, receive, send):  # noqa: ANN001 - the inner app must not be reached
@@ -202,13 +197,11 @@ async def test_non_loopback_client_refused_without_tokens(tmp_path: Path) -> Non
     async def send(message: dict) -> None:
         sent.append(message)
 
-    try:
-        guard = AccessControl(app, state)
+    async with served.running():
+        guard = AccessControl(app, served)
         for client in (("192.0.2.7", 5555), ("127.0.0.1", 5555)):
             scope = {"type": "http", "path": "/mcp", "headers": [], "client": client}
             await guard(scope, None, send)  # type: ignore[arg-type]
-    finally:
-        await state.rt.close()
     assert sent[0]["status"] == 403 and b"loopback" in sent[1]["body"]
     assert reached == ["/mcp"]  # only the loopback request got through
 

@@ -6,8 +6,10 @@ import asyncio
 from pathlib import Path
 
 from langmem_mcp.config import load_settings
-from langmem_mcp.service.memories import BULK_WRITE, MemoryService, NewItem
-from langmem_mcp.service.runtime import INDEXED, UPGRADE, Runtime
+from langmem_mcp.index.indexer import INDEXED, UPGRADE
+from langmem_mcp.service.container import Services
+from langmem_mcp.service.memories import BULK_WRITE, NewItem
+from langmem_mcp.service.runtime import Runtime
 
 
 async def states(rt: Runtime) -> dict[int, int]:
@@ -19,7 +21,7 @@ async def states(rt: Runtime) -> dict[int, int]:
 async def test_bulk_write_is_searchable_at_once_and_upgraded_when_idle(tmp_path: Path) -> None:
     rt = await Runtime.open(load_settings(data_dir=tmp_path))
     try:
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         n = BULK_WRITE * 2
         items = [
             NewItem(f"Ana: note {i} about the lighthouse keeper's {i % 7} cats", ["bulk"]) for i in range(n)

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from langmem_mcp.store.vectors import collection_name
+from langmem_mcp.index.chroma import collection_name
 from tests import mcp_client
 from tests import test_memory_tools as core
 from tests.mcp_client import call, read_json, stdio_session

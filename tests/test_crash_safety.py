@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from langmem_mcp.config import Settings
-from langmem_mcp.service.memories import MemoryService
+from langmem_mcp.service.container import Services
 from langmem_mcp.service.runtime import Runtime
 from tests.mcp_client import call, stdio_session
 
@@ -85,14 +85,14 @@ async def test_sigkill_during_bulk_ingest(tmp_path: Path) -> None:
     # Restart: the runtime reconciles at start.
     rt = await Runtime.open(Settings(data_dir=tmp_path, exact_search_max=EXACT_MAX))
     try:
-        index = await rt.index()
+        index = await rt.index.get()
         assert index.is_owner
-        assert rt.reconciled == pending
+        assert rt.index.reconciled == pending
         assert await rt.db.scalar("SELECT COUNT(*) FROM memories WHERE indexed = 0") == 0
         assert await asyncio.to_thread(index.all_ids) == {"memories": set(rows)}
         kept = {r[0] for r in await rt.db.fetchall("SELECT id FROM memory_vectors")}
         assert kept == set(rows)  # the vectors kept for exact search, too
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         sample = random.Random(1).sample(sorted(acked), 15)
         for mid in sample:
             # Both rankers must have it: the exact text, and a paraphrase-free semantic probe.

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langmem_mcp.store import embeddings as emb
-from langmem_mcp.store.embeddings import (
+from langmem_mcp.index import embeddings as emb
+from langmem_mcp.index.embeddings import (
     EmbeddingModelError,
     MiniLMOnnxEmbedder,
     chroma_embedding_function,
@@ -131,7 +131,7 @@ def test_thread_safe(embedder: MiniLMOnnxEmbedder) -> None:
 
 def test_import_is_light_and_disables_telemetry() -> None:
     code = (
-        "import os, sys, langmem_mcp.store.embeddings\n"
+        "import os, sys, langmem_mcp.index.embeddings\n"
         "print([m for m in ('onnxruntime', 'tokenizers', 'chromadb') if m in sys.modules])\n"
         "print(os.environ.get('ORT_DISABLE_TELEMETRY'))\n"
     )
@@ -208,7 +208,7 @@ def test_chroma_collection_reopens_in_fresh_process(tmp_path: Path, embedder: Mi
 
     code = (
         "import sys, chromadb\n"
-        "from langmem_mcp.store.embeddings import ensure_chroma_registered\n"
+        "from langmem_mcp.index.embeddings import ensure_chroma_registered\n"
         "ensure_chroma_registered()\n"
         f"col = chromadb.PersistentClient(path={str(tmp_path)!r}).get_collection('memories')\n"
         "print(col.query(query_texts=['what is the name of my pet?'], n_results=1)['ids'][0][0])\n"

@@ -12,11 +12,12 @@ import numpy as np
 
 from langmem_mcp.config import load_settings
 from langmem_mcp.engine import filters
+from langmem_mcp.index import chroma as vectors_module
+from langmem_mcp.index.chroma import VectorIndex
 from langmem_mcp.service import transfer
+from langmem_mcp.service.container import Services
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.runtime import Runtime
-from langmem_mcp.store import vectors as vectors_module
-from langmem_mcp.store.vectors import VectorIndex
 from tests.mcp_client import call, stdio_session
 
 NOTES = [
@@ -51,7 +52,7 @@ async def semantic_ids(
 
 async def wait_filled(rt: Runtime, ns: str) -> VectorIndex:
     """The owner's Chroma index once the namespace's collection is filled (the worker does it)."""
-    shared = await rt.index()
+    shared = await rt.index.get()
     assert shared.indexer is not None
     for _ in range(200):
         if ns in shared.indexer.index.filled():
@@ -64,7 +65,7 @@ async def test_exact_and_index_paths_agree(tmp_path: Path) -> None:
     # exact_search_max=0: every namespace also gets its HNSW collection in Chroma
     rt = await Runtime.open(load_settings(data_dir=tmp_path, exact_search_max=0))
     try:
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         for note in NOTES:
             await svc.create(note, ["mira"])
         assert await rt.db.scalar("SELECT COUNT(*) FROM memory_vectors WHERE namespace = 'mira'") == len(
@@ -72,7 +73,7 @@ async def test_exact_and_index_paths_agree(tmp_path: Path) -> None:
         )
         await wait_filled(rt, "mira")
         hnsw = [await semantic_ids(svc, q, ["mira"]) for q in QUESTIONS]
-        exact_svc = MemoryService(rt)
+        exact_svc = Services.build(rt).memories
         exact_svc.settings = replace(rt.settings, exact_search_max=5000)
         exact = [await semantic_ids(exact_svc, q, ["mira"]) for q in QUESTIONS]
         for e, h in zip(exact, hnsw, strict=True):
@@ -89,11 +90,11 @@ async def test_only_large_namespaces_get_a_collection(tmp_path: Path) -> None:
     writes and deletes then go to both. Until the fill is done, the namespace is scored exactly."""
     rt = await Runtime.open(load_settings(data_dir=tmp_path, exact_search_max=5))
     try:
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         small = [await svc.create(n, ["small"]) for n in NOTES[:3]]
         for note in NOTES[:5]:
             await svc.create(note, ["big"])
-        shared = await rt.index()
+        shared = await rt.index.get()
         assert shared.indexer is not None
         shared.indexer.grow(everywhere=True)
         assert shared.indexer.index.filled() == set()  # 5 is not more than 5
@@ -124,7 +125,7 @@ async def test_a_backup_is_searchable_without_re_embedding(tmp_path: Path) -> No
     settings = load_settings(data_dir=a, exact_search_max=5)
     rt = await Runtime.open(settings)
     try:
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         await svc.create_many([NewItem(n, ["mira"]) for n in NOTES])
         await svc.create("Ola: I keep bees on the roof", ["ola"])
         await wait_filled(rt, "mira")
@@ -134,9 +135,9 @@ async def test_a_backup_is_searchable_without_re_embedding(tmp_path: Path) -> No
     rt = await Runtime.open(replace(settings, data_dir=b))
     try:
         index = await wait_filled(rt, "mira")
-        assert rt.reconciled == 0  # nothing re-embedded
+        assert rt.index.reconciled == 0  # nothing re-embedded
         assert len((await asyncio.to_thread(index.all_ids))["mira"]) == len(NOTES)
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         hits = await svc.search("What sport is Mira's brother doing?", ["mira"], limit=1)
         assert "marathon" in hits[0].content
         hits = await svc.search("insects and honey", ["ola"], limit=1)
@@ -148,7 +149,7 @@ async def test_a_backup_is_searchable_without_re_embedding(tmp_path: Path) -> No
 async def test_vectors_follow_their_memory(tmp_path: Path) -> None:
     rt = await Runtime.open(load_settings(data_dir=tmp_path))
     try:
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         made = await svc.create("Mira: I adopted a grey cat called Pixel", ["mira"], metadata={"kind": "pet"})
         other = await svc.create("Mira: I adopted a rescue greyhound", ["mira"], metadata={"kind": "note"})
         before = await rt.db.scalar("SELECT vector FROM memory_vectors WHERE id = ?", (made.id,))
@@ -177,11 +178,11 @@ async def test_an_older_data_dir_is_taken_over(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     rt = await Runtime.open(settings)
     try:
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         made = await svc.create_many([NewItem(n, ["mira"]) for n in NOTES])
         kept = {r[0]: r[1] for r in await rt.db.fetchall("SELECT id, vector FROM memory_vectors")}
-        dim = (await rt.index()).embedder.dim
-        model = (await rt.index()).embedder.model_id
+        dim = (await rt.index.get()).embedder.dim
+        model = (await rt.index.get()).embedder.model_id
         async with rt.db.transaction() as conn:
             await conn.execute("DELETE FROM memory_vectors")
             await conn.execute("DELETE FROM meta WHERE key = 'index_model'")
@@ -199,7 +200,7 @@ async def test_an_older_data_dir_is_taken_over(tmp_path: Path) -> None:
     old.add(ids=ids, embeddings=vectors, metadatas=[{"ns": "mira"}] * len(ids))
     rt = await Runtime.open(settings)
     try:
-        await rt.index()  # the owner's start copies what Chroma has and re-embeds the rest
+        await rt.index.get()  # the owner's start copies what Chroma has and re-embeds the rest
         for _ in range(100):
             if await rt.db.scalar("SELECT COUNT(*) FROM memory_vectors") == len(NOTES):
                 break
@@ -208,7 +209,9 @@ async def test_an_older_data_dir_is_taken_over(tmp_path: Path) -> None:
         assert set(now) == set(kept)
         assert all(now[i] == kept[i] for i in ids)
         assert vectors_module.LEGACY not in [c.name for c in client.list_collections()]
-        hits = await MemoryService(rt).search("What is the name of the cat Mira adopted?", ["mira"], limit=1)
+        hits = await Services.build(rt).memories.search(
+            "What is the name of the cat Mira adopted?", ["mira"], limit=1
+        )
         assert "Pixel" in hits[0].content
     finally:
         await rt.close()
@@ -230,7 +233,7 @@ async def test_keyword_search_is_confined_to_its_namespace(tmp_path: Path) -> No
     """FTS5 matches only the namespace's own rows (its ns_key token), for any namespace spelling."""
     rt = await Runtime.open(load_settings(data_dir=tmp_path))
     try:
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         spaces = [["équipe", "数据"], ["team", "a b"], ["team", 'quote"s'], ["teamed"], ["team"]]
         for ns in spaces:
             await svc.create(f"The zorblax protocol note for {'/'.join(ns)}", ns)
@@ -247,7 +250,7 @@ async def test_index_path_filters_and_drops_strays(tmp_path: Path) -> None:
     (removed behind the index's back, no tombstone) is dropped when a search meets it."""
     rt = await Runtime.open(load_settings(data_dir=tmp_path, exact_search_max=0))
     try:
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         pet = await svc.create("Mira: I adopted a grey cat called Pixel", ["mira"], metadata={"kind": "pet"})
         dog = await svc.create("Mira: I adopted a rescue greyhound", ["mira"], metadata={"kind": "note"})
         gone = await svc.create("Mira: I adopted a parrot named Kiwi", ["mira"], metadata={"kind": "pet"})

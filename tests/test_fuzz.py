@@ -28,9 +28,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from langmem_mcp.config import Settings
+from langmem_mcp.server.lifespan import ServerContext
 from langmem_mcp.server.rest import rest_routes
-from langmem_mcp.server.state import AppState
-from langmem_mcp.service.runtime import Runtime
 from tests.mcp_client import stdio_session
 
 MAX_CHARS = 200
@@ -191,10 +190,10 @@ def test_mcp_tools_survive_hostile_input(tmp_path: Path) -> None:
         assert p.call(s.call_tool, "search_memory", {"query": '"a" OR ('}).is_error is False
 
 
-async def _open(data_dir: Path) -> tuple[AppState, httpx.AsyncClient, list[Route]]:
+async def _open(data_dir: Path) -> tuple[ServerContext, httpx.AsyncClient, list[Route]]:
     cfg = Settings(data_dir=data_dir, max_content_chars=MAX_CHARS, llm="none")
-    state = AppState(cfg)
-    state.runtime = await Runtime.open(cfg)
+    state = ServerContext(cfg)
+    await state.open()
     routes = [r for r in rest_routes(state) if isinstance(r, Route)]
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=Starlette(routes=routes)), base_url="http://t"
@@ -202,11 +201,9 @@ async def _open(data_dir: Path) -> tuple[AppState, httpx.AsyncClient, list[Route
     return state, client, routes
 
 
-async def _close(state: AppState, client: httpx.AsyncClient) -> None:
+async def _close(state: ServerContext, client: httpx.AsyncClient) -> None:
     await client.aclose()
-    for hook in reversed(state.on_stop):
-        await hook(state)
-    await state.rt.close()
+    await state.close()
 
 
 def test_rest_routes_survive_hostile_input(tmp_path: Path) -> None:

@@ -106,16 +106,11 @@ async def test_without_an_llm_the_tools_say_how_to_enable_one_and_summaries_are_
 
 async def test_summarize_a_stored_thread_by_id(tmp_path):
     """Messages come from the threads service (issue 3); the summary is the thread's memory."""
-    pytest.importorskip("langmem_mcp.service.threads")
-    from langmem_mcp.service.threads import ThreadService
-    from langmem_mcp.store.entities import EntityStore
-    from langmem_mcp.store.sqlite import Database
+    from langmem_mcp.config import Settings
+    from langmem_mcp.service.container import open_services
 
-    db = await Database.open(tmp_path / "memory.sqlite3")
-    try:
-        await ThreadService(EntityStore(db), 100_000).add_messages("trip", CONVERSATION)
-    finally:
-        await db.close()
+    async with open_services(Settings(data_dir=tmp_path)) as services:
+        await services.threads.add_messages("trip", CONVERSATION)
     async with stdio_session(tmp_path, LANGMEM_MCP_LLM="none") as s:
         out = await call(s, "summarize_thread", thread_id="trip")
         assert out["method"] == "extractive" and "Lisbon" in out["summary"]["summary"]

@@ -12,21 +12,19 @@ import pytest
 
 from langmem_mcp.config import Settings
 from langmem_mcp.errors import Forbidden, NotFound
-from langmem_mcp.server.app import running
-from langmem_mcp.server.state import AppState
 from langmem_mcp.service import access
-from langmem_mcp.service.langmem import LangMemService, install
+from langmem_mcp.service.container import Services, open_services
 
 TEAM_A = access.Principal(prefix="team-a")
 TEAM_B = access.Principal(prefix="team-b")
 
 
 @pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[LangMemService]:
-    state = AppState(Settings(data_dir=tmp_path, anthropic_api_key=None, formation_delay_seconds=3600))
-    service = install(state)
-    async with running(state):
-        yield service
+async def svc(tmp_path: Path) -> AsyncIterator[Services]:
+    async with open_services(
+        Settings(data_dir=tmp_path, anthropic_api_key=None, formation_delay_seconds=3600)
+    ) as services:
+        yield services
 
 
 def messages(uid: str) -> list[dict]:
@@ -36,7 +34,7 @@ def messages(uid: str) -> list[dict]:
     ]
 
 
-async def test_a_scoped_caller_works_in_its_own_world(svc: LangMemService) -> None:
+async def test_a_scoped_caller_works_in_its_own_world(svc: Services) -> None:
     uid, tid = str(uuid.uuid4()), str(uuid.uuid4())
     with access.acting_as(TEAM_A):
         await svc.threads.add_messages(tid, messages(uid))
@@ -44,7 +42,9 @@ async def test_a_scoped_caller_works_in_its_own_world(svc: LangMemService) -> No
         assert report.memories_formed == 1
         hits = await svc.memories.search("sister", ["team-a", "users", uid])
         assert [h.content for h in hits] == ["My sister Ana lives in Lisbon"]
-        assert (await svc.memory.query(uid, "where does Ana live")).memories[0].text.startswith("My sister")
+        assert (
+            (await svc.user_memory.query(uid, "where does Ana live")).memories[0].text.startswith("My sister")
+        )
         # the core refuses namespaces outside the prefix without looking
         with pytest.raises(Forbidden):
             await svc.memories.search("sister", ["users", uid])
@@ -54,7 +54,7 @@ async def test_a_scoped_caller_works_in_its_own_world(svc: LangMemService) -> No
             with pytest.raises(NotFound, match="no user"):
                 await svc.users.get(uid)
             with pytest.raises(NotFound, match="no user"):
-                await svc.memory.query(uid, "Ana")
+                await svc.user_memory.query(uid, "Ana")
             with pytest.raises(NotFound, match="no thread"):
                 await svc.threads.get(tid)
             with pytest.raises(NotFound, match="no thread"):
@@ -76,12 +76,12 @@ async def test_a_scoped_caller_works_in_its_own_world(svc: LangMemService) -> No
         tid, [{"role": "user", "content": "I have no sister", "metadata": {"user_id": uid}}]
     )
     await svc.formation.trigger_thread(tid)
-    assert [m.text for m in (await svc.memory.query(uid, "sister")).memories] == ["I have no sister"]
+    assert [m.text for m in (await svc.user_memory.query(uid, "sister")).memories] == ["I have no sister"]
     hits = await svc.memories.search("sister", ["users", uid])
     assert [h.content for h in hits] == ["I have no sister"]
 
 
-async def test_concurrent_triggers_form_once(svc: LangMemService) -> None:
+async def test_concurrent_triggers_form_once(svc: Services) -> None:
     uid = str(uuid.uuid4())
     added = await svc.threads.add_messages(
         None,
@@ -92,20 +92,20 @@ async def test_concurrent_triggers_form_once(svc: LangMemService) -> None:
     assert sum(r.memories_formed for r in reports) == 11
     by_user = await svc.formation.trigger_user(uid)
     assert by_user.memories_formed == 0
-    state = await svc.memory.list_user_memory(uid)
+    state = await svc.user_memory.list_user_memory(uid)
     assert [s.count for s in state if s.type == "user_semantic_memory"] == [11]
 
 
-async def test_deleting_a_function_deletes_what_it_formed(svc: LangMemService) -> None:
+async def test_deleting_a_function_deletes_what_it_formed(svc: Services) -> None:
     uid = str(uuid.uuid4())
     extra = await svc.functions.create(None, "user_semantic_memory", name="Second")
     tid = (await svc.threads.add_messages(None, messages(uid))).thread_id
     await svc.formation.trigger_thread(tid)
     # the same text is one memory (verbatim duplicates are not stored twice), of the first function
-    before = await svc.memory.list_user_memory(uid)
+    before = await svc.user_memory.list_user_memory(uid)
     assert sorted(s.count for s in before if s.type == "user_semantic_memory") == [0, 1]
-    await svc.memory.update_user_memory(uid, extra.id, ["Ana is a doctor"])
-    gone = await svc.delete_function(extra.id)
+    await svc.user_memory.update_user_memory(uid, extra.id, ["Ana is a doctor"])
+    gone = await svc.functions.delete(extra.id)
     assert gone.memories_deleted == 1
-    texts = [m.text for m in (await svc.memory.query(uid, "Ana")).memories]
+    texts = [m.text for m in (await svc.user_memory.query(uid, "Ana")).memories]
     assert texts == ["My sister Ana lives in Lisbon"]

@@ -1,7 +1,7 @@
 """What a server imports before it answers `tools/list`, and what loads once the host has its list.
 
 Hosts wait on the handshake, so the services (formation, the LLM procedures and model adapters,
-the entity store) load after it: `AppState.ready` runs the features' `on_ready` hooks.
+the entity stores) load after it: `ServerContext.ready` builds and starts them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ DEFERRED = (
     "langmem_mcp.service.threads",
     "langmem_mcp.service.user_memory",
     "langmem_mcp.service.users",
-    "langmem_mcp.store.entities",
+    "langmem_mcp.service.container",
+    "langmem_mcp.store.functions",
+    "langmem_mcp.store.threads",
+    "langmem_mcp.store.users",
     "langmem_mcp.engine.extraction",
     "langmem_mcp.engine.formation",
     "langmem_mcp.engine.optimizer",
@@ -34,7 +37,7 @@ from pathlib import Path
 from langmem_mcp.config import Settings
 from langmem_mcp.server import startup_gc
 from langmem_mcp.server.app import build_server, running
-from langmem_mcp.server.state import AppState
+from langmem_mcp.server.lifespan import ServerContext
 
 DEFERRED = {deferred!r}
 
@@ -42,7 +45,7 @@ DEFERRED = {deferred!r}
 async def main() -> None:
     logging.basicConfig(stream=sys.stderr)  # as `langmem-mcp serve` does first
     startup_gc.pause()  # as serve does on stdio
-    state = AppState(Settings(data_dir=Path(sys.argv[1])))
+    state = ServerContext(Settings(data_dir=Path(sys.argv[1])))
     mcp = build_server(state.settings, state, own_lifespan=False)
     async with running(state):
         tools = await mcp.list_tools()

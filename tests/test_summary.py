@@ -63,7 +63,7 @@ def test_extractive_summary_is_deterministic_and_handles_edges():
 
 def test_extractive_summary_with_the_minilm_embedder():
     try:
-        from langmem_mcp.store.embeddings import MiniLMOnnxEmbedder
+        from langmem_mcp.index.embeddings import MiniLMOnnxEmbedder
 
         embedder = MiniLMOnnxEmbedder(threads=1)
         embedder.load()

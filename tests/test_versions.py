@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from langmem_mcp.config import Settings
-from langmem_mcp.service.memories import MemoryService
+from langmem_mcp.service.container import Services
 from langmem_mcp.service.runtime import Runtime
 from langmem_mcp.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Database, SchemaTooNew, _statements
 from tests.mcp_client import server_env
@@ -39,7 +39,7 @@ async def test_v1_file_is_migrated_and_searchable(tmp_path: Path) -> None:
     rt = await Runtime.open(settings)
     try:
         assert await rt.db.scalar("PRAGMA user_version") == SCHEMA_VERSION > 1
-        svc = MemoryService(rt)
+        svc = Services.build(rt).memories
         hits = await svc.search("Who plays the cello?")
         assert [h.content for h in hits] == ["The old server remembered that Ines plays the cello"]
         assert hits[0].metadata == {"kind": "fact"} and hits[0].importance == 0.7

@@ -51,7 +51,7 @@ def check_data_dir(r: Report, settings: Settings) -> bool:
 
 
 def check_model(r: Report, settings: Settings) -> object | None:
-    from langmem_mcp.store.embeddings import make_embedder
+    from langmem_mcp.index.embeddings import make_embedder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model that needs a download must fail here
     try:
@@ -72,9 +72,9 @@ async def check_index(r: Report, settings: Settings, embedder: object) -> None:
     """The vectors kept in SQLite (one per indexed memory), then Chroma's collections of large
     namespaces against them. What is off is queued for the server's next start to redo: rows
     to re-embed (`indexed = 0`), stray vectors to delete (tombstones)."""
+    from langmem_mcp.index.chroma import VectorIndex
     from langmem_mcp.store import vector_rows
     from langmem_mcp.store.sqlite import Database
-    from langmem_mcp.store.vectors import VectorIndex
 
     where = settings.chroma_url or str(settings.chroma_dir)
     try:

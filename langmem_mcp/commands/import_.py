@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from langmem_mcp.config import Settings
 from langmem_mcp.errors import LangmemError
@@ -44,6 +45,14 @@ class Bar:
             sys.stderr.write("\n")
 
 
+async def _import(settings: Settings, path: Path, bar: Bar) -> Any:
+    from langmem_mcp.service import transfer
+    from langmem_mcp.service.container import open_services
+
+    async with open_services(settings) as services:
+        return await transfer.import_file(services, path, bar)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from langmem_mcp.service import transfer
 
@@ -53,7 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     bar = Bar(transfer.count_lines(path), enabled=not args.quiet)
     try:
-        report = asyncio.run(transfer.import_file(settings, path, bar))
+        report = asyncio.run(_import(settings, path, bar))
     except LangmemError as exc:
         bar.close()
         print(f"langmem-mcp import: {exc}", file=sys.stderr)

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.transport == "stdio":
         from langmem_mcp.server import startup_gc
 
-        startup_gc.pause()  # resumed once the host has its tool list (AppState.ready)
+        startup_gc.pause()  # resumed once the host has its tool list (ServerContext.ready)
         import anyio
 
         from langmem_mcp.server.app import build_server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 from langmem_mcp.config import Settings
 
@@ -36,12 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from langmem_mcp.errors import LangmemError
-    from langmem_mcp.service.tokens import TokenService
-    from langmem_mcp.store.sqlite import Database
+    from langmem_mcp.service.container import open_services
 
-    db = await Database.open(settings.db_path)
+    async with open_services(settings) as services:
+        return await _act(args, services.tokens, LangmemError)
+
+
+async def _act(args: argparse.Namespace, svc: Any, error: type[Exception]) -> int:
     try:
-        svc = TokenService(db)
         if args.token_action == "create":
             new = await svc.create(args.token_prefix, args.name)
             print(
@@ -59,11 +62,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             await svc.revoke(args.token_id)
             print(f"revoked token {args.token_id}")
         return 0
-    except LangmemError as exc:
+    except error as exc:
         print(f"langmem-mcp token: {exc}", file=sys.stderr)
         return 1
-    finally:
-        await db.close()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-    from langmem_mcp.store.embeddings import Embedder
+
+class Embedder(Protocol):
+    """What context vectors need of an embedding model: L2-normalised vectors for texts."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
 
 VectorMode = Literal["window", "neighbours", "off"]
 #: Stored context: before-items SEP after-items, items separated by ITEM. FTS5's unicode61
@@ -35,11 +40,25 @@ ITEM = "\x1f"
 
 @dataclass(frozen=True)
 class ContextPolicy:
+    """Which memories are a memory's context: up to `before` memories stored just before it and
+    `after` just after it in its namespace, within `window_seconds` of it (a gap ends the run)."""
+
     before: int = 2
     after: int = 1
     window_seconds: float = 3600.0
     #: BM25 weight of the context column relative to the memory's own text.
     lexical_weight: float = 0.4
+
+    def join(self, before: Sequence[str], after: Sequence[str]) -> str:
+        return join(before, after)
+
+    def split(self, context: str) -> tuple[list[str], list[str]]:
+        return split(context)
+
+    def widened(self) -> ContextPolicy:
+        """Seen from the other side: the memories whose context holds a given one lie up to
+        `after` before it and up to `before` after it."""
+        return ContextPolicy(self.after, self.before, self.window_seconds, self.lexical_weight)
 
 
 def join(before: Sequence[str], after: Sequence[str]) -> str:

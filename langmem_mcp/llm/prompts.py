@@ -203,6 +203,7 @@ class PromptLibrary:
             return
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._watch(dirs), name="prompt-library-watch")
+        self.load()  # an edit made between the first load and the watch is not lost
 
     async def stop(self) -> None:
         if self._task is None:

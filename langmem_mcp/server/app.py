@@ -1,4 +1,5 @@
-"""Builds the MCP server: lifespan (open the data dir), warm-up after the handshake, features."""
+"""Builds the MCP server: its lifespan (the server's context), warm-up after the handshake, and the
+features chosen by LANGMEM_MCP_TOOLS."""
 
 from __future__ import annotations
 
@@ -6,23 +7,22 @@ import asyncio
 import importlib
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
 from langmem_mcp import __version__
 from langmem_mcp.config import Settings
-from langmem_mcp.server.state import AppState
-from langmem_mcp.service.runtime import Runtime
+from langmem_mcp.server.lifespan import ServerContext
 
 log = logging.getLogger(__name__)
 
 #: The MCP feature groups, by the names LANGMEM_MCP_TOOLS takes.
 FEATURES = {
-    "memory": "langmem_mcp.server.memory_tools",
-    "service": "langmem_mcp.server.service_tools",
-    "llm": "langmem_mcp.server.llm_tools",
+    "memory": "langmem_mcp.server.features.memory",
+    "service": "langmem_mcp.server.features.service",
+    "llm": "langmem_mcp.server.features.llm",
 }
 
 INSTRUCTIONS = """\
@@ -37,50 +37,34 @@ WARMUP_DELAY_SECONDS = 0.2
 
 
 class WarmupAfterHandshake:
-    """Starts the background work (`AppState.ready`: chromadb, the model, workers) once the host
-    has its tool list.
+    """Starts the background work (`ServerContext.ready`: chromadb, the model, workers) once the
+    host has its tool list.
 
     Importing them holds the GIL for about a second; doing it before `tools/list` is answered
     would slow the host's handshake, which some hosts time out on.
     """
 
-    def __init__(self, state: AppState) -> None:
-        self.state = state
+    def __init__(self, served: ServerContext) -> None:
+        self.served = served
         self.scheduled: object = None  # the runtime it was scheduled for
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         result = await call_next(ctx)
-        rt = self.state.runtime
+        rt = self.served.runtime
         if (
             ctx.method not in ("initialize", "notifications/initialized")
             and rt is not None
             and self.scheduled is not rt
         ):
             self.scheduled = rt  # once per runtime, not a timer per request
-            asyncio.get_running_loop().call_later(WARMUP_DELAY_SECONDS, self.state.ready)
+            asyncio.get_running_loop().call_later(WARMUP_DELAY_SECONDS, self.served.ready)
         return result
 
 
-@asynccontextmanager
-async def running(state: AppState) -> AsyncIterator[AppState]:
-    """Open the runtime, run features' start hooks (and their ready hooks once the host has its
-    tool list, or after WARMUP_FALLBACK_SECONDS); on exit stop them and close (commit, flush)."""
-    state.runtime = await Runtime.open(state.settings)
-    fallback = asyncio.get_running_loop().call_later(WARMUP_FALLBACK_SECONDS, state.ready)
-    try:
-        for hook in state.on_start:
-            await hook(state)
-        yield state
-    finally:
-        fallback.cancel()
-        await state.cancel_ready()
-        for hook in reversed(state.on_stop):
-            try:
-                await hook(state)
-            except Exception:  # noqa: BLE001 - keep shutting down
-                log.exception("shutdown hook failed")
-        await state.rt.close()
-        state.runtime = None
+def running(served: ServerContext) -> AbstractAsyncContextManager[ServerContext]:
+    """Open the runtime, run the features' start hooks; `ready` follows the host's tool list, or
+    WARMUP_FALLBACK_SECONDS. On exit stop the background work and close (commit, flush)."""
+    return served.running(WARMUP_FALLBACK_SECONDS)
 
 
 @contextmanager
@@ -103,34 +87,34 @@ def _sdk_logging_setup_skipped() -> Iterator[None]:
 
 def build_server(
     settings: Settings,
-    state: AppState | None = None,
+    served: ServerContext | None = None,
     *,
     own_lifespan: bool = True,
     middleware: Sequence[Any] = (),
-) -> MCPServer[Any]:
-    """`own_lifespan=False`: the caller runs `running(state)` (the HTTP server, which serves
+) -> MCPServer[ServerContext]:
+    """`own_lifespan=False`: the caller runs `running(served)` (the HTTP server, which serves
     MCP and REST from one runtime); `middleware` is added after the built-in ones."""
-    state = state or AppState(settings)
+    served = served or ServerContext(settings)
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[AppState]:
+    async def lifespan(_: MCPServer[ServerContext]) -> AsyncIterator[ServerContext]:
         if not own_lifespan:
-            yield state
+            yield served
             return
-        async with running(state):
-            yield state
+        async with running(served):
+            yield served
 
     with _sdk_logging_setup_skipped():
-        mcp: MCPServer[Any] = MCPServer(
+        mcp: MCPServer[ServerContext] = MCPServer(
             name="langmem-mcp",
             title="LangMem memory",
             version=__version__,
             instructions=INSTRUCTIONS,
             lifespan=lifespan,
             log_level=settings.log_level.upper(),  # type: ignore[arg-type]
-            middleware=[WarmupAfterHandshake(state), *middleware],
+            middleware=[WarmupAfterHandshake(served), *middleware],
         )
     # Each feature registers its own tools, resources and prompts; only the chosen ones are imported.
     for group in settings.tool_groups:
-        importlib.import_module(FEATURES[group]).register(mcp, state)
+        importlib.import_module(FEATURES[group]).FEATURE.register(mcp, served)
     return mcp

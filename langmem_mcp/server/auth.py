@@ -17,10 +17,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from langmem_mcp.server.state import AppState
+from langmem_mcp.server.lifespan import ServerContext
 from langmem_mcp.service import access
 from langmem_mcp.service.access import Principal
-from langmem_mcp.service.tokens import TokenService
 
 SCOPE_KEY = "langmem.principal"
 CREATE_HINT = (
@@ -49,15 +48,17 @@ def presented_token(headers: dict[str, str]) -> str | None:
 class AccessControl:
     """ASGI middleware in front of every route (MCP and REST)."""
 
-    def __init__(self, app: ASGIApp, state: AppState) -> None:
+    def __init__(self, app: ASGIApp, served: ServerContext) -> None:
         self.app = app
-        self.state = state
+        self.served = served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        tokens = TokenService(self.state.rt.db)
+        tokens = self.served.tokens
+        if tokens is None:
+            raise RuntimeError("the server is not running")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if await tokens.any_active():
             principal = await tokens.authenticate(presented_token(headers))

@@ -19,8 +19,8 @@ from starlette.routing import BaseRoute
 from langmem_mcp.config import Settings
 from langmem_mcp.server.app import build_server, running
 from langmem_mcp.server.auth import CREATE_HINT, AccessControl, PrincipalFromRequest, is_loopback
+from langmem_mcp.server.lifespan import ServerContext
 from langmem_mcp.server.rest import rest_routes
-from langmem_mcp.server.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,9 @@ class RefuseToStart(Exception):
     """Raised before binding when serving would be unsafe."""
 
 
-def build_app(settings: Settings, state: AppState | None = None) -> Starlette:
-    state = state or AppState(settings)
-    mcp = build_server(settings, state, own_lifespan=False, middleware=[PrincipalFromRequest()])
+def build_app(settings: Settings, served: ServerContext | None = None) -> Starlette:
+    served = served or ServerContext(settings)
+    mcp = build_server(settings, served, own_lifespan=False, middleware=[PrincipalFromRequest()])
     # The SDK's apps give the routes (and DNS-rebinding protection when bound to loopback);
     # their lifespans are not run when mounted, so ours runs the session manager.
     http_app = mcp.streamable_http_app(host=settings.host)
@@ -42,13 +42,13 @@ def build_app(settings: Settings, state: AppState | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with running(state), mcp.session_manager.run():
+        async with running(served), mcp.session_manager.run():
             log.info("serving on http://%s:%d (MCP at /mcp and /sse)", settings.host, settings.port)
             yield {}
         log.info("stopped; data committed and closed")
 
-    routes: list[BaseRoute] = [*http_app.routes, *sse_app.routes, *rest_routes(state)]
-    return Starlette(routes=routes, middleware=[Middleware(AccessControl, state=state)], lifespan=lifespan)
+    routes: list[BaseRoute] = [*http_app.routes, *sse_app.routes, *rest_routes(served)]
+    return Starlette(routes=routes, middleware=[Middleware(AccessControl, served=served)], lifespan=lifespan)
 
 
 async def active_tokens(settings: Settings) -> int:

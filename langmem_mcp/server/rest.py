@@ -1,10 +1,10 @@
 """The LangMem REST API (what the `langmem==0.0.3` client calls), as Starlette routes.
 
 Paths, methods and bodies are the client's; every handler is a thin call into the same service
-functions the MCP tools use. Errors are JSON `{"detail": "<message>"}`: an unknown id is 404, a
-bad body 422, and other domain errors keep their status (`LangmemError.status_code`). The API
-key (`x-api-key`) is checked by the HTTP server's access layer in front of these routes, which
-also sets the caller's principal (and so its scope).
+functions the MCP tools use. Errors are JSON `{"detail": "<message>"}` with the status of the one
+error table (`server/errors.py`): an unknown id is 404, a bad body 422. The API key (`x-api-key`)
+is checked by the HTTP server's access layer in front of these routes, which also sets the
+caller's principal (and so its scope).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -21,14 +21,16 @@ from starlette.routing import BaseRoute, Route
 
 from langmem_mcp.engine import namespaces
 from langmem_mcp.errors import InvalidInput, LangmemError
-from langmem_mcp.server.state import AppState
-from langmem_mcp.service.langmem import LangMemService, install
-from langmem_mcp.service.memories import MemoryService
-from langmem_mcp.service.models import SearchResult
+from langmem_mcp.server.errors import explain, http_status
+from langmem_mcp.server.lifespan import ServerContext
+from langmem_mcp.service.models.memories import SearchResult
+
+if TYPE_CHECKING:
+    from langmem_mcp.service.container import Services
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[LangMemService, Request, dict[str, Any]], Awaitable[Any]]
+Handler = Callable[["Services", Request, dict[str, Any]], Awaitable[Any]]
 
 
 def _json(value: Any) -> Any:
@@ -86,48 +88,48 @@ def _int(value: str | None, name: str) -> int | None:
 
 
 # -- users ----------------------------------------------------------------------------------------
-async def create_user(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def create_user(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("id", "name", "tags", "metadata"))
     return await svc.users.create(b.get("id"), b.get("name"), b.get("tags"), b.get("metadata"))
 
 
-async def list_users(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def list_users(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("name", "id", "limit", "cursor"))
     return await svc.users.list(b.get("name"), b.get("id"), b.get("limit"), b.get("cursor"))
 
 
-async def get_user(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def get_user(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     return await svc.users.get(p["user_id"])
 
 
-async def update_user(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def update_user(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("name", "tags", "metadata"))
     return await svc.users.update(p["user_id"], b.get("name"), b.get("tags"), b.get("metadata"))
 
 
-async def list_user_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
-    return await svc.memory.list_user_memory(p["user_id"])
+async def list_user_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    return await svc.user_memory.list_user_memory(p["user_id"])
 
 
-async def trigger_user(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def trigger_user(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     _fields(await _body(req), ())
     return await svc.formation.trigger_user(p["user_id"])
 
 
-async def get_user_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
-    return await svc.memory.get_user_memory(p["user_id"], p["function_id"])
+async def get_user_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    return await svc.user_memory.get_user_memory(p["user_id"], p["function_id"])
 
 
-async def update_user_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def update_user_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("state",), ("state",))
-    return await svc.memory.update_user_memory(p["user_id"], p["function_id"], b["state"])
+    return await svc.user_memory.update_user_memory(p["user_id"], p["function_id"], b["state"])
 
 
-async def delete_user_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
-    return await svc.memory.delete_user_memory(p["user_id"], p["function_id"])
+async def delete_user_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    return await svc.user_memory.delete_user_memory(p["user_id"], p["function_id"])
 
 
-async def query_user_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def query_user_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(
         await _body(req),
         ("text", "k", "memory_function_ids", "weights", "state", "thread_query"),
@@ -144,7 +146,7 @@ async def query_user_memory(svc: LangMemService, req: Request, p: dict[str, Any]
         k = tq.get("k")
         summaries_k = k if isinstance(k, int) and not isinstance(k, bool) else None
     k = b.get("k")
-    return await svc.memory.query(
+    return await svc.user_memory.query(
         p["user_id"],
         b["text"],
         k=10 if k is None else k,
@@ -157,7 +159,7 @@ async def query_user_memory(svc: LangMemService, req: Request, p: dict[str, Any]
 
 
 # -- memory functions ---------------------------------------------------------------------------
-async def create_function(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def create_function(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(
         await _body(req),
         ("type", "target_type", "custom_instructions", "id", "schema", "name", "description"),
@@ -172,16 +174,16 @@ async def create_function(svc: LangMemService, req: Request, p: dict[str, Any]) 
     )
 
 
-async def list_functions(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def list_functions(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("target_type", "cursor", "limit"))
     return await svc.functions.list(b.get("target_type"), b.get("cursor"), b.get("limit"))
 
 
-async def get_function(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def get_function(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     return await svc.functions.get(p["function_id"])
 
 
-async def update_function(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def update_function(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(
         await _body(req),
         ("name", "description", "custom_instructions", "type", "status", "schema", "function"),
@@ -197,17 +199,17 @@ async def update_function(svc: LangMemService, req: Request, p: dict[str, Any]) 
     )
 
 
-async def delete_function(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
-    return await svc.delete_function(p["function_id"])
+async def delete_function(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    return await svc.functions.delete(p["function_id"])
 
 
 # -- threads ---------------------------------------------------------------------------------------
-async def create_thread(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def create_thread(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("id", "messages", "metadata"))
     return await svc.threads.create(b.get("id"), b.get("messages"), b.get("metadata"))
 
 
-async def list_threads(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def list_threads(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     """Every thread of the caller, newest first (the client takes a plain list)."""
     out: list[Any] = []
     cursor = None
@@ -219,16 +221,16 @@ async def list_threads(svc: LangMemService, req: Request, p: dict[str, Any]) -> 
             return out
 
 
-async def get_thread(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def get_thread(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     return await svc.threads.get(p["thread_id"])
 
 
-async def add_messages(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def add_messages(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("messages", "metadata"), ("messages",))
     return await svc.threads.add_messages(p["thread_id"], b["messages"], b.get("metadata"))
 
 
-async def list_messages(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def list_messages(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     q = req.query_params
     unknown = set(q) - {"response_format", "page_size", "ascending_order", "cursor", "limit"}
     if unknown:
@@ -243,25 +245,25 @@ async def list_messages(svc: LangMemService, req: Request, p: dict[str, Any]) ->
     )
 
 
-async def list_thread_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
-    return await svc.memory.list_thread_memory(p["thread_id"])
+async def list_thread_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    return await svc.user_memory.list_thread_memory(p["thread_id"])
 
 
-async def get_thread_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
-    return await svc.memory.get_thread_memory(p["thread_id"], p["function_id"])
+async def get_thread_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    return await svc.user_memory.get_thread_memory(p["thread_id"], p["function_id"])
 
 
-async def trigger_thread(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def trigger_thread(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     _fields(await _body(req), ())
     return await svc.formation.trigger_thread(p["thread_id"])
 
 
-async def add_thread_state(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def add_thread_state(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("state", "key"), ("state",))
     return await svc.threads.set_state(p["thread_id"], b["state"], b.get("key"))
 
 
-async def get_thread_state(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def get_thread_state(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("key",))
     return await svc.threads.get_state(p["thread_id"], b.get("key"))
 
@@ -276,28 +278,28 @@ def _namespace(value: Any) -> list[str] | None:
     raise InvalidInput('namespace must be a list of segments or a string like "memories/project-x"')
 
 
-async def create_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def create_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("content", "namespace", "metadata", "importance"), ("content",))
-    return await MemoryService(svc.rt).create(
+    return await svc.memories.create(
         b["content"], _namespace(b.get("namespace")), b.get("metadata"), b.get("importance")
     )
 
 
-async def search_memories(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def search_memories(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("query", "limit", "offset", "filter", "namespace"), ("query",))
-    hits = await MemoryService(svc.rt).search(
+    hits = await svc.memories.search(
         b["query"], _namespace(b.get("namespace")), b.get("limit", 10), b.get("offset", 0), b.get("filter")
     )
     return SearchResult(memories=hits)
 
 
-async def get_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
-    return await MemoryService(svc.rt).get(p["memory_id"], _namespace(req.query_params.get("namespace")))
+async def get_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    return await svc.memories.get(p["memory_id"], _namespace(req.query_params.get("namespace")))
 
 
-async def update_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
+async def update_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("content", "namespace", "metadata", "importance"))
-    return await MemoryService(svc.rt).update(
+    return await svc.memories.update(
         p["memory_id"],
         _namespace(b.get("namespace")),
         b.get("content"),
@@ -306,8 +308,8 @@ async def update_memory(svc: LangMemService, req: Request, p: dict[str, Any]) ->
     )
 
 
-async def delete_memory(svc: LangMemService, req: Request, p: dict[str, Any]) -> Any:
-    return await MemoryService(svc.rt).delete(p["memory_id"], _namespace(req.query_params.get("namespace")))
+async def delete_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    return await svc.memories.delete(p["memory_id"], _namespace(req.query_params.get("namespace")))
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
@@ -344,27 +346,25 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
-def _endpoint(state: AppState, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    svc = install(state)
-
+def _endpoint(served: ServerContext, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            result = await handler(svc, request, dict(request.path_params))
+            result = await handler(await served.services(), request, dict(request.path_params))
         except LangmemError as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+            return JSONResponse({"detail": str(exc)}, status_code=http_status(exc))
         except RecursionError:
             return JSONResponse({"detail": "the request body is nested too deeply"}, status_code=422)
-        except Exception:
-            log.exception("%s %s failed", request.method, request.url.path)
-            return JSONResponse({"detail": "internal server error; see the server log"}, status_code=500)
+        except Exception as exc:  # noqa: BLE001 - the boundary: every failure gets a message
+            detail = explain(exc, f"{request.method} {request.url.path}")
+            return JSONResponse({"detail": detail}, status_code=500)
         return JSONResponse(_json(result))
 
     endpoint.__name__ = handler.__name__
     return endpoint
 
 
-def rest_routes(state: AppState) -> list[BaseRoute]:
-    """The LangMem REST API; mounting it also starts background formation with the server."""
+def rest_routes(served: ServerContext) -> list[BaseRoute]:
+    """The LangMem REST API, on the services of `served`."""
     routes: dict[str, dict[str, Handler]] = {}
     for method, path, handler in ROUTES:
         routes.setdefault(path, {})[method] = handler
@@ -372,6 +372,6 @@ def rest_routes(state: AppState) -> list[BaseRoute]:
     for path, by_method in routes.items():
         for method, handler in by_method.items():
             out.append(
-                Route(path, _endpoint(state, handler), methods=[method], name=f"langmem:{handler.__name__}")
+                Route(path, _endpoint(served, handler), methods=[method], name=f"langmem:{handler.__name__}")
             )
     return out

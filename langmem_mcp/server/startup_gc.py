@@ -2,7 +2,7 @@
 
 Start-up (importing the SDK and pydantic, building every tool's schema) allocates ~130k objects
 and frees almost none, so the collections it triggers find nothing and only slow the handshake
-(≈5 % of spawn → tools/list). `serve` pauses collection first; `AppState.ready` resumes it once
+(≈5 % of spawn → tools/list). `serve` pauses collection first; `ServerContext.ready` resumes it once
 the host has its tool list, freezing what start-up made (it lives as long as the process) out
 of every later collection.
 """

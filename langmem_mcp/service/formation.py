@@ -22,17 +22,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from langmem_mcp.config import Settings
 from langmem_mcp.engine import formation as procedures
 from langmem_mcp.engine.extraction import message_text
 from langmem_mcp.errors import LangmemError, NotFound
 from langmem_mcp.service import scoping
+from langmem_mcp.service.functions import FunctionService
 from langmem_mcp.service.memories import MemoryService, NewItem
-from langmem_mcp.service.service_models import FormationReport, FunctionRun
-from langmem_mcp.store.entities import FunctionRow, MessageRow
+from langmem_mcp.service.models.langmem import FormationReport, FunctionRun
+from langmem_mcp.store.functions import FunctionRow, FunctionStore
+from langmem_mcp.store.threads import MessageRow, ThreadStore
+from langmem_mcp.store.users import UserStore
 
 if TYPE_CHECKING:
     from langmem_mcp.llm.base import LLM
-    from langmem_mcp.service.langmem import LangMemService
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,24 @@ def _chunks(rows: Sequence[MessageRow], size: int) -> list[list[MessageRow]]:
 
 
 class Formation:
-    def __init__(self, svc: LangMemService) -> None:
-        self.svc = svc
+    """Runs the memory functions over new messages: on demand, and in the background once a
+    thread has gone quiet."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        threads: ThreadStore,
+        users: UserStore,
+        functions: FunctionService,
+        function_store: FunctionStore,
+        memories: MemoryService,
+    ) -> None:
+        self.settings = settings
+        self.threads = threads
+        self.users = users
+        self.functions = functions
+        self.function_store = function_store
+        self.memories = memories
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._llm: LLM | None = None
         self._failures: dict[tuple[str, str], int] = {}
@@ -81,7 +100,7 @@ class Formation:
 
     # -- the model ------------------------------------------------------------------------------
     def llm(self) -> LLM | None:
-        settings = self.svc.settings
+        settings = self.settings
         if llm_missing(settings) is not None:
             return None
         if self._llm is None:
@@ -95,7 +114,7 @@ class Formation:
         scope = scoping.current_scope()
         tid = scoping.entity_id(thread_id, "thread_id")
         scoping.checked(scope, scoping.THREADS, tid)
-        if not await self.svc.store.thread_exists(scope, tid):
+        if not await self.threads.thread_exists(scope, tid):
             raise NotFound(f"no thread with id {tid!r}")
         runs = await self.process_thread(scope, tid)
         return FormationReport(thread_ids=[tid], memories_formed=sum(r.formed for r in runs), runs=runs)
@@ -104,9 +123,9 @@ class Formation:
         scope = scoping.current_scope()
         uid = scoping.entity_id(user_id, "user_id")
         scoping.checked(scope, scoping.USERS, uid)
-        if await self.svc.store.get_user(scope, uid) is None:
+        if await self.users.get_user(scope, uid) is None:
             raise NotFound(f"no user with id {uid!r}")
-        threads = await self.svc.store.user_thread_ids(scope, uid)
+        threads = await self.threads.user_thread_ids(scope, uid)
         runs: list[FunctionRun] = []
         for tid in threads:
             runs += await self.process_thread(scope, tid, only_user=uid)
@@ -120,18 +139,17 @@ class Formation:
         given). Returns one run per (function, user) or per thread function."""
         lock = self._locks.setdefault((scope, thread_id), asyncio.Lock())
         async with lock:
-            store = self.svc.store
-            pending = await store.get_pending(scope, thread_id)
-            last = await store.max_seq(scope, thread_id)
-            users = await store.thread_user_ids(scope, thread_id)
+            pending = await self.threads.get_pending(scope, thread_id)
+            last = await self.threads.max_seq(scope, thread_id)
+            users = await self.threads.thread_user_ids(scope, thread_id)
             if only_user is not None:
                 users = [u for u in users if u == only_user]
             names = {}
             for u in users:
-                row = await store.get_user(scope, u)
+                row = await self.users.get_user(scope, u)
                 names[u] = (row.name if row else None) or u
             runs: list[FunctionRun] = []
-            for fn in await self.svc.functions.active(scope):
+            for fn in await self.functions.active(scope):
                 if fn.type == "thread_summary":
                     if only_user is None:
                         runs.append(
@@ -149,16 +167,16 @@ class Formation:
                 if any(r.status == "error" for r in runs):
                     self._failures[key] = self._failures.get(key, 0) + 1
                     if self._failures[key] <= MAX_RETRIES:
-                        await store.retry_later(scope, thread_id)
+                        await self.threads.retry_later(scope, thread_id)
                     else:
                         log.warning(
                             "giving up on forming thread %s after %d failures", thread_id, MAX_RETRIES
                         )
                         self._failures.pop(key, None)
-                        await store.clear_pending(scope, thread_id, pending)
+                        await self.threads.clear_pending(scope, thread_id, pending)
                 else:
                     self._failures.pop(key, None)
-                    await store.clear_pending(scope, thread_id, pending)
+                    await self.threads.clear_pending(scope, thread_id, pending)
             return runs
 
     async def _run_guarded(
@@ -203,32 +221,28 @@ class Formation:
     async def _user_function(
         self, scope: str, thread_id: str, fn: FunctionRow, user_id: str, last: int, names: dict[str, str]
     ) -> FunctionRun:
-        store = self.svc.store
-        mark = await store.watermark(scope, thread_id, fn.id, user_id)
+        mark = await self.function_store.watermark(scope, thread_id, fn.id, user_id)
         if mark >= last:
             return self._run(fn, thread_id, user_id, "up_to_date")
-        new = await store.messages_between(scope, thread_id, mark, last)
+        new = await self.threads.messages_between(scope, thread_id, mark, last)
         if not any(_is_authored_by(m, user_id) for m in new):
-            await store.set_watermark(scope, thread_id, fn.id, user_id, last)
+            await self.function_store.set_watermark(scope, thread_id, fn.id, user_id, last)
             return self._run(fn, thread_id, user_id, "up_to_date")
         llm = self.llm()
         if llm is None:
             if fn.type != "user_semantic_memory":
-                return self._run(fn, thread_id, user_id, "needs_llm", detail=llm_missing(self.svc.settings))
+                return self._run(fn, thread_id, user_id, "needs_llm", detail=llm_missing(self.settings))
             formed = await self._messages_as_memories(scope, thread_id, fn, user_id, new)
-            await store.set_watermark(scope, thread_id, fn.id, user_id, last)
+            await self.function_store.set_watermark(scope, thread_id, fn.id, user_id, last)
             return self._run(fn, thread_id, user_id, "formed", formed)
         formed = 0
         for chunk in _chunks(new, CHUNK):
             if any(_is_authored_by(m, user_id) for m in chunk):
                 ordered = sorted(chunk, key=lambda m: (m.timestamp, m.seq))
                 formed += await self._with_llm(llm, scope, thread_id, fn, user_id, ordered, names)
-            await store.set_watermark(scope, thread_id, fn.id, user_id, chunk[-1].seq)
-        await store.set_watermark(scope, thread_id, fn.id, user_id, last)
+            await self.function_store.set_watermark(scope, thread_id, fn.id, user_id, chunk[-1].seq)
+        await self.function_store.set_watermark(scope, thread_id, fn.id, user_id, last)
         return self._run(fn, thread_id, user_id, "formed", formed)
-
-    def _memories(self) -> MemoryService:
-        return MemoryService(self.svc.rt)
 
     async def _messages_as_memories(
         self, scope: str, thread_id: str, fn: FunctionRow, user_id: str, messages: Sequence[MessageRow]
@@ -242,7 +256,7 @@ class Formation:
                 continue
             items.append(
                 NewItem(
-                    content=text[: self.svc.settings.max_content_chars],
+                    content=text[: self.settings.max_content_chars],
                     namespace=ns,
                     metadata={
                         "memory_function_id": fn.id,
@@ -255,7 +269,7 @@ class Formation:
                     created_at=m.timestamp,
                 )
             )
-        results = await self._memories().create_many(items)
+        results = await self.memories.create_many(items)
         return sum(1 for r in results if r.action == "created")
 
     def _conversation(self, messages: Sequence[MessageRow], names: dict[str, str]) -> list[dict[str, Any]]:
@@ -285,8 +299,7 @@ class Formation:
         convo = self._conversation(messages, names)
         label = names.get(user_id, user_id)
         about = self._about(label)
-        memories = self._memories()
-        store = self.svc.store
+        memories = self.memories
         when = messages[-1].timestamp
         base_meta = {"memory_function_id": fn.id, "user_id": user_id, "thread_id": thread_id, "source": "llm"}
         if fn.type == "user_semantic_memory":
@@ -315,7 +328,7 @@ class Formation:
                     log.info("skipped an update of memory %s: %s", op.id, exc)
             return formed
         if fn.type == "user_state":
-            current = await store.get_state(scope, fn.id, "user", user_id)
+            current = await self.function_store.get_state(scope, fn.id, "user", user_id)
             patch = await procedures.user_state(
                 llm,
                 convo,
@@ -324,7 +337,7 @@ class Formation:
                 instructions=((fn.custom_instructions or "") + "\n\n" + about).strip(),
             )
             if patch.changed or current is None:
-                await store.set_state(scope, fn.id, "user", user_id, patch.state)
+                await self.function_store.set_state(scope, fn.id, "user", user_id, patch.state)
                 return 1
             return 0
         if fn.type == "user_append_state":
@@ -348,30 +361,29 @@ class Formation:
     async def _recent(self, namespace: list[str], fn_id: str) -> list[Any]:
         from langmem_mcp.engine import namespaces
 
-        pairs = await self.svc.store.function_memories(
+        pairs = await self.function_store.function_memories(
             namespaces.join(namespace), fn_id, limit=EXISTING_SHOWN
         )
-        rows = await self._memories().store.get_many([i for i, _ in pairs])
+        rows = await self.memories.rows([i for i, _ in pairs])
         return [rows[i] for i, _ in reversed(pairs) if i in rows]
 
     async def _thread_summary(
         self, scope: str, thread_id: str, fn: FunctionRow, _user: str | None, last: int, names: dict[str, str]
     ) -> FunctionRun:
-        store = self.svc.store
-        if await store.watermark(scope, thread_id, fn.id, "") >= last:
+        if await self.function_store.watermark(scope, thread_id, fn.id, "") >= last:
             return self._run(fn, thread_id, None, "up_to_date")
         llm = self.llm()
         if llm is None:
-            return self._run(fn, thread_id, None, "needs_llm", detail=llm_missing(self.svc.settings))
-        messages = await store.last_messages(scope, thread_id, SUMMARY_WINDOW)
+            return self._run(fn, thread_id, None, "needs_llm", detail=llm_missing(self.settings))
+        messages = await self.threads.last_messages(scope, thread_id, SUMMARY_WINDOW)
         summary = await procedures.thread_summary(
             self._conversation(messages, names),
             llm=llm,
             schema=fn.parameters,
             instructions=fn.custom_instructions,
         )
-        await store.set_state(scope, fn.id, "thread", thread_id, summary)
-        await store.set_watermark(scope, thread_id, fn.id, "", last)
+        await self.function_store.set_state(scope, fn.id, "thread", thread_id, summary)
+        await self.function_store.set_watermark(scope, thread_id, fn.id, "", last)
         return self._run(fn, thread_id, None, "formed", 1)
 
     # -- the background worker -------------------------------------------------------------------
@@ -399,7 +411,7 @@ class Formation:
             pass
 
     async def _worker(self) -> None:
-        delay = max(0.0, float(self.svc.settings.formation_delay_seconds))
+        delay = max(0.0, float(self.settings.formation_delay_seconds))
         poll = min(max(delay / 4, 0.1), 5.0)
         assert self._stop is not None
         while not self._stop.is_set():
@@ -413,17 +425,15 @@ class Formation:
                 pass
 
     async def _round(self, delay: float) -> int:
-        if self.svc.state.runtime is None:
-            return 0
         cutoff = (datetime.now(UTC) - timedelta(seconds=delay)).isoformat()
         done = 0
-        for scope, thread_id, _ in await self.svc.store.pending_threads(cutoff, BATCH):
+        for scope, thread_id, _ in await self.threads.pending_threads(cutoff, BATCH):
             if self._stop is not None and self._stop.is_set():
                 break
             try:
                 await self.process_thread(scope, thread_id)
             except Exception:  # noqa: BLE001 - one bad thread must not stop the others
                 log.exception("forming thread %s failed", thread_id)
-                await self.svc.store.retry_later(scope, thread_id)
+                await self.threads.retry_later(scope, thread_id)
             done += 1
         return done

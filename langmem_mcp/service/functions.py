@@ -17,17 +17,21 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from langmem_mcp.engine import namespaces
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.service import scoping
-from langmem_mcp.service.service_models import (
+from langmem_mcp.service.memories import MemoryService
+from langmem_mcp.service.models.langmem import (
     FUNCTION_TYPES,
     THREAD_TYPES,
     USER_TYPES,
+    Deleted,
     FunctionList,
     FunctionSchema,
     MemoryFunction,
 )
-from langmem_mcp.store.entities import EntityStore, FunctionRow
+from langmem_mcp.service.paging import page_limit, rowid_cursor
+from langmem_mcp.store.functions import FunctionRow, FunctionStore
 
 DEFAULT_NAMESPACE_UUID = uuid.UUID("7f6b3c1e-5a0d-4c55-9a43-2f3f0a6c9e11")
 DEFAULT_NAME = "Semantic memory"
@@ -150,8 +154,11 @@ def target_types(target_type: Any) -> list[str] | None:
 
 
 class FunctionService:
-    def __init__(self, store: EntityStore) -> None:
+    """Memory functions of the caller's scope; deleting one forgets everything it formed."""
+
+    def __init__(self, store: FunctionStore, memories: MemoryService) -> None:
         self.store = store
+        self.memories = memories
         self._ensured: set[str] = set()
 
     async def ensure_default(self, scope: str) -> str:
@@ -221,12 +228,10 @@ class FunctionService:
         return to_function(await self.row(scoping.current_scope(), function_id))
 
     async def list(self, target_type: Any = None, cursor: Any = None, limit: Any = None) -> FunctionList:
-        from langmem_mcp.service.users import _cursor, page_limit
-
         scope = scoping.current_scope()
         await self.ensure_default(scope)
         n = page_limit(limit, MAX_PAGE, MAX_PAGE)
-        rows = await self.store.list_functions(scope, target_types(target_type), _cursor(cursor), n + 1)
+        rows = await self.store.list_functions(scope, target_types(target_type), rowid_cursor(cursor), n + 1)
         more = len(rows) > n
         rows = rows[:n]
         return FunctionList(
@@ -285,3 +290,23 @@ class FunctionService:
     async def active(self, scope: str) -> list[FunctionRow]:
         await self.ensure_default(scope)
         return await self.store.active_functions(scope)
+
+    async def delete(self, function_id: Any) -> Deleted:
+        """Delete a memory function and everything it formed (states, entries, memories)."""
+        scope = scoping.current_scope()
+        fn = await self.row(scope, function_id)
+        if fn.is_default:
+            raise Conflict(
+                "the default semantic memory function cannot be deleted; disable it (status 'disabled') instead"
+            )
+        if not await self.store.delete_function(scope, fn.id):
+            raise NotFound(f"no memory function with id {fn.id!r}")
+        prefix = scoping.key(scope, scoping.USERS) + namespaces.SEP
+        n = 0
+        for mid, ns in await self.store.function_memories(None, fn.id, namespace_prefix=prefix):
+            try:
+                await self.memories.delete(mid, namespaces.split(ns))
+                n += 1
+            except NotFound:
+                pass
+        return Deleted(id=fn.id, memories_deleted=n)

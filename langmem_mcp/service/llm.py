@@ -19,14 +19,16 @@ from typing import Any
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import extraction, optimizer
-from langmem_mcp.engine import formation as _formation  # noqa: F401 - declares its templates (LLMFeatures)
+from langmem_mcp.engine import formation as _formation  # noqa: F401 - declares its templates (LLMService)
 from langmem_mcp.engine import summary as summaries
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
+from langmem_mcp.index.handle import IndexHandle
 from langmem_mcp.llm.base import LLM, LLMUnavailable, Usage
 from langmem_mcp.llm.factory import make_llm
 from langmem_mcp.llm.prompts import PromptLibrary
 from langmem_mcp.service import optimized_prompts
-from langmem_mcp.service.llm_models import (
+from langmem_mcp.service.memories import MAX_QUERY_CHARS, MemoryService, NewItem
+from langmem_mcp.service.models.procedures import (
     ExtractionOutcome,
     OptimizationOutcome,
     PromptOutcome,
@@ -34,8 +36,7 @@ from langmem_mcp.service.llm_models import (
     StoredMemory,
     SummaryOutcome,
 )
-from langmem_mcp.service.memories import MAX_QUERY_CHARS, MemoryService, NewItem
-from langmem_mcp.service.runtime import Runtime
+from langmem_mcp.service.threads import ThreadService
 from langmem_mcp.store.prompt_versions import PromptVersionStore
 from langmem_mcp.store.usage import UsageStore
 
@@ -53,15 +54,30 @@ SUMMARY_KIND = "thread_summary"
 _PROMPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class LLMFeatures:
-    """What the LLM features keep for the server's lifetime: the prompt templates.
+class LLMService:
+    """The LLM procedures, on whichever model the caller has (`llm`), with their token usage and
+    the prompt templates they render (watched for edits while the server runs: `start`/`stop`).
 
-    Loading checks each template against the placeholders its procedure declares, so every
+    Loading the templates checks each against the placeholders its procedure declares, so every
     declaring procedure (the engine modules imported above) is imported first.
     """
 
-    def __init__(self, settings: Settings, prompts: PromptLibrary | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        memories: MemoryService,
+        threads: ThreadService,
+        usage: UsageStore,
+        versions: PromptVersionStore,
+        index: IndexHandle,
+        prompts: PromptLibrary | None = None,
+    ) -> None:
         self.settings = settings
+        self.memories = memories
+        self.threads = threads
+        self.usage = usage
+        self.versions = versions
+        self.index = index
         self.prompts = prompts or PromptLibrary(settings.prompts_dir)
 
     async def start(self) -> None:
@@ -70,16 +86,6 @@ class LLMFeatures:
 
     async def stop(self) -> None:
         await self.prompts.stop()
-
-
-class LLMService:
-    def __init__(self, rt: Runtime, features: LLMFeatures) -> None:
-        self.rt = rt
-        self.settings = rt.settings
-        self.prompts = features.prompts
-        self.memories = MemoryService(rt)
-        self.usage = UsageStore(rt.db)
-        self.versions = PromptVersionStore(rt.db)
 
     # -- the model ----------------------------------------------------------------------
     def llm(self, ctx: Any = None) -> LLM:
@@ -236,7 +242,7 @@ class LLMService:
                 prompts=self.prompts,
             )
         else:
-            index = await self.rt.index()
+            index = await self.index.get()
             fields = await asyncio.to_thread(summaries.extractive_summary, conversation, index.embedder.embed)
             note = "extractive summary (the most representative sentences, chosen locally)"
             note += f"; for an LLM summary: {unavailable}" if unavailable else ""
@@ -252,12 +258,7 @@ class LLMService:
 
     async def _thread_messages(self, thread_id: str) -> list[dict[str, Any]]:
         """A stored thread's messages, oldest first, through the threads service (issue 3)."""
-        try:
-            from langmem_mcp.service.threads import ThreadService
-            from langmem_mcp.store.entities import EntityStore
-        except ImportError as exc:  # a build without the service model
-            raise InvalidInput("this server stores no threads; pass the thread's messages") from exc
-        threads = ThreadService(EntityStore(self.rt.db), self.settings.max_content_chars)
+        threads = self.threads
         out: list[dict[str, Any]] = []
         cursor = None
         while len(out) < MAX_THREAD_MESSAGES:  # newest first, so a long thread keeps its latest part
@@ -565,4 +566,4 @@ def _source(lib: PromptLibrary, name: str) -> str | None:
         return None
 
 
-__all__ = ["LLMFeatures", "LLMService", "LLMUnavailable", "check_messages", "check_schemas"]
+__all__ = ["LLMService", "LLMUnavailable", "check_messages", "check_schemas"]

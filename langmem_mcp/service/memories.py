@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from langmem_mcp.config import Settings
 from langmem_mcp.engine import filters, lexical, namespaces, ranking, similarity, validation
-from langmem_mcp.engine.context import ContextPolicy
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
+from langmem_mcp.index.handle import IndexHandle
 from langmem_mcp.service import access
-from langmem_mcp.service.models import (
+from langmem_mcp.service.models.memories import (
     Memory,
     MemoryHit,
     MemoryPage,
@@ -25,8 +26,8 @@ from langmem_mcp.service.models import (
     Stats,
     WriteResult,
 )
-from langmem_mcp.service.runtime import Runtime
-from langmem_mcp.store.memories import MemoryRow, NewMemory, content_hash
+from langmem_mcp.store.memories import MemoryRow, MemoryStore, NewMemory, content_hash
+from langmem_mcp.store.vector_rows import VectorRows
 
 #: Fusion: how many candidates each ranker contributes, and the RRF constant. A small k lets the
 #: top of each list dominate, so deep lists add recall without their tails adding noise (LoCoMo
@@ -62,11 +63,21 @@ class NewItem:
 
 
 class MemoryService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.store = rt.memories
-        self.settings = rt.settings
-        self.policy = ContextPolicy()
+    """Agent memory: one memory at a time or in bulk, and hybrid search within a namespace."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: MemoryStore,
+        vectors: VectorRows,
+        index: IndexHandle,
+        schema_version: int,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.vectors = vectors
+        self.index = index
+        self.schema_version = schema_version
 
     def namespace(self, namespace: Sequence[str] | None) -> str:
         """The stored key of a namespace given by a caller (None: the configured default), checked
@@ -119,7 +130,7 @@ class MemoryService:
         ]
         if not new:
             return []
-        outcome, touched = await self.store.insert_many(new, self.policy)
+        outcome, touched = await self.store.insert_many(new)
         inserted = [m.id for m, existing in outcome if existing is None]
         await self._reindex([*inserted, *touched], bulk=len(inserted) >= BULK_WRITE)
         return [
@@ -133,9 +144,8 @@ class MemoryService:
         """Embed and index these memories now (their SQLite rows are already committed)."""
         if not ids:
             return
-        index = await self.rt.index()
         rows = await self.store.get_many(list(dict.fromkeys(ids)))
-        await self.rt.index_rows(index, list(rows.values()), bulk=bulk)
+        await self.index.index_rows(list(rows.values()), bulk=bulk)
 
     async def update(
         self,
@@ -158,7 +168,7 @@ class MemoryService:
             other = await self.store.find_by_hash(ns, content_hash(new_content))
             if other is not None and other.id != row.id:
                 raise Conflict(f"memory {other.id!r} in this namespace already has exactly this content")
-        updated, touched = await self.store.update(row.id, new_content, meta, imp, self.policy)
+        updated, touched = await self.store.update(row.id, new_content, meta, imp)
         if updated is None:
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
         if new_content is not None:
@@ -168,17 +178,21 @@ class MemoryService:
     async def delete(self, memory_id: Any, namespace: Sequence[str] | None = None) -> WriteResult:
         ns = self.namespace(namespace)
         row = await self._owned(memory_id, ns)
-        deleted, touched = await self.store.delete(row.id, self.policy)
+        deleted, touched = await self.store.delete(row.id)
         if not deleted:
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
-        if self.rt.index_ready:
-            index = await self.rt.index()
+        if self.index.ready:
+            index = await self.index.get()
             await asyncio.to_thread(index.delete, ns, [row.id])
             await self.store.clear_tombstones([row.id])
             await self._reindex(list(touched))
         return WriteResult(action="deleted", id=row.id)
 
     # -- reads -----------------------------------------------------------------------------
+    async def rows(self, ids: Sequence[str]) -> dict[str, MemoryRow]:
+        """The stored rows of these ids (missing ones left out), for services that read in bulk."""
+        return await self.store.get_many(ids)
+
     async def get(self, memory_id: Any, namespace: Sequence[str] | None = None) -> Memory:
         return to_memory(await self._owned(memory_id, self.namespace(namespace)))
 
@@ -260,7 +274,7 @@ class MemoryService:
         if not match:
             return []
         hits = await self.store.lexical(
-            lexical.within_namespace(match, ns), ns, depth, where, params, self.policy.lexical_weight
+            lexical.within_namespace(match, ns), ns, depth, where, params, self.store.rules.lexical_weight
         )
         by_speaker = {i: lexical.speaker(content) for i, _, content in hits}
         named = lexical.mentioned_speakers(text, {s for s in by_speaker.values() if s})
@@ -271,21 +285,21 @@ class MemoryService:
     async def _semantic(self, text: str, ns: str, depth: int, where: str, params: Sequence[Any]) -> list[str]:
         if not text.strip():
             return []
-        index = await self.rt.index()
+        index = await self.index.get()
         dim = index.embedder.dim
         # Up to exact_search_max memories (≈1 ms per 600), every vector kept in SQLite is scored;
         # a larger namespace goes through its HNSW index in Chroma, once that is filled. The
         # vectors are read while the query is embedded.
         embedding = asyncio.ensure_future(asyncio.to_thread(index.embedder.embed, [text]))
         try:
-            exact = await self.rt.vectors.matrix(ns, dim, self.settings.exact_search_max, where, params)
+            exact = await self.vectors.matrix(ns, dim, self.settings.exact_search_max, where, params)
         finally:
             vector = (await embedding)[0]
         if exact is None:
             hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
             if hits is not None:
                 return await self._present([h.id for h in hits], ns, depth, where, params)
-            exact = await self.rt.vectors.matrix(ns, dim, None, where, params)
+            exact = await self.vectors.matrix(ns, dim, None, where, params)
         ids, matrix = exact
         return [ids[i] for i, _ in similarity.top_k(vector, matrix, depth)]
 
@@ -296,7 +310,7 @@ class MemoryService:
         passes = await self.store.present(ids, where, params)
         strays = [i for i in ids if i not in passes]
         if strays:  # a vector whose memory is gone (its tombstone lost): drop it now
-            index = await self.rt.index()
+            index = await self.index.get()
             await asyncio.to_thread(index.delete, ns, strays)
         return [i for i in ids if passes.get(i)][:depth]
 
@@ -305,15 +319,15 @@ class MemoryService:
             k: v for k, v in (await self.store.count_by_namespace()).items() if access.current().allows(k)
         }
         model = self.settings.embedder
-        if self.rt.index_ready:
-            model = (await self.rt.index()).embedder.model_id
+        if self.index.ready:
+            model = (await self.index.get()).embedder.model_id
         return Stats(
             total=sum(counts.values()),
             namespaces=[
                 NamespaceStats(namespace=namespaces.split(k), count=v) for k, v in sorted(counts.items())
             ],
             embedding_model=model,
-            index_ready=self.rt.index_ready,
+            index_ready=self.index.ready,
             data_dir=str(self.settings.data_dir),
-            schema_version=self.rt.schema_version,
+            schema_version=self.schema_version,
         )

@@ -18,9 +18,9 @@ from typing import Any
 from langmem_mcp.engine import validation
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.service import scoping
-from langmem_mcp.service.service_models import AddMessagesResult, MessagePage, Thread, ThreadList, ThreadState
-from langmem_mcp.service.users import page_limit
-from langmem_mcp.store.entities import EntityStore, MessageRow, NewMessage, ThreadRow
+from langmem_mcp.service.models.langmem import AddMessagesResult, MessagePage, Thread, ThreadList, ThreadState
+from langmem_mcp.service.paging import page_limit
+from langmem_mcp.store.threads import MessageRow, NewMessage, ThreadRow, ThreadStore
 
 MAX_MESSAGES_PER_CALL = 1000
 MAX_ROLE = 64
@@ -202,7 +202,7 @@ def thread_metadata(value: Any) -> dict[str, Any]:
 
 
 class ThreadService:
-    def __init__(self, store: EntityStore, max_chars: int) -> None:
+    def __init__(self, store: ThreadStore, max_chars: int) -> None:
         self.store = store
         self.max_chars = max_chars
 

@@ -16,12 +16,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import namespaces, validation
 from langmem_mcp.errors import InvalidInput, LangmemError
 from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
+
+if TYPE_CHECKING:
+    from langmem_mcp.service.container import Services
 
 FORMAT = "langmem-mcp-export"
 HEADER_TABLE = "_export"
@@ -156,63 +159,58 @@ def count_lines(path: Path) -> int:
 
 
 async def import_file(
-    settings: Settings, path: Path, progress: Callable[[int], None] = lambda n: None
+    services: Services, path: Path, progress: Callable[[int], None] = lambda n: None
 ) -> ImportReport:
     """Every line is checked first, so a bad line stops the import before anything is written.
     Other tables' rows are then inserted as they are, skipping rows whose key already exists, in
     one transaction (foreign keys checked at commit); then memories go through
     MemoryService.create_many (validation, duplicates, batched embedding, a transaction per batch)."""
-    from langmem_mcp.service.memories import MemoryService, NewItem
-    from langmem_mcp.service.runtime import Runtime
+    from langmem_mcp.service.memories import NewItem
 
-    rt = await Runtime.open(settings)
+    rt = services.runtime
     report = ImportReport()
-    try:
-        svc = MemoryService(rt)
-        schema = [
-            (r[0], r[1])
-            for r in await rt.db.fetchall("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
-        ]
-        allowed = set(_importable([n for n, _ in schema], [n for n, sql in schema if _is_virtual(sql)]))
-        others: list[tuple[int, dict[str, Any]]] = []
-        for n, rec in read_jsonl(path):
-            try:
-                table = _check(rec, svc, NewItem, allowed)
-            except LangmemError as exc:
-                raise InvalidInput(f"{path}:{n}: {exc}; nothing was imported") from exc
-            if table not in (HEADER_TABLE, MEMORIES):
-                others.append((n, rec))
-        if others:
-            await _insert_rows(rt.db, path, others, report)
-            progress(len(others))
+    svc = services.memories
+    schema = [
+        (r[0], r[1]) for r in await rt.db.fetchall("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+    ]
+    allowed = set(_importable([n for n, _ in schema], [n for n, sql in schema if _is_virtual(sql)]))
+    others: list[tuple[int, dict[str, Any]]] = []
+    for n, rec in read_jsonl(path):
+        try:
+            table = _check(rec, svc, NewItem, allowed)
+        except LangmemError as exc:
+            raise InvalidInput(f"{path}:{n}: {exc}; nothing was imported") from exc
+        if table not in (HEADER_TABLE, MEMORIES):
+            others.append((n, rec))
+    if others:
+        await _insert_rows(rt.db, path, others, report)
+        progress(len(others))
 
-        batch: list[tuple[NewItem, str | None]] = []
+    batch: list[tuple[NewItem, str | None]] = []
 
-        async def flush() -> None:
-            results = await svc.create_many([item for item, _ in batch])
-            async with rt.db.transaction() as conn:
-                for (_, updated_at), res in zip(batch, results, strict=True):
-                    if res.action == "created" and updated_at:
-                        await conn.execute(
-                            "UPDATE memories SET updated_at = ? WHERE id = ?", (updated_at, res.id)
-                        )
-            report.created += sum(r.action == "created" for r in results)
-            report.existing += sum(r.action == "exists" for r in results)
-            progress(len(batch))
-            batch.clear()
+    async def flush() -> None:
+        results = await svc.create_many([item for item, _ in batch])
+        async with rt.db.transaction() as conn:
+            for (_, updated_at), res in zip(batch, results, strict=True):
+                if res.action == "created" and updated_at:
+                    await conn.execute(
+                        "UPDATE memories SET updated_at = ? WHERE id = ?", (updated_at, res.id)
+                    )
+        report.created += sum(r.action == "created" for r in results)
+        report.existing += sum(r.action == "exists" for r in results)
+        progress(len(batch))
+        batch.clear()
 
-        for _, rec in read_jsonl(path):  # checked above
-            table = rec.get("table", MEMORIES)
-            if table == HEADER_TABLE:
-                progress(1)
-            elif table == MEMORIES:
-                batch.append((_memory_item(rec, NewItem), rec.get("updated_at")))
-                if len(batch) >= IMPORT_BATCH:
-                    await flush()
-        if batch:
-            await flush()
-    finally:
-        await rt.close()
+    for _, rec in read_jsonl(path):  # checked above
+        table = rec.get("table", MEMORIES)
+        if table == HEADER_TABLE:
+            progress(1)
+        elif table == MEMORIES:
+            batch.append((_memory_item(rec, NewItem), rec.get("updated_at")))
+            if len(batch) >= IMPORT_BATCH:
+                await flush()
+    if batch:
+        await flush()
     return report
 
 

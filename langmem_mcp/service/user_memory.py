@@ -23,7 +23,7 @@ from langmem_mcp.errors import InvalidInput, NotFound
 from langmem_mcp.service import scoping
 from langmem_mcp.service.functions import FunctionService
 from langmem_mcp.service.memories import MemoryService, NewItem
-from langmem_mcp.service.service_models import (
+from langmem_mcp.service.models.langmem import (
     NEEDS_LLM,
     USER_TYPES,
     MemoryState,
@@ -32,7 +32,10 @@ from langmem_mcp.service.service_models import (
     Scores,
     ThreadSummary,
 )
-from langmem_mcp.store.entities import EntityStore, FunctionRow, UserRow
+from langmem_mcp.service.users import UserService
+from langmem_mcp.store.functions import FunctionRow, FunctionStore
+from langmem_mcp.store.threads import ThreadStore
+from langmem_mcp.store.users import UserRow
 
 STATE_LIST_LIMIT = 100
 MAX_K = 1000
@@ -80,24 +83,29 @@ def _ids(value: Any, what: str) -> list[str] | None:
 
 
 class UserMemoryService:
+    """What memory functions hold for users and threads, read, replaced or forgotten; and
+    `query_user_memory`, which ranks a user's memories."""
+
     def __init__(
         self,
-        store: EntityStore,
+        users: UserService,
+        threads: ThreadStore,
         functions: FunctionService,
+        function_store: FunctionStore,
         memories: MemoryService,
         llm_missing: Callable[[], str | None],
         half_life_days: float,
     ) -> None:
-        self.store = store
+        self.users = users
+        self.threads = threads
         self.functions = functions
+        self.function_store = function_store
         self.memories = memories
         self.llm_missing = llm_missing
         self.half_life_days = half_life_days
 
     async def user(self, scope: str, user_id: Any) -> UserRow:
-        from langmem_mcp.service.users import UserService
-
-        return await UserService(self.store).row(scope, user_id)
+        return await self.users.row(scope, user_id)
 
     async def user_function(self, scope: str, function_id: Any) -> FunctionRow:
         fn = await self.functions.row(scope, function_id)
@@ -126,13 +134,13 @@ class UserMemoryService:
 
     # -- memory rows of a function ----------------------------------------------------------------
     async def _formed(self, namespace: list[str], fn_id: str, limit: int = 0) -> list[Any]:
-        pairs = await self.store.function_memories(namespaces.join(namespace), fn_id, limit=limit)
-        rows = await self.memories.store.get_many([i for i, _ in pairs])
+        pairs = await self.function_store.function_memories(namespaces.join(namespace), fn_id, limit=limit)
+        rows = await self.memories.rows([i for i, _ in pairs])
         return [rows[i] for i, _ in reversed(pairs) if i in rows]  # oldest first
 
     async def _delete_formed(self, namespace: list[str], fn_id: str) -> int:
         n = 0
-        for mid, _ in await self.store.function_memories(namespaces.join(namespace), fn_id):
+        for mid, _ in await self.function_store.function_memories(namespaces.join(namespace), fn_id):
             try:
                 await self.memories.delete(mid, namespace)
                 n += 1
@@ -146,14 +154,14 @@ class UserMemoryService:
         count: int | None = None
         updated: str | None = None
         if fn.type == "user_state":
-            row = await self.store.get_state(scope, fn.id, "user", user.id)
+            row = await self.function_store.get_state(scope, fn.id, "user", user.id)
             state, updated = (row.state, row.updated_at) if row else ({}, None)
             has = row is not None
         else:
             ns = (scoping.user_namespace if fn.type == "user_semantic_memory" else scoping.append_namespace)(
                 scope, user.id
             )
-            count = await self.store.count_function_memories(namespaces.join(ns), fn.id)
+            count = await self.function_store.count_function_memories(namespaces.join(ns), fn.id)
             rows = await self._formed(ns, fn.id, STATE_LIST_LIMIT)
             if fn.type == "user_semantic_memory":
                 state = [
@@ -190,7 +198,7 @@ class UserMemoryService:
         await self.functions.ensure_default(scope)
         rows, after = [], 0
         while True:
-            page = await self.store.list_functions(scope, None, after, 500)
+            page = await self.function_store.list_functions(scope, None, after, 500)
             rows += page
             if len(page) < 500:
                 return rows
@@ -214,7 +222,7 @@ class UserMemoryService:
             if errors:
                 raise InvalidInput("the state does not follow the function's schema: " + "; ".join(errors))
             validation.metadata(state)  # plain JSON, size and depth limits
-            await self.store.set_state(scope, fn.id, "user", user.id, state)
+            await self.function_store.set_state(scope, fn.id, "user", user.id, state)
             return await self.state_of(scope, fn, user)
         items = self._state_items(scope, fn, user, state)
         ns = (scoping.user_namespace if fn.type == "user_semantic_memory" else scoping.append_namespace)(
@@ -264,7 +272,7 @@ class UserMemoryService:
         user = await self.user(scope, user_id)
         fn = await self.user_function(scope, function_id)
         if fn.type == "user_state":
-            n = int(await self.store.delete_state(scope, fn.id, "user", user.id))
+            n = int(await self.function_store.delete_state(scope, fn.id, "user", user.id))
         else:
             ns = (scoping.user_namespace if fn.type == "user_semantic_memory" else scoping.append_namespace)(
                 scope, user.id
@@ -276,12 +284,12 @@ class UserMemoryService:
     async def _thread(self, scope: str, thread_id: Any) -> str:
         tid = scoping.entity_id(thread_id, "thread_id")
         scoping.checked(scope, scoping.THREADS, tid)
-        if not await self.store.thread_exists(scope, tid):
+        if not await self.threads.thread_exists(scope, tid):
             raise NotFound(f"no thread with id {tid!r}")
         return tid
 
     async def thread_state_of(self, scope: str, fn: FunctionRow, thread_id: str) -> MemoryState:
-        row = await self.store.get_state(scope, fn.id, "thread", thread_id)
+        row = await self.function_store.get_state(scope, fn.id, "thread", thread_id)
         status, detail = self._status(fn, row is not None)
         return MemoryState(
             memory_function_id=fn.id,
@@ -397,10 +405,10 @@ class UserMemoryService:
             n = DEFAULT_THREAD_SUMMARIES_K if thread_summaries_k is None else thread_summaries_k
             if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100:
                 raise InvalidInput("thread_summaries_k must be an integer between 1 and 100")
-            threads = await self.store.user_thread_ids(scope, user.id)
+            threads = await self.threads.user_thread_ids(scope, user.id)
             for fid in summary_fns:
                 fn = await self.thread_function(scope, fid)
-                for row in await self.store.latest_thread_states(scope, fn.id, threads, n):
+                for row in await self.function_store.latest_thread_states(scope, fn.id, threads, n):
                     summaries.append(
                         ThreadSummary(
                             memory_function_id=fn.id,

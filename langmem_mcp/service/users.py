@@ -9,8 +9,9 @@ from typing import Any
 from langmem_mcp.engine import validation
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.service import scoping
-from langmem_mcp.service.service_models import User, UserList
-from langmem_mcp.store.entities import EntityStore, UserRow
+from langmem_mcp.service.models.langmem import User, UserList
+from langmem_mcp.service.paging import page_limit, rowid_cursor
+from langmem_mcp.store.users import UserRow, UserStore
 
 MAX_NAME = 512
 MAX_TAGS = 100
@@ -52,30 +53,10 @@ def _tags(value: Any) -> list[str]:
     return out
 
 
-def _cursor(cursor: Any) -> int:
-    if cursor in (None, ""):
-        return 0
-    try:
-        value = int(str(cursor))
-    except ValueError as exc:
-        raise InvalidInput(f"cursor {str(cursor)[:40]!r} is not one this server issued") from exc
-    if value < 0:
-        raise InvalidInput("cursor is not one this server issued")
-    return value
-
-
-def page_limit(limit: Any, default: int, maximum: int) -> int:
-    if limit is None:
-        return default
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise InvalidInput("limit must be an integer")
-    if not 1 <= limit <= maximum:
-        raise InvalidInput(f"limit must be between 1 and {maximum}, not {limit}")
-    return limit
-
-
 class UserService:
-    def __init__(self, store: EntityStore) -> None:
+    """Users of the caller's scope: created on their own when a message names them, or by hand."""
+
+    def __init__(self, store: UserStore) -> None:
         self.store = store
 
     async def row(self, scope: str, user_id: Any) -> UserRow:
@@ -130,7 +111,7 @@ class UserService:
             None if ids is None else [scoping.entity_id(i, "id") for i in _strings(ids, "id", uuids=True)]
         )
         n = page_limit(limit, maximum, maximum)
-        rows = await self.store.list_users(scope, name_list, id_list, _cursor(cursor), n + 1)
+        rows = await self.store.list_users(scope, name_list, id_list, rowid_cursor(cursor), n + 1)
         more = len(rows) > n
         rows = rows[:n]
         return UserList(users=[to_user(r) for r in rows], next_cursor=str(rows[-1].rowid) if more else None)

@@ -1,21 +1,42 @@
-"""Memory rows in SQLite: CRUD, BM25 search through FTS5, and the index bookkeeping."""
+"""Memory rows in SQLite: CRUD, BM25 search through FTS5, and the index bookkeeping.
+
+Each row also stores its *context* (the memories around it, for the index). Which memories count
+as context is a rule of the engine (`engine.context.ContextPolicy`); the store is handed the rule
+(`ContextRules`) and applies it inside its write transactions, so a row and its neighbours'
+contexts change together.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import aiosqlite
 
-from langmem_mcp.engine import context as ctx
-from langmem_mcp.store.sqlite import Database, sha256_hex
+from langmem_mcp.store.sqlite import Database, now_iso, sha256_hex
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
+class ContextRules(Protocol):
+    """How many neighbours on each side make a memory's context, how far apart in time they may
+    be, and how a context is stored as one text."""
+
+    @property
+    def before(self) -> int: ...
+    @property
+    def after(self) -> int: ...
+    @property
+    def window_seconds(self) -> float: ...
+    @property
+    def lexical_weight(self) -> float: ...
+
+    def join(self, before: Sequence[str], after: Sequence[str]) -> str: ...
+    def split(self, context: str) -> tuple[list[str], list[str]]: ...
+    def widened(self) -> ContextRules:
+        """The rule seen from the other side: whose context contains a given memory."""
+        ...
 
 
 def content_hash(content: str) -> str:
@@ -63,8 +84,11 @@ class NewMemory:
 
 
 class MemoryStore:
-    def __init__(self, db: Database) -> None:
+    """Memory rows, their FTS5 index and their contexts (kept by `rules`)."""
+
+    def __init__(self, db: Database, rules: ContextRules) -> None:
         self.db = db
+        self.rules = rules
 
     # -- reads ---------------------------------------------------------------------------
     async def get(self, memory_id: str) -> MemoryRow | None:
@@ -132,7 +156,7 @@ class MemoryStore:
 
     # -- writes (each one transaction; acknowledged only after COMMIT) --------------------
     async def insert_many(
-        self, items: Sequence[NewMemory], policy: ctx.ContextPolicy | None = None
+        self, items: Sequence[NewMemory]
     ) -> tuple[list[tuple[NewMemory, str | None]], set[str]]:
         """Insert, skipping verbatim duplicates within a namespace, in one transaction.
 
@@ -142,7 +166,6 @@ class MemoryStore:
         memory per namespace from its tail and the batch, so a batch costs a few queries, not
         several per memory.
         """
-        policy = policy or ctx.ContextPolicy()
         existing_of: dict[int, str] = {}
         touched: set[str] = set()
         by_ns: dict[str, list[int]] = {}
@@ -151,7 +174,7 @@ class MemoryStore:
         async with self.db.transaction() as conn:
             for ns, ks in by_ns.items():
                 existing_of |= await _insert_namespace_batch(
-                    conn, ns, [(k, items[k]) for k in ks], policy, touched
+                    conn, ns, [(k, items[k]) for k in ks], self.rules, touched
                 )
         results = [(item, existing_of.get(k)) for k, item in enumerate(items)]
         return results, touched
@@ -162,7 +185,6 @@ class MemoryStore:
         content: str | None,
         metadata: dict[str, Any] | None,
         importance: float | None,
-        policy: ctx.ContextPolicy | None = None,
     ) -> tuple[MemoryRow | None, set[str]]:
         """Change a memory in place; returns the new row (None if the id is gone) and the ids of
         neighbours whose context changed with it."""
@@ -185,18 +207,17 @@ class MemoryStore:
                 return None, touched
             if content is not None:
                 rowid = await _rowid(conn, memory_id)
-                touched = await _refresh_neighbours(conn, rowid, policy or ctx.ContextPolicy())
+                touched = await _refresh_neighbours(conn, rowid, self.rules)
         return await self.get(memory_id), touched
 
-    async def delete(self, memory_id: str, policy: ctx.ContextPolicy | None = None) -> tuple[bool, set[str]]:
+    async def delete(self, memory_id: str) -> tuple[bool, set[str]]:
         """Delete the row and leave a tombstone, so the vector is removed even after a crash.
         Also returns the neighbours whose context changed."""
-        policy = policy or ctx.ContextPolicy()
         async with self.db.transaction() as conn:
             rowid = await _rowid(conn, memory_id)
             if rowid is None:
                 return False, set()
-            neighbours = await _neighbour_rowids(conn, rowid, policy, before=True, after=True)
+            neighbours = await _neighbour_rowids(conn, rowid, self.rules, before=True, after=True)
             await conn.execute(
                 "INSERT OR IGNORE INTO index_tombstones (id, namespace) "
                 "SELECT id, namespace FROM memories WHERE rowid = ?",
@@ -205,7 +226,7 @@ class MemoryStore:
             await conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
             touched = set()
             for r in neighbours:
-                if await _set_context(conn, r, policy):
+                if await _set_context(conn, r, self.rules):
                     touched.add(await _id_of(conn, r))
         return True, touched
 
@@ -233,7 +254,7 @@ async def _id_of(conn: aiosqlite.Connection, rowid: int) -> str:
 
 
 async def _around(
-    conn: aiosqlite.Connection, rowid: int, policy: ctx.ContextPolicy
+    conn: aiosqlite.Connection, rowid: int, policy: ContextRules
 ) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     """The memories just before and after `rowid` in its namespace, nearest first, that lie
     within the time window (a gap ends the run: an older conversation is not context)."""
@@ -259,10 +280,10 @@ async def _around(
     return out[0], out[1]
 
 
-async def _set_context(conn: aiosqlite.Connection, rowid: int, policy: ctx.ContextPolicy) -> bool:
+async def _set_context(conn: aiosqlite.Connection, rowid: int, policy: ContextRules) -> bool:
     """Recompute one memory's stored context; True (and marked for re-indexing) if it changed."""
     before, after = await _around(conn, rowid, policy)
-    context = ctx.join([c for _, c in reversed(before)], [c for _, c in after])
+    context = policy.join([c for _, c in reversed(before)], [c for _, c in after])
     cur = await conn.execute(
         "UPDATE memories SET context = ?, indexed = 0 WHERE rowid = ? AND context != ?",
         (context, rowid, context),
@@ -271,16 +292,15 @@ async def _set_context(conn: aiosqlite.Connection, rowid: int, policy: ctx.Conte
 
 
 async def _neighbour_rowids(
-    conn: aiosqlite.Connection, rowid: int, policy: ctx.ContextPolicy, before: bool = True, after: bool = True
+    conn: aiosqlite.Connection, rowid: int, policy: ContextRules, before: bool = True, after: bool = True
 ) -> list[int]:
     """Rows whose window contains `rowid`: the `after` ones before it and the `before` ones after."""
-    wide = ctx.ContextPolicy(policy.after, policy.before, policy.window_seconds, policy.lexical_weight)
-    prev, nxt = await _around(conn, rowid, wide)
+    prev, nxt = await _around(conn, rowid, policy.widened())
     return ([r for r, _ in prev] if before else []) + ([r for r, _ in nxt] if after else [])
 
 
 async def _refresh_neighbours(
-    conn: aiosqlite.Connection, rowid: int | None, policy: ctx.ContextPolicy, before: bool = True
+    conn: aiosqlite.Connection, rowid: int | None, policy: ContextRules, before: bool = True
 ) -> set[str]:
     if rowid is None:
         return set()
@@ -303,7 +323,7 @@ class _Seq:
     rowid: int | None = None
 
 
-def _contexts(seq: list[_Seq], policy: ctx.ContextPolicy) -> list[str]:
+def _contexts(seq: list[_Seq], policy: ContextRules) -> list[str]:
     """Each memory's context within `seq` (ordered as stored): the nearest neighbours on each
     side that lie within the time window; a gap ends the run."""
     out = []
@@ -317,7 +337,7 @@ def _contexts(seq: list[_Seq], policy: ctx.ContextPolicy) -> list[str]:
                 run.append(seq[j].content)
                 j += step
             parts.append(run)
-        out.append(ctx.join(list(reversed(parts[0])), parts[1]))
+        out.append(policy.join(list(reversed(parts[0])), parts[1]))
     return out
 
 
@@ -325,7 +345,7 @@ async def _insert_namespace_batch(
     conn: aiosqlite.Connection,
     ns: str,
     batch: list[tuple[int, NewMemory]],
-    policy: ctx.ContextPolicy,
+    policy: ContextRules,
     touched: set[str],
 ) -> dict[int, str]:
     """Insert one namespace's share of a batch; returns {position: existing id} for duplicates."""
@@ -363,7 +383,7 @@ async def _insert_namespace_batch(
     contexts = _contexts(seq, policy)
     for old, computed in zip(tail, contexts, strict=False):
         # The tail's own earlier neighbours are not in `seq`: keep its stored before-part.
-        context = ctx.join(ctx.split(old.context)[0], ctx.split(computed)[1])
+        context = policy.join(policy.split(old.context)[0], policy.split(computed)[1])
         if context != old.context:
             await conn.execute(
                 "UPDATE memories SET context = ?, indexed = 0 WHERE rowid = ?", (context, old.rowid)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from langmem_mcp.store.memories import now_iso
-from langmem_mcp.store.sqlite import Database
+from langmem_mcp.store.sqlite import Database, now_iso
 
 
 @dataclass(frozen=True)

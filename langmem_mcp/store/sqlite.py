@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +69,29 @@ MIGRATIONS = load_migrations()
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def now_iso() -> str:
+    """The timestamps stored in every table: UTC, ISO 8601."""
+    return datetime.now(UTC).isoformat()
+
+
+def load_json(text: str | None, default: Any) -> Any:
+    """A JSON column's value (`default` when NULL)."""
+    if text is None:
+        return default
+    return json.loads(text)
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def sha256_hex(text: str) -> str:
     """The hex digest stored for content and tokens (lone surrogates kept, never an error)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SchemaTooNew(LangmemError):
-    status_code = 500
+    """The data dir was written by a newer version; it is left untouched."""
 
 
 class Database:

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from langmem_mcp.store.memories import now_iso
-from langmem_mcp.store.sqlite import Database, sha256_hex
+from langmem_mcp.store.sqlite import Database, now_iso, sha256_hex
 
 
 def token_hash(token: str) -> str:

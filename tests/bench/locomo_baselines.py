@@ -18,7 +18,7 @@ from statistics import mean
 
 import numpy as np
 
-from langmem_mcp.store.embeddings import make_embedder
+from langmem_mcp.index.embeddings import make_embedder
 from tests.bench.locomo_data import load, recall
 
 KS = (1, 5, 10, 20)

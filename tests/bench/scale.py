@@ -30,7 +30,8 @@ from pathlib import Path
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from langmem_mcp.config import load_settings
-from langmem_mcp.service.memories import MemoryService, NewItem
+from langmem_mcp.service.container import Services
+from langmem_mcp.service.memories import NewItem
 from langmem_mcp.service.runtime import Runtime
 from tests.bench.locomo_data import load
 from tests.mcp_client import server_env
@@ -68,8 +69,8 @@ async def ingest(data_dir: Path, items: list[NewItem], mode: str = "window") -> 
     settings = load_settings(data_dir=data_dir, context_vectors=mode)
     rt = await Runtime.open(settings)
     try:
-        index = await rt.index()
-        svc = MemoryService(rt)
+        index = await rt.index.get()
+        svc = Services.build(rt).memories
         texts = [it.content for it in items]
         # raw encoder on the same texts, same batch size
         sample = texts[: min(len(texts), 5000)]
@@ -116,7 +117,7 @@ async def direct_chroma(data_dir: Path, queries: list[tuple[str, list[str]]]) ->
     """The baseline: embed the query, query the collection filtered to the namespace."""
     import numpy as np
 
-    from langmem_mcp.store.embeddings import make_embedder
+    from langmem_mcp.index.embeddings import make_embedder
 
     col = baseline_collection(data_dir, data_dir.parent / f"{data_dir.name}-baseline")
     embedder = make_embedder(load_settings(data_dir=data_dir).embedder)

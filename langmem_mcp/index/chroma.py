@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from langmem_mcp.store.embeddings import Embedder, chroma_embedding_function
+from langmem_mcp.index.embeddings import Embedder, chroma_embedding_function
 
 log = logging.getLogger(__name__)
 

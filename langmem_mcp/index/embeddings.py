@@ -377,8 +377,9 @@ def make_embedder(spec: str = DEFAULT_SPEC) -> Embedder:
 
 # --- chromadb adapter ---------------------------------------------------------------------------
 
-# Embedders handed to chroma, by spec: chroma rebuilds the function from its persisted config when a
-# collection is reopened, and this lets the rebuilt one share the already-loaded model.
+# One embedder per spec and process: chroma rebuilds its embedding function from a collection's
+# persisted config when the collection is reopened, and a server reopened in the same process (tests,
+# a restart of the HTTP app) keeps the model it loaded; both share the one already loaded.
 _live_embedders: dict[str, Embedder] = {}
 _chroma_lock = threading.Lock()
 _chroma_ef_class: type | None = None
@@ -388,7 +389,8 @@ def _spec_of(embedder: Embedder) -> str:
     return str(getattr(embedder, "spec", None) or embedder.model_id)
 
 
-def _embedder_for_spec(spec: str) -> Embedder:
+def shared_embedder(spec: str) -> Embedder:
+    """The process's embedder for `spec`, made on first use (see `make_embedder`)."""
     with _chroma_lock:
         embedder = _live_embedders.get(spec)
         if embedder is None:
@@ -414,7 +416,7 @@ def ensure_chroma_registered() -> type:
 
             def __init__(self, embedder: Embedder | None = None, spec: str | None = None) -> None:
                 if embedder is None:
-                    embedder = _embedder_for_spec(spec or DEFAULT_SPEC)
+                    embedder = shared_embedder(spec or DEFAULT_SPEC)
                 self.embedder = embedder
                 self.spec = spec or _spec_of(embedder)
 

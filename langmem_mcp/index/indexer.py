@@ -1,0 +1,309 @@
+"""The index owner's writer: the only code that stores index vectors (SQLite's and Chroma's).
+
+Every memory's vector is kept beside its row in SQLite (`store/vector_rows.py`), so namespaces of
+up to `exact_search_max` memories are searched exactly from there; larger namespaces also get a
+Chroma collection (`index/chroma.py`). The indexer keeps both in step with what SQLite says exists:
+each change is checked against the row it was made from, so writes racing from several processes
+end with the newest content indexed, and a crash at any point leaves work the next pass finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langmem_mcp.engine.context import VectorMode, embed_memories
+from langmem_mcp.store import vector_rows
+from langmem_mcp.store.sqlite import immediate_transaction
+
+if TYPE_CHECKING:  # numpy and chromadb load with the index, after the handshake
+    import numpy as np
+
+    from langmem_mcp.index.chroma import VectorIndex
+    from langmem_mcp.index.embeddings import Embedder
+
+log = logging.getLogger(__name__)
+
+RECONCILE_BATCH = 256
+#: A row left unindexed this long was dropped by its writer (crashed, owner unreachable).
+GRACE_SECONDS = 2.0
+#: Vectors copied from SQLite into a namespace's new Chroma collection per step (under the lock).
+FILL_BATCH = 1000
+#: `meta` key naming the model the vectors kept in SQLite were made by.
+INDEX_MODEL_KEY = "index_model"
+
+
+def fingerprint(content_hash: str, context: str = "") -> str:
+    """What a vector was computed from; a row whose fingerprint changed needs a new one."""
+    return hashlib.sha256(f"{content_hash}\x00{context}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def row_vectors(embedder: Embedder, rows: Sequence[Any], mode: VectorMode = "window") -> np.ndarray:
+    """The vector each row is indexed under: the memory mixed with its context (engine.context)."""
+    return embed_memories(embedder, rows, mode)
+
+
+#: `memories.indexed`: no vector yet; indexed as configured; indexed with the fast
+#: ("neighbours") vector of a bulk write, to be upgraded to the configured mode when idle.
+MISSING, INDEXED, UPGRADE = 0, 1, 2
+#: The worker upgrades fast vectors a batch at a time.
+UPGRADE_BATCH = 64
+
+
+@dataclass(frozen=True)
+class IndexItem:
+    id: str
+    namespace: str
+    fingerprint: str
+    state: int = INDEXED
+
+
+class Indexer:
+    """The owner's side: the only code that writes index vectors (SQLite's and Chroma's).
+
+    Every change goes through one lock and is checked against SQLite first: a vector is stored
+    and its row marked indexed only if the row still has the content the vector was made from.
+    So writes racing from any process end with the newest content indexed, and a crash at any
+    point leaves `indexed = 0` or a tombstone for the next pass to finish.
+
+    A namespace that outgrows exact search (`exact_max` memories) gets a Chroma collection,
+    filled from the vectors in SQLite (`grow`); from then on its writes go to both.
+    """
+
+    def __init__(
+        self, index: VectorIndex, db_path: Path, mode: VectorMode = "window", exact_max: int = 5000
+    ) -> None:
+        self.index = index
+        self.mode = mode
+        self.exact_max = exact_max
+        #: Namespaces written since `grow` last checked whether they outgrew exact search.
+        self._grown: set[str] = set()
+        #: Ids this process is indexing right now (SharedIndex.hold): the worker leaves them be.
+        self.busy: Callable[[], set[str]] = set
+        self.conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(memories)")}
+        self._context_col = "context" if "context" in cols else "''"
+        self.lock = threading.Lock()
+        self._data_version = -1
+        self._seen_unindexed: dict[str, float] = {}
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    def _current(self, ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for i, h, c in self.conn.execute(
+                f"SELECT id, content_hash, {self._context_col} FROM memories WHERE id IN ({marks})", chunk
+            ):
+                out[i] = fingerprint(h, c)
+        return out
+
+    def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> int:
+        """Store the vectors of rows still as they were embedded (in Chroma, and beside the rows
+        for exact search); mark those rows indexed."""
+        with self.lock:
+            current = self._current([it.id for it in items])
+            keep = [k for k, it in enumerate(items) if current.get(it.id) == it.fingerprint]
+            if not keep:
+                return 0
+            fresh = [items[k] for k in keep]
+            by_ns: dict[str, list[int]] = {}
+            for k in keep:
+                by_ns.setdefault(items[k].namespace, []).append(k)
+            for ns, ks in by_ns.items():
+                self.index.upsert(ns, [items[k].id for k in ks], vectors[ks])
+            with immediate_transaction(self.conn):
+                # Checked again inside the transaction: another process may have changed a row
+                # while its vector was being stored.
+                now = self._current([it.id for it in fresh])
+                marked = [
+                    (k, it) for k, it in zip(keep, fresh, strict=True) if now.get(it.id) == it.fingerprint
+                ]
+                self.conn.executemany(
+                    "UPDATE memories SET indexed = ? WHERE id = ?", [(it.state, it.id) for _, it in marked]
+                )
+                vector_rows.put(self.conn, [(it.namespace, it.id, vectors[k]) for k, it in marked])
+            self._grown.update(ns for ns in by_ns if not self.index.holds(ns))
+            return len(fresh)
+
+    def prepare(self) -> None:
+        """At the owner's start: make sure the vectors kept in SQLite are this model's, and take
+        over a data dir from before schema 8 (one collection for every namespace)."""
+        key = f"{self.index.embedder.model_id}:{self.index.embedder.dim}"
+        with self.lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (INDEX_MODEL_KEY,)).fetchone()
+        saved = row[0] if row else None
+        if self.index.model_changed or (saved is not None and saved != key):
+            self.index.drop_all()
+            self.forget_all()
+        elif saved is None:  # the first start since this was recorded: check every row has one
+            self.copy_vectors()
+        self.index.drop_legacy()
+        with self.lock, immediate_transaction(self.conn):
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (INDEX_MODEL_KEY, key)
+            )
+
+    def forget_all(self) -> None:
+        """Another model made the vectors: every row must be embedded again."""
+        with self.lock, immediate_transaction(self.conn):
+            self.conn.execute("UPDATE memories SET indexed = 0 WHERE indexed != 0")
+            vector_rows.clear(self.conn)
+
+    def copy_vectors(self) -> int:
+        """Copy into SQLite the vectors of indexed rows that only the old single Chroma collection
+        holds (a data dir from before schema 6); rows without one anywhere are marked for
+        re-embedding. Returns how many were copied. Run once per data dir (`prepare`): every row
+        is since marked indexed in the transaction that stores its vector, and the check reads
+        every row (≈0.3 s at 100k memories)."""
+        done = 0
+        while True:
+            with self.lock:
+                want = vector_rows.missing(self.conn, RECONCILE_BATCH)
+                if not want:
+                    return done
+                got = self.index.legacy_vectors([i for i, _ in want])
+                with immediate_transaction(self.conn):
+                    vector_rows.put(self.conn, [(ns, i, got[i]) for i, ns in want if i in got])
+                    self.conn.executemany(
+                        "UPDATE memories SET indexed = 0 WHERE id = ?",
+                        [(i,) for i, _ in want if i not in got],
+                    )
+                done += len(got)
+
+    def grow(self, everywhere: bool = False) -> list[str]:
+        """Give each namespace that outgrew exact search a Chroma collection, filled from the
+        vectors in SQLite (no model needed). Checks the namespaces written since the last call,
+        or all of them. Returns the namespaces filled."""
+        with self.lock:
+            if everywhere:
+                over = vector_rows.namespaces_over(self.conn, self.exact_max)
+            else:
+                over = [ns for ns in self._grown if vector_rows.larger_than(self.conn, ns, self.exact_max)]
+            self._grown.clear()
+            filled = self.index.filled()
+            todo = [ns for ns in over if ns not in filled]
+        for ns in todo:
+            self._fill(ns)
+        return todo
+
+    def _fill(self, namespace: str) -> None:
+        # From start_filling on, apply() writes the namespace's new vectors to the collection
+        # too; each page is read and stored under the lock, so a newer vector is never
+        # overwritten by an older one.
+        self.index.start_filling(namespace)
+        after = ""
+        while True:
+            with self.lock:
+                ids, vectors = vector_rows.page(
+                    self.conn, namespace, after, FILL_BATCH, self.index.embedder.dim
+                )
+                if not ids:
+                    break
+                self.index.upsert(namespace, ids, vectors)
+            after = ids[-1]
+        self.index.finish_filling(namespace)
+        log.info("namespace %r outgrew exact search: approximate index filled", namespace)
+
+    def delete(self, namespace: str | None, ids: Sequence[str]) -> None:
+        with self.lock:
+            self.index.delete(namespace, ids)
+
+    @property
+    def waiting(self) -> bool:
+        """Rows seen unindexed on an earlier pass, to take once their grace time is over."""
+        return bool(self._seen_unindexed)
+
+    def changed(self) -> bool:
+        """Did another connection commit since the last call? (cheap: PRAGMA data_version)"""
+        with self.lock:
+            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        return True
+
+    def sync(self, embedder: Embedder, full: bool = False) -> int:
+        """Finish what SQLite says the index lacks: tombstones and unindexed rows. (Stray vectors,
+        with no memory behind them, are dropped when a search meets them: counting the collection
+        would load its whole HNSW index into memory.)
+
+        Outside a full pass, a row is taken only once it has been unindexed for GRACE_SECONDS,
+        so rows whose writer is indexing them right now are not embedded twice.
+        """
+        while True:
+            with self.lock:
+                dead = self.conn.execute("SELECT namespace, id FROM index_tombstones LIMIT 1000").fetchall()
+                if not dead:
+                    break
+                by_ns: dict[str | None, list[str]] = {}
+                for ns, i in dead:
+                    by_ns.setdefault(ns, []).append(i)
+                for ns, ids in by_ns.items():
+                    self.index.delete(ns, ids)
+                self.conn.executemany("DELETE FROM index_tombstones WHERE id = ?", [(i,) for _, i in dead])
+        done = 0
+        skip: set[str] = set()
+        while True:
+            with self.lock:
+                rows = self.conn.execute(
+                    f"SELECT id, namespace, content, content_hash, {self._context_col} FROM memories "
+                    "WHERE indexed = 0 ORDER BY rowid LIMIT ?",
+                    (RECONCILE_BATCH + len(skip),),
+                ).fetchall()
+            busy = self.busy()
+            rows = [r for r in rows if r[0] not in skip and r[0] not in busy]
+            if not full:
+                # Leave rows alone while their writer is probably indexing them itself.
+                now = time.monotonic()
+                seen = {r[0]: self._seen_unindexed.get(r[0], now) for r in rows}
+                self._seen_unindexed = seen
+                rows = [r for r in rows if now - seen[r[0]] >= GRACE_SECONDS]
+            if not rows:
+                break
+            batch = [_Pending(*r) for r in rows[:RECONCILE_BATCH]]
+            vectors = row_vectors(embedder, batch, self.mode)
+            items = [IndexItem(p.id, p.namespace, fingerprint(p.content_hash, p.context)) for p in batch]
+            applied = self.apply(items, vectors)
+            done += applied
+            if applied < len(batch):  # changed while embedding: the next pass takes them
+                skip |= {p.id for p in batch}
+            if not full:
+                break
+        return done
+
+    def upgrade(self, embedder: Embedder) -> int:
+        """Re-embed a batch of bulk-written rows in the configured mode; returns how many."""
+        with self.lock:
+            rows = self.conn.execute(
+                f"SELECT id, namespace, content, content_hash, {self._context_col} FROM memories "
+                "WHERE indexed = ? ORDER BY rowid LIMIT ?",
+                (UPGRADE, UPGRADE_BATCH),
+            ).fetchall()
+        if not rows:
+            return 0
+        batch = [_Pending(*r) for r in rows]
+        vectors = row_vectors(embedder, batch, self.mode)
+        items = [IndexItem(p.id, p.namespace, fingerprint(p.content_hash, p.context)) for p in batch]
+        return self.apply(items, vectors)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    id: str
+    namespace: str
+    content: str
+    content_hash: str
+    context: str

@@ -1,0 +1,203 @@
+"""The vector index as one process sees it, when several processes serve one data dir.
+
+Claude Desktop and an IDE may each spawn a server on the same data dir. Every process reads and
+writes SQLite itself; only the one holding `owner.lock` runs the `Indexer` and opens Chroma
+(`index/owner.py` has the lock and the RPC). `SharedIndex` hides which one this is: the owner
+serves calls locally, a follower forwards them, and takes over when the owner is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langmem_mcp.config import Settings
+from langmem_mcp.index.indexer import Indexer, IndexItem
+from langmem_mcp.index.owner import LOCK_FILE, OwnerClient, OwnerLock, OwnerServer, RemoteUnavailable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from langmem_mcp.index.chroma import VectorHit
+    from langmem_mcp.index.embeddings import Embedder
+
+log = logging.getLogger(__name__)
+
+#: How often the owner looks for rows other processes committed, and followers try the lock.
+POLL_SECONDS = 0.2
+TAKEOVER_SECONDS = 1.0
+#: A full pass (every unindexed row, no grace time) this often, whatever changed.
+SWEEP_SECONDS = 10.0
+#: How long a follower keeps retrying an owner that is changing hands.
+RPC_PATIENCE_SECONDS = 5.0
+#: The worker upgrades fast vectors once nothing was written for this long.
+UPGRADE_IDLE_SECONDS = 2.0
+
+
+class SharedIndex:
+    """The vector index as this process sees it, with VectorIndex's methods.
+
+    The owner serves its local Chroma collections; a follower forwards each call to the owner,
+    and takes the lock over (and the collections with it) when the owner is gone.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.indexer: Indexer | None = None
+        self.reconciled = 0
+        self._lock = OwnerLock(settings.data_dir / LOCK_FILE)
+        self._server: OwnerServer | None = None
+        self._client = OwnerClient(settings.data_dir)
+        self._switch = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_reconcile: Callable[[int], None] = lambda n: None
+        self._held: dict[str, int] = {}
+        self._held_lock = threading.Lock()
+        self._last_busy = time.monotonic()
+
+    def hold(self, ids: Sequence[str], delta: int) -> None:
+        """Mark ids as being embedded by this process (+1) or done (-1), so the background worker
+        does not embed the same rows again while a slow batch is in flight."""
+        with self._held_lock:
+            self._last_busy = time.monotonic()
+            for i in ids:
+                n = self._held.get(i, 0) + delta
+                if n > 0:
+                    self._held[i] = n
+                else:
+                    self._held.pop(i, None)
+
+    def held(self) -> set[str]:
+        with self._held_lock:
+            return set(self._held)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.indexer is not None
+
+    # -- ownership -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Become the owner if no one is; then keep the index in step in the background."""
+        if self.settings.chroma_url:  # a Chroma server takes concurrent writers itself
+            self._become_owner()
+        else:
+            self.try_takeover()
+        self._thread = threading.Thread(target=self._run, name="langmem-index", daemon=True)
+        self._thread.start()
+
+    def try_takeover(self) -> bool:
+        with self._switch:
+            if self.indexer is not None:
+                return True
+            if not self._lock.try_acquire():
+                return False
+            self._become_owner()
+            return True
+
+    def _become_owner(self) -> None:
+        from langmem_mcp.index.chroma import VectorIndex
+
+        index = VectorIndex.open(self.embedder, path=self.settings.chroma_dir, url=self.settings.chroma_url)
+        indexer = Indexer(
+            index, self.settings.db_path, self.settings.context_vectors, self.settings.exact_search_max
+        )
+        indexer.busy = self.held
+        indexer.prepare()
+        self.indexer = indexer
+        if not self.settings.chroma_url:
+            self._server = OwnerServer(self.settings.data_dir, self._handle)
+        self._client.close()
+        indexer.grow(everywhere=True)
+        done = indexer.sync(self.embedder, full=True)
+        if done:
+            log.info("reconciled %d memories into the vector index", done)
+        self.reconciled = done
+        self.on_reconcile(done)
+
+    def _run(self) -> None:
+        last_try = last_sweep = last_change = time.monotonic()
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                now = time.monotonic()
+                indexer = self.indexer
+                if indexer is None:
+                    if now - last_try >= TAKEOVER_SECONDS:
+                        last_try = now
+                        self.try_takeover()
+                    continue
+                full = now - last_sweep >= SWEEP_SECONDS
+                if full:
+                    last_sweep = now
+                if indexer.changed() or full or indexer.waiting:
+                    last_change = now
+                    indexer.sync(self.embedder, full=full)
+                elif now - max(last_change, self._last_busy) >= UPGRADE_IDLE_SECONDS and not self.held():
+                    indexer.upgrade(self.embedder)
+                indexer.grow()
+            except Exception:  # noqa: BLE001 - keep the index worker alive
+                if not self._stop.is_set():
+                    log.exception("index worker")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        with self._switch:
+            if self._server is not None:
+                self._server.close()
+            if self.indexer is not None:
+                self.indexer.close()
+            self._client.close()
+            self._lock.release()
+
+    # -- calls, local or forwarded ---------------------------------------------------------
+    def _handle(self, op: str, args: tuple[Any, ...]) -> Any:
+        indexer = self.indexer
+        assert indexer is not None
+        if op == "apply":
+            return indexer.apply(*args)
+        if op == "delete":
+            return indexer.delete(*args)
+        if op in ("query", "all_ids"):
+            return getattr(indexer.index, op)(*args)
+        raise ValueError(f"unknown index call {op!r}")
+
+    def _call(self, op: str, *args: Any) -> Any:
+        deadline = time.monotonic() + RPC_PATIENCE_SECONDS
+        while True:
+            if self.indexer is not None or self.try_takeover():
+                return self._handle(op, args)
+            try:
+                return self._client.call(op, *args)
+            except RemoteUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL_SECONDS)
+
+    def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> int:
+        return self._call("apply", list(items), vectors)
+
+    def delete(self, namespace: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        try:
+            self._call("delete", namespace, list(ids))
+        except RemoteUnavailable:  # the row's tombstone stays; the owner's next pass drops the vector
+            log.warning("index owner unreachable; %d vectors will be removed by its next pass", len(ids))
+
+    def query(self, vector: np.ndarray, namespace: str, n: int) -> list[VectorHit] | None:
+        """None when there is no approximate index of the namespace to ask (not filled yet, or
+        its owner unreachable): the caller scores the namespace's vectors exactly instead."""
+        try:
+            return self._call("query", vector, namespace, n)
+        except RemoteUnavailable:
+            log.warning("index owner unreachable; scoring the namespace exactly")
+            return None
+
+    def all_ids(self) -> dict[str, set[str]]:
+        return self._call("all_ids")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langmem_mcp.engine.extraction import extract_memories, normalize_schemas
-from langmem_mcp.engine.formation import semantic_memories, user_append_state, user_state
+from langmem_mcp.engine.memory_functions import semantic_memories, user_append_state, user_state
 from langmem_mcp.llm.anthropic_llm import AnthropicLLM
 from langmem_mcp.llm.base import LLMError
 from tests.fake_anthropic import FakeAnthropic, text, tools

@@ -21,7 +21,7 @@ DEFERRED = (
     "langmem_mcp.service.users",
     "langmem_mcp.store.entities",
     "langmem_mcp.engine.extraction",
-    "langmem_mcp.engine.formation",
+    "langmem_mcp.engine.memory_functions",
     "langmem_mcp.engine.optimizer",
     "langmem_mcp.engine.summary",
     "langmem_mcp.llm",

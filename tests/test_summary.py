@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from langmem_mcp.engine.formation import thread_summary
+from langmem_mcp.engine.memory_functions import thread_summary
 from langmem_mcp.engine.summary import extractive_summary, hashing_embed, split_sentences, summarize_thread
 from langmem_mcp.llm.anthropic_llm import AnthropicLLM
 from langmem_mcp.llm.base import LLMError

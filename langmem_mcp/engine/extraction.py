@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from langmem_mcp.llm.base import LLM, ToolCall, ToolSpec, assistant_message, tool_results_message
+from langmem_mcp.llm.base import LLM, ToolCall, ToolSpec
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
+from langmem_mcp.llm.structured import Exchange
 
 EXTRACT_SYSTEM = declare("extract_memories", "instructions", "kinds", "operations")
 EXTRACT_INPUT = declare("extract_memories_input", "conversation", "existing")
@@ -41,6 +42,8 @@ class MemoryOp:
 
 @dataclass
 class ExtractionResult:
+    """The manager's run: the operations for the caller to apply, and how the run went."""
+
     ops: list[MemoryOp] = field(default_factory=list)
     steps: int = 0
     finished: bool = False  # the model signalled it was done (rather than running out of steps)
@@ -393,24 +396,15 @@ async def extract_memories(
     ]
     tools = manager.tools()
     result = ExtractionResult()
+    exchange = Exchange(llm, system, history, procedure=procedure)
     for _ in range(max(1, max_steps)):
-        response = await llm.complete(system, history, tools=tools, tool_choice="any", procedure=procedure)
+        turn = await exchange.ask(tools, "any")
         result.steps += 1
-        if not response.tool_calls:
+        if not turn.calls:
             result.finished = True
             break
-        history.append(assistant_message(response))
-        replies: list[tuple[str, str, bool]] = []
-        done = False
-        for call in response.tool_calls:
-            if call.name == "done":
-                done = True
-                replies.append((call.id, "ok", False))
-                continue
-            text, is_error = manager.apply(call)
-            replies.append((call.id, text, is_error))
-        history.append(tool_results_message(replies))
-        if done:
+        exchange.answer(turn, [("ok", False) if c.name == "done" else manager.apply(c) for c in turn.calls])
+        if any(c.name == "done" for c in turn.calls):
             result.finished = True
             break
     result.ops = manager.ops()

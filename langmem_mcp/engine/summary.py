@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.engine.extraction import render_conversation, schema_errors, to_json
-from langmem_mcp.llm.base import LLM, LLMError, ToolSpec, assistant_message, tool_results_message
+from langmem_mcp.llm.base import LLM, ToolSpec
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
+from langmem_mcp.llm.structured import Invalid, structured_call
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,32 +73,26 @@ async def summarize_thread(
         {"role": "user", "content": lib.render(SUMMARY_INPUT, conversation=render_conversation(messages))}
     ]
     tool = ToolSpec(SUMMARY_TOOL, "Record the summary of the conversation.", target)
-    problem = "no summary was written"
-    for _ in range(max(1, max_steps)):
-        response = await llm.complete(
-            system, history, tools=[tool], tool_choice=SUMMARY_TOOL, procedure=procedure
-        )
-        calls = [c for c in response.tool_calls if c.name == SUMMARY_TOOL]
-        if not calls:
-            problem = "the model answered without calling write_summary"
-            history += [assistant_message(response), {"role": "user", "content": f"Call {SUMMARY_TOOL}."}]
-            continue
-        errors = schema_errors(target, calls[0].input)
-        if not errors:
-            out = dict(calls[0].input)
-            out.setdefault("method", "llm")
-            return out
-        problem = "; ".join(errors)
-        history.append(assistant_message(response))
-        history.append(
-            tool_results_message(
-                [
-                    (c.id, f"Error: the summary does not follow the schema: {problem}", True)
-                    for c in response.tool_calls
-                ]
-            )
-        )
-    raise LLMError(f"the model did not produce a valid summary: {problem}")
+
+    def judge(fields: dict[str, Any]) -> dict[str, Any]:
+        errors = schema_errors(target, fields)
+        if errors:
+            raise Invalid("; ".join(errors))
+        out = dict(fields)
+        out.setdefault("method", "llm")
+        return out
+
+    return await structured_call(
+        llm,
+        system,
+        history,
+        tool,
+        judge,
+        max_attempts=max_steps,
+        procedure=procedure,
+        what="summary",
+        feedback="Error: the summary does not follow the schema: {problem}",
+    )
 
 
 # ---- extractive ----

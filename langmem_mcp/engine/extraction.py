@@ -88,7 +88,7 @@ def render_conversation(messages: Sequence[Mapping[str, Any]]) -> str:
 def schema_errors(schema: Mapping[str, Any], value: Any, *, limit: int = 5) -> list[str]:
     """Why ``value`` does not follow ``schema`` (empty when it does)."""
     try:
-        from jsonschema.validators import validator_for
+        from jsonschema.validators import validator_for  # type: ignore[import-untyped, unused-ignore]
     except ImportError:  # pragma: no cover - jsonschema comes with mcp
         return _minimal_errors(schema, value)
     cls = validator_for(schema)

@@ -215,6 +215,10 @@ def test_json_tool_call_parsing():
     assert calls == [("p_0", "b", {"y": 2})] and text == ""
     assert parse_json_tool_calls("no json here", names, "p") == ("no json here", [])
     assert parse_json_tool_calls('{"tool_calls": []}', names, "p") == ("", [])
+    # a tool's input with a "name" field is not a call to a tool of that name
+    patch = '{"name": "Ana", "city": "Lisbon"}'
+    assert parse_json_tool_calls(patch, names, "p") == (patch, [])
+    assert parse_json_tool_calls('[{"name": "Ana"}]', names, "p") == ('[{"name": "Ana"}]', [])
 
 
 def test_tool_spec_translation_keeps_named_choice():

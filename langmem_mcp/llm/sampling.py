@@ -403,16 +403,18 @@ def parse_json_tool_calls(text: str, tool_names: set[str], id_prefix: str) -> tu
     """Tool calls from a JSON reply: ``{"tool_calls": [{"name", "input"}]}``, one call, or a list.
 
     Returns the text left over (empty when the reply was only JSON) and the calls. A reply
-    that holds no parseable call comes back as text, so the caller can correct the model.
+    that holds no parseable call comes back as text, so the caller can correct the model or
+    read the text. Outside ``{"tool_calls": ...}`` a call must name one of ``tool_names``: a
+    tool's input on its own may well have a ``name`` field.
     """
     data = _find_json(text)
     if data is None:
         return text, []
     if isinstance(data, dict) and "tool_calls" in data:
         items = data["tool_calls"]
-    elif isinstance(data, dict) and "name" in data:
+    elif isinstance(data, dict) and data.get("name") in tool_names:
         items = [data]
-    elif isinstance(data, list):
+    elif isinstance(data, list) and all(isinstance(i, dict) and i.get("name") in tool_names for i in data):
         items = data
     else:
         return text, []

@@ -191,6 +191,6 @@ def _title(sentence: str, limit: int = 60) -> str:
 def _topics(texts: Sequence[str], k: int = 5) -> list[str]:
     counts: Counter[str] = Counter()
     for text in texts:
-        words = {w.lower().strip("'’-") for w in _WORD.findall(text)}
+        words = dict.fromkeys(w.lower().strip("'’-") for w in _WORD.findall(text))  # in order: ties stay put
         counts.update(w for w in words if len(w) > 2 and w not in STOPWORDS)
     return [w for w, n in counts.most_common(k) if n > 0]

@@ -24,7 +24,7 @@ from langmem_mcp.engine.extraction import (
 from langmem_mcp.engine.summary import Embed, summarize_thread
 from langmem_mcp.llm.base import LLM, ToolSpec
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
-from langmem_mcp.llm.structured import Invalid, StructuredOutputError, structured_call
+from langmem_mcp.llm.structured import Invalid, StructuredOutputError, find_json, structured_call
 
 STATE_SYSTEM = declare("user_state", "instructions", "schema")
 STATE_INPUT = declare("user_state_input", "conversation", "current")
@@ -175,9 +175,10 @@ async def user_append_state(
             history,
             tool,
             judge,
+            read_text=_entries_from_text,
             max_attempts=max_steps,
             procedure=procedure,
-            what="entries",
+            what="list of entries",
             feedback=(
                 "Error: these entries were refused (the others were kept): {problem}. "
                 "Call again with corrected versions of the refused entries only, or an empty list."
@@ -188,6 +189,14 @@ async def user_append_state(
         if exc.failure != "invalid":
             raise
         return result  # refused entries are reported in result.rejected, the valid ones kept
+
+
+def _entries_from_text(text: str) -> dict[str, Any] | None:
+    """Entries given as text: a JSON list of them, or one entry on its own."""
+    found = find_json(text)
+    if isinstance(found.value, list):
+        return {"entries": found.value}
+    return {"entries": [found.value]} if isinstance(found.value, dict) else None
 
 
 async def semantic_memories(

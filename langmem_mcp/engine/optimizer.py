@@ -21,7 +21,14 @@ from langmem_mcp.engine.placeholders import placeholders
 from langmem_mcp.errors import InvalidInput
 from langmem_mcp.llm.base import LLM, LLMError, ToolCall, ToolSpec
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
-from langmem_mcp.llm.structured import Exchange, Invalid, StructuredOutputError, structured_call
+from langmem_mcp.llm.structured import (
+    Exchange,
+    Invalid,
+    StructuredOutputError,
+    find_json,
+    prose,
+    structured_call,
+)
 
 Kind = Literal["gradient", "metaprompt", "prompt_memory"]
 KINDS: tuple[str, ...] = ("gradient", "metaprompt", "prompt_memory")
@@ -208,7 +215,7 @@ class _Run:
             forced = step == max_steps
             offered = [final] if forced else tools + ([final] if step >= min_steps else [])
             turn = await exchange.ask(offered, final.name if forced else "any")
-            if turn.response.text.strip():
+            if turn.response.text.strip() and not turn.from_text:
                 notes.append(turn.response.text.strip())
             conclusion = next((c for c in turn.calls if c.name == final.name), None)
             for call in turn.calls:
@@ -218,7 +225,10 @@ class _Run:
                 return notes, conclusion
             if forced:
                 break
-            exchange.reply(turn, _NOTED, is_error=False)
+            if turn.problem is not None:
+                exchange.reply(turn, f"Error: {turn.problem}. {_NOTED}")
+            else:
+                exchange.reply(turn, _NOTED, is_error=False)
         return notes, None
 
     async def gradient(self, min_steps: int, max_steps: int) -> OptimizedPrompt:
@@ -281,6 +291,7 @@ class _Run:
                 [{"role": "user", "content": self.task}],
                 _UPDATE,
                 judge,
+                read_text=prompt_from_text,
                 max_attempts=attempts,
                 procedure=self.procedure,
                 what="prompt",
@@ -289,6 +300,15 @@ class _Run:
             )
         except StructuredOutputError as exc:
             return OptimizedPrompt(self.original, False, analysis=analysis, reason=exc.problem)
+
+
+def prompt_from_text(text: str) -> dict[str, Any] | None:
+    """A rewrite given as text: the text (without a lead-in line or fence) is the new prompt.
+
+    It is checked like any rewrite: dropping a ``{placeholder}`` of the original refuses it.
+    """
+    prompt = prose(text)
+    return {"analysis": "", "should_update": True, "improved_prompt": prompt} if prompt else None
 
 
 # ---- several prompts ----
@@ -362,8 +382,14 @@ async def _classify(
         [{"role": "user", "content": task}],
         tool,
         chosen,
-        max_attempts=1,
+        read_text=_names_from_text,
         procedure="optimize_classify",
         what="choice of prompts",
         if_missing=list,
     )
+
+
+def _names_from_text(text: str) -> dict[str, Any] | None:
+    """A choice of prompts given as a JSON list of their names."""
+    found = find_json(text)
+    return {"which": found.value} if isinstance(found.value, list) else None

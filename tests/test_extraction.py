@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langmem_mcp.engine.extraction import extract_memories, normalize_schemas
-from langmem_mcp.engine.formation import semantic_memories, user_append_state, user_state
+from langmem_mcp.engine.memory_functions import semantic_memories, user_append_state, user_state
 from langmem_mcp.llm.anthropic_llm import AnthropicLLM
 from langmem_mcp.llm.base import LLMError
 from tests.fake_anthropic import FakeAnthropic, text, tools
@@ -192,3 +192,157 @@ async def test_user_append_state_keeps_valid_entries_and_retries_bad_ones(fake, 
     out = await user_append_state(llm, CONVO, event, existing=[{"event": "old"}])
     assert out.entries == [{"event": "Bob promoted"}, {"event": "Alice hands over"}]
     assert len(out.rejected) == 1 and "entry 1" in out.rejected[0]
+
+
+# ---- answers in text instead of tool calls (local models, generic sampling hosts) ----
+
+
+def last_user_text(body: dict) -> str:
+    """The text of the last user turn of a request (feedback to a text answer is a user turn)."""
+    return " ".join(b.get("text", "") for b in body["messages"][-1]["content"] if b.get("type") == "text")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '```json\n["Bob leads the ML team.", "Alice mentors Bob."]\n```',  # fenced
+        'Sure, here they are: [{"content": "Bob leads the ML team."}, {"content": "Alice mentors Bob."}]',  # bare
+        '{"tool_calls": [{"name": "insert_memory", "input": {"content": "Bob leads the ML team."}},'
+        ' {"name": "insert_memory", "input": {"content": "Alice mentors Bob."}}, {"name": "done", "input": {}}]}',
+        "Worth keeping:\n- Bob leads the ML team.\n* Alice mentors Bob.\n\nThat is all.",  # prose, bulleted
+        "1. Bob leads the ML team.\n2) Alice mentors Bob.",  # prose, numbered
+    ],
+    ids=["fenced-list", "bare-list", "tool-calls-json", "bullets", "numbered"],
+)
+async def test_memories_from_a_text_answer(fake, llm, answer):
+    fake.add(text(answer))
+    result = await extract_memories(llm, CONVO, EXISTING)
+    assert [(o.op, o.content) for o in result.ops] == [
+        ("insert", "Bob leads the ML team."),
+        ("insert", "Alice mentors Bob."),
+    ]
+    assert result.finished and result.steps == 1 and result.rejected == []
+
+
+async def test_one_bare_tool_input_in_text_is_that_tools_call(fake, llm):
+    # {"id", "content"} fits update_memory only; a JSON tool call is not a final answer, as with tools
+    fake.add(text('{"id": "m1", "content": "Alice managed the ML team."}'), text("{}"))
+    result = await extract_memories(llm, CONVO, EXISTING)
+    assert [(o.op, o.id, o.content) for o in result.ops] == [("update", "m1", "Alice managed the ML team.")]
+    assert result.finished and result.steps == 2  # {} fits only done
+    assert last_user_text(fake.bodies[1]) == "updated m1"
+
+
+async def test_refused_statements_are_fed_back_in_text(fake, llm):
+    fake.add(
+        text("- Bob leads the ML team.\n- Bob leads the ML team."),
+        text('```json\n["Alice mentors Bob."]\n```'),
+    )
+    result = await extract_memories(llm, CONVO)
+    assert [o.content for o in result.inserted] == ["Bob leads the ML team.", "Alice mentors Bob."]
+    assert result.finished and result.steps == 2
+    feedback = last_user_text(fake.bodies[1])
+    assert "1. inserted as new-1" in feedback and "2. Error: already inserted as new-1" in feedback
+    assert fake.bodies[1]["messages"][-2]["role"] == "assistant"  # the text answer, then the feedback
+
+
+async def test_schemad_memories_from_a_json_list(fake, llm):
+    fake.add(text('[{"preference": "dark mode", "category": "ui"}]'))
+    result = await extract_memories(llm, CONVO, schemas=[PREFERENCE])
+    assert [(o.kind, o.content) for o in result.inserted] == [
+        ("UserPreference", {"preference": "dark mode", "category": "ui"})
+    ]
+
+
+async def test_malformed_json_is_fed_back_once_then_an_error(fake, llm):
+    fake.add(text('```json\n["Bob leads the ML team.",\n```'), text('{"content": "Bob leads'))
+    with pytest.raises(LLMError, match="readable memory operations: the reply's JSON does not parse"):
+        await extract_memories(llm, CONVO)
+    assert len(fake.requests) == 2
+    assert "does not parse" in last_user_text(fake.bodies[1])
+
+    fake.add(text('```json\n["Bob leads the ML team.",\n```'), text('["Bob leads the ML team."]'))
+    result = await extract_memories(llm, CONVO)
+    assert [o.content for o in result.inserted] == ["Bob leads the ML team."] and result.finished
+    assert "does not parse" in result.rejected[0]
+
+
+async def test_semantic_memories_from_text(fake, llm):
+    fake.add(text('```json\n[{"content": "Bob leads the ML team.", "importance": 0.8}]\n```'))
+    result = await semantic_memories(llm, CONVO)
+    assert [(o.content, o.importance) for o in result.inserted] == [("Bob leads the ML team.", 0.8)]
+
+    fake.add(text("Here is what matters:\n- Bob leads the ML team.\n- Alice mentors Bob."))
+    result = await semantic_memories(llm, CONVO)
+    assert [(o.content, o.importance) for o in result.inserted] == [
+        ("Bob leads the ML team.", 0.5),
+        ("Alice mentors Bob.", 0.5),
+    ]
+
+    fake.add(text("Nothing worth remembering here."))
+    result = await semantic_memories(llm, CONVO)
+    assert result.finished and result.ops == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '```json\n{"age": 30, "interests": ["pikas"]}\n```',
+        'The patch is {"age": 30, "interests": ["pikas"]} as asked.',
+    ],
+    ids=["fenced", "bare"],
+)
+async def test_user_state_patch_from_json_text(fake, llm, answer):
+    fake.add(text(answer))
+    out = await user_state(llm, CONVO, PROFILE, {"name": "Will"})
+    assert out.patch == {"age": 30, "interests": ["pikas"]} and out.changed
+    assert out.state == {"name": "Will", "age": 30, "interests": ["pikas"]}
+
+
+async def test_user_state_text_answers_that_are_no_patch(fake, llm):
+    fake.add(text("Nothing in this conversation changes the profile."))
+    out = await user_state(llm, CONVO, PROFILE, {"name": "Will"})
+    assert out.patch == {} and not out.changed and len(fake.requests) == 1
+
+    fake.add(text('{"age": "thirty"}'), text('```json\n{"age": 30}\n```'))  # invalid, fed back, fixed
+    out = await user_state(llm, CONVO, PROFILE)
+    assert out.patch == {"age": 30}
+    assert "is not of type 'integer'" in last_user_text(fake.bodies[2])
+
+    fake.add(text('```json\n{"age": 30,\n```'), text('{"age": 30, "interests": ["pikas"'))
+    with pytest.raises(LLMError, match="valid profile patch: the reply's JSON does not parse"):
+        await user_state(llm, CONVO, PROFILE)
+    assert "does not parse" in last_user_text(fake.bodies[4])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '```json\n{"entries": [{"event": "Bob promoted"}, {"event": "old"}]}\n```',
+        'New entries: [{"event": "Bob promoted"}, {"event": "old"}]',
+        '{"event": "Bob promoted"}',  # one entry on its own
+    ],
+    ids=["fenced", "bare-list", "one-entry"],
+)
+async def test_user_append_state_from_json_text(fake, llm, answer):
+    event = {"type": "object", "properties": {"event": {"type": "string"}}, "required": ["event"]}
+    fake.add(text(answer))
+    out = await user_append_state(llm, CONVO, event, existing=[{"event": "old"}])
+    assert out.entries == [{"event": "Bob promoted"}] and out.rejected == []
+
+
+async def test_user_append_state_text_without_entries_and_malformed_json(fake, llm):
+    event = {"type": "object", "properties": {"event": {"type": "string"}}, "required": ["event"]}
+    fake.add(text("There are no new events."))
+    out = await user_append_state(llm, CONVO, event)
+    assert out.entries == [] and len(fake.requests) == 1
+
+    fake.add(text('[{"what": "?"}, {"event": "Bob promoted"}]'), text("[]"))  # refused entry fed back
+    out = await user_append_state(llm, CONVO, event)
+    assert out.entries == [{"event": "Bob promoted"}] and "entry 0" in out.rejected[0]
+    assert "these entries were refused" in last_user_text(fake.bodies[2])
+
+    fake.add(text('[{"event": "Bob promoted"'), text('```json\n{"entries": [\n```'))
+    with pytest.raises(LLMError, match="valid list of entries: the reply's JSON does not parse"):
+        await user_append_state(llm, CONVO, event)
+    assert len(fake.requests) == 5

@@ -161,7 +161,7 @@ def test_importing_llm_and_engine_does_not_import_anthropic():
         "import sys\n"
         "import langmem_mcp.llm, langmem_mcp.llm.base, langmem_mcp.llm.factory, langmem_mcp.llm.sampling\n"
         "import langmem_mcp.llm.prompts, langmem_mcp.llm.anthropic_llm\n"
-        "import langmem_mcp.engine.extraction, langmem_mcp.engine.formation\n"
+        "import langmem_mcp.engine.extraction, langmem_mcp.engine.memory_functions\n"
         "import langmem_mcp.engine.summary, langmem_mcp.engine.optimizer\n"
         "assert 'anthropic' not in sys.modules, 'anthropic imported'\n"
         "assert 'mcp' not in sys.modules, 'mcp imported'\n"

@@ -27,8 +27,10 @@ from mcp_types import (
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine.extraction import extract_memories
+from langmem_mcp.engine.memory_functions import user_state
 from langmem_mcp.engine.optimizer import optimize_prompt
-from langmem_mcp.llm.base import LLMUnavailable, ToolSpec
+from langmem_mcp.engine.summary import summarize_thread
+from langmem_mcp.llm.base import LLMError, LLMUnavailable, ToolSpec
 from langmem_mcp.llm.factory import make_llm
 from langmem_mcp.llm.sampling import SamplingLLM, parse_json_tool_calls, run_sampled
 
@@ -71,7 +73,48 @@ def build_server(settings: Settings) -> MCPServer:
 
         return await run_sampled(ctx, run)
 
+    @server.tool()
+    async def summarize(ctx: Context) -> dict[str, Any] | InputRequiredResult:
+        """Summarise the conversation with the host's model."""
+        llm = make_llm(settings, ctx)
+
+        async def run() -> dict[str, Any]:
+            try:  # the real surfaces map LangmemError to a tool error the same way
+                return await summarize_thread(CONVERSATION, llm=llm)
+            except LLMError as exc:
+                raise ToolError(str(exc)) from exc
+
+        return await run_sampled(ctx, run)
+
+    @server.tool()
+    async def profile(ctx: Context) -> dict[str, Any] | InputRequiredResult:
+        """Patch a user profile with the host's model."""
+        llm = make_llm(settings, ctx)
+
+        async def run() -> dict[str, Any]:
+            return (await user_state(llm, CONVERSATION, PROFILE, {"name": "Ana"})).state
+
+        return await run_sampled(ctx, run)
+
+    @server.tool()
+    async def rewrite(prompt: str, ctx: Context) -> dict[str, Any] | InputRequiredResult:
+        """Rewrite a prompt in one pass (prompt_memory) with the host's model."""
+        llm = make_llm(settings, ctx)
+
+        async def run() -> dict[str, Any]:
+            trajectories = [[CONVERSATION, "mention the city"]]
+            result = await optimize_prompt(llm, trajectories, prompt, kind="prompt_memory")
+            return {"prompt": result.prompt, "updated": result.updated, "reason": result.reason}
+
+        return await run_sampled(ctx, run)
+
     return server
+
+
+PROFILE = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "city": {"type": "string"}, "diet": {"type": "string"}},
+}
 
 
 class Host:
@@ -106,6 +149,20 @@ def as_json(*calls: tuple[str, dict[str, Any]]) -> CreateMessageResult:
         content=TextContent(text=f"```json\n{body}\n```"),
         model="host-model",
         stop_reason="endTurn",
+    )
+
+
+def says(answer: str) -> CreateMessageResult:
+    """A host answering in text although tools were offered (as described in the system prompt)."""
+    return CreateMessageResult(
+        role="assistant", content=TextContent(text=answer), model="host-model", stop_reason="endTurn"
+    )
+
+
+def says_natively(answer: str) -> CreateMessageResultWithTools:
+    """A host with native tool support answering in text anyway."""
+    return CreateMessageResultWithTools(
+        role="assistant", content=[TextContent(text=answer)], model="host-model", stop_reason="endTurn"
     )
 
 
@@ -215,6 +272,10 @@ def test_json_tool_call_parsing():
     assert calls == [("p_0", "b", {"y": 2})] and text == ""
     assert parse_json_tool_calls("no json here", names, "p") == ("no json here", [])
     assert parse_json_tool_calls('{"tool_calls": []}', names, "p") == ("", [])
+    # a tool's input with a "name" field is not a call to a tool of that name
+    patch = '{"name": "Ana", "city": "Lisbon"}'
+    assert parse_json_tool_calls(patch, names, "p") == (patch, [])
+    assert parse_json_tool_calls('[{"name": "Ana"}]', names, "p") == ('[{"name": "Ana"}]', [])
 
 
 def test_tool_spec_translation_keeps_named_choice():
@@ -233,3 +294,77 @@ def test_tool_spec_translation_keeps_named_choice():
         "s", [{"role": "user", "content": "x"}], [spec, ToolSpec("other", "d", {})], "only", 10, True
     )
     assert [t.name for t in params.tools] == ["only"] and params.tool_choice.mode == "required"
+
+
+# ---- hosts answering in text instead of calling the tool ----
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_prose_summary_from_a_generic_sampling_handler(mode):
+    prose = "Here is the summary:\nThe user moved to Lisbon. The user is vegetarian and cooks in Lisbon."
+    host = Host([says(prose)])
+    async with Client(build_server(SAMPLING), mode=mode, sampling_callback=host) as client:
+        result = await client.call_tool("summarize", {})
+    assert not result.is_error, result.content
+    assert result.structured_content == {
+        "title": "The user moved to Lisbon",
+        "summary": "The user moved to Lisbon. The user is vegetarian and cooks in Lisbon.",
+        "topics": ["user", "lisbon", "moved", "vegetarian", "cooks"],
+        "method": "llm",
+    }
+    assert len(host.requests) == 1 and "write_summary" in host.requests[0].system_prompt
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_bulleted_memories_from_a_host_with_native_tools_answering_in_text(mode):
+    host = Host([says_natively("I would remember:\n- The user lives in Lisbon.\n- The user is vegetarian.")])
+    async with Client(
+        build_server(SAMPLING), mode=mode, sampling_callback=host, sampling_capabilities=TOOLS_CAP
+    ) as client:
+        result = await client.call_tool("remember", {"text": CONVERSATION[0]["content"]})
+    assert not result.is_error, result.content
+    out = result.structured_content
+    assert out["inserted"] == ["The user lives in Lisbon.", "The user is vegetarian."]
+    assert out["finished"] is True and out["native_tools"] is True and len(host.requests) == 1
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_bare_json_patch_with_a_name_field(mode):
+    host = Host([says('{"name": "Ana", "city": "Lisbon", "diet": "vegetarian"}')])
+    async with Client(build_server(SAMPLING), mode=mode, sampling_callback=host) as client:
+        result = await client.call_tool("profile", {})
+    assert not result.is_error, result.content
+    assert result.structured_content == {"name": "Ana", "city": "Lisbon", "diet": "vegetarian"}
+
+
+async def test_a_prose_prompt_that_drops_a_placeholder_keeps_the_original():
+    host = Host([says("Help the user and mention Lisbon."), says("Help the user; mention their city.")])
+    async with Client(build_server(SAMPLING), sampling_callback=host) as client:
+        result = await client.call_tool("rewrite", {"prompt": "Help {name}."})
+    assert not result.is_error, result.content
+    assert result.structured_content == {
+        "prompt": "Help {name}.",
+        "updated": False,
+        "reason": "the improved prompt drops the placeholder(s) {name}",
+    }
+    assert len(host.requests) == 2
+    feedback = host.requests[1].messages[-1].content.text
+    assert "drops the placeholder(s) {name}" in feedback
+
+    host = Host([says("Help {name}, and mention their city.")])
+    async with Client(build_server(SAMPLING), sampling_callback=host) as client:
+        result = await client.call_tool("rewrite", {"prompt": "Help {name}."})
+    assert result.structured_content["prompt"] == "Help {name}, and mention their city."
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_malformed_json_from_the_host_is_fed_back_once_then_a_clear_error(mode):
+    host = Host([says('```json\n{"title": "Lisbon", "summary": \n```'), says('{"title": "Lisbon",')])
+    async with Client(build_server(SAMPLING), mode=mode, sampling_callback=host) as client:
+        result = await client.call_tool("summarize", {})
+    assert result.is_error
+    assert (
+        "the model did not produce a valid summary: the reply's JSON does not parse" in result.content[0].text
+    )
+    assert len(host.requests) == 2
+    assert "does not parse" in host.requests[1].messages[-1].content.text

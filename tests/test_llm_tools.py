@@ -20,7 +20,7 @@ from mcp import Client, StdioServerParameters
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
 
 from langmem_mcp.llm.prompts import shipped_dir
-from tests.fake_anthropic import FakeAnthropic, error, tools
+from tests.fake_anthropic import FakeAnthropic, error, text, tools
 from tests.mcp_client import call, call_error, read_json, server_env, stdio_session
 
 CONVERSATION = [
@@ -323,6 +323,40 @@ async def test_optimize_prompt_keeps_refused_prompts_and_history_and_offers_mcp_
         assert "max_reflection_steps" in await call_error(
             s, "optimize_prompt", prompt="x", trajectories=trajectories, config={"steps": 9}
         )
+
+
+async def test_text_answers_from_an_anthropic_compatible_endpoint_are_stored(tmp_path, fake):
+    """Local models behind Anthropic-compatible endpoints often answer in text: it is read and stored."""
+    async with stdio_session(tmp_path, **anthropic_env(fake)) as s:
+        fake.add(
+            text(
+                "Here is a summary of the conversation:\n\n"
+                "The user moved from Porto to Lisbon last month and likes Lisbon. "
+                "The user is vegetarian now and stopped drinking coffee."
+            )
+        )
+        out = await call(s, "summarize_thread", thread_id="t-prose", messages=CONVERSATION)
+        assert out["method"] == "llm"
+        summary = out["summary"]
+        assert summary["title"] == "The user moved from Porto to Lisbon last month and likes…"
+        assert summary["summary"].startswith("The user moved from Porto") and "lisbon" in summary["topics"]
+        page = await read_json(s, "memory://list/threads%2Ft-prose%2Fsummary")
+        [stored] = page["memories"]
+        assert stored["content"].startswith(summary["title"] + "\n\nThe user moved from Porto")
+        assert "Topics: " + ", ".join(summary["topics"]) in stored["content"]
+
+        fake.add(text("Worth remembering:\n- The user lives in Lisbon.\n- The user is vegetarian."))
+        out = await call(s, "extract_memories", messages=CONVERSATION)
+        assert [m["content"] for m in out["inserted"]] == [
+            "The user lives in Lisbon.",
+            "The user is vegetarian.",
+        ]
+        assert out["finished"] is True and out["steps"] == 1
+        page = await read_json(s, "memory://list/memories")
+        assert sorted(m["content"] for m in page["memories"]) == [
+            "The user is vegetarian.",
+            "The user lives in Lisbon.",
+        ]
 
 
 # ---- MCP sampling -------------------------------------------------------------------------

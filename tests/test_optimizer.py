@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from langmem_mcp.engine.optimizer import check_rewrite, optimize_prompt, optimize_prompts, render_trajectories
@@ -120,7 +122,7 @@ async def test_prompt_memory_never_loses_the_prompt(fake, llm):
     empty = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="prompt_memory")
     assert empty.prompt == PROMPT and not empty.updated and "empty" in empty.reason
 
-    fake.add(text("I think it is fine."))
+    fake.add(text("I think it is fine."), text("It is fine."))  # prose is a candidate prompt: refused twice
     silent = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="prompt_memory")
     assert silent.prompt == PROMPT and not silent.updated
 
@@ -184,3 +186,102 @@ async def test_input_checks(llm):
     assert "{a}" in check_rewrite("Hi {a}", "Hello")
     assert "Feedback: no comment" in render_trajectories([[[], "no comment"]])
     assert "<trajectory 1>" in render_trajectories([{"messages": [], "feedback": None}])
+
+
+# ---- answers in text instead of tool calls ----
+
+UPDATE = {"analysis": "moons were missed", "should_update": True, "improved_prompt": BETTER}
+
+
+def last_user_text(body: dict) -> str:
+    return " ".join(b.get("text", "") for b in body["messages"][-1]["content"] if b.get("type") == "text")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        f"```json\n{json.dumps(UPDATE)}\n```",
+        f"Here is my answer: {json.dumps(UPDATE)}",
+        json.dumps({"tool_calls": [{"name": "update_prompt", "input": UPDATE}]}),
+    ],
+    ids=["fenced", "bare", "tool-calls-json"],
+)
+async def test_rewrite_from_json_text(fake, llm, answer):
+    fake.add(text(answer))
+    result = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="prompt_memory")
+    assert result.updated and result.prompt == BETTER and result.analysis == "moons were missed"
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [BETTER, f"Here is the improved prompt:\n```\n{BETTER}\n```\nIt now covers moons."],
+    ids=["plain", "fenced-with-lead-in"],
+)
+async def test_rewrite_from_prose_keeps_the_placeholders(fake, llm, answer):
+    fake.add(text(answer))
+    result = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="prompt_memory")
+    assert result.updated and result.prompt == BETTER and result.reason == ""
+
+
+async def test_prose_that_drops_a_placeholder_is_fed_back_and_never_replaces_the_prompt(fake, llm):
+    fake.add(text("You are a planetary science expert. Cover moons."), text(BETTER))
+    fixed = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="prompt_memory")
+    assert fixed.updated and fixed.prompt == BETTER
+    feedback = last_user_text(fake.bodies[1])
+    assert "drops the placeholder(s) {user_name}" in feedback
+    assert fake.bodies[1]["messages"][-2]["role"] == "assistant"
+
+    fake.add(text("You are an expert. Cover moons."), text("Cover moons."))
+    kept = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="prompt_memory")
+    assert kept.prompt == PROMPT and not kept.updated
+    assert kept.reason == "the improved prompt drops the placeholder(s) {user_name}"
+    assert len(fake.requests) == 4
+
+
+async def test_malformed_json_keeps_the_original_with_a_reason(fake, llm):
+    fake.add(
+        text('```json\n{"analysis": "x", "should_update": true,\n```'), text('{"analysis": "x", "should')
+    )
+    result = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="prompt_memory")
+    assert result.prompt == PROMPT and not result.updated
+    assert result.reason.startswith("the reply's JSON does not parse")
+    assert "does not parse" in last_user_text(fake.bodies[1]) and len(fake.requests) == 2
+
+
+async def test_gradient_with_every_answer_in_text(fake, llm):
+    fake.add(
+        text('{"thought": "The user wanted moons."}'),
+        text('```json\n{"warrants_adjustment": true, "full_recommendations": "Add moons."}\n```'),
+        text(BETTER),
+    )
+    result = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="gradient")
+    assert result.updated and result.prompt == BETTER and result.recommendation == "Add moons."
+    assert last_user_text(fake.bodies[1]).startswith("Noted.")  # a text answer is answered in text
+    assert "Add moons." in fake.bodies[2]["system"]
+
+
+async def test_metaprompt_notes_from_prose_and_a_malformed_reflection(fake, llm):
+    fake.add(
+        text("Moons matter to this user."),  # prose: a note, not a tool call
+        text('{"insights": "Always cover'),  # malformed: fed back, reflection goes on
+        text('{"insights": "Always cover moons."}'),
+        update(BETTER),
+    )
+    result = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="metaprompt", max_reflection_steps=3)
+    assert result.updated
+    assert "does not parse" in last_user_text(fake.bodies[2])
+    system = fake.bodies[3]["system"]
+    assert "Moons matter to this user." in system and "Always cover moons." in system
+    assert '{"insights"' not in system  # the malformed reply is no note
+
+
+async def test_multi_prompt_choice_from_a_json_list(fake, llm):
+    prompts = [{"name": "planner", "prompt": "Plan the answer."}, {"name": "writer", "prompt": PROMPT}]
+    fake.add(text('I would change: ["writer"]'), update(BETTER))
+    out = await optimize_prompts(llm, TRAJECTORIES, prompts, kind="prompt_memory")
+    assert out.selected == ["writer"] and out.updated == ["writer"]
+
+    fake.add(text("None of them needs a change."))
+    out = await optimize_prompts(llm, TRAJECTORIES, prompts, kind="prompt_memory")
+    assert out.selected == [] and out.updated == [] and len(fake.requests) == 3

@@ -11,7 +11,7 @@ import pytest
 from langmem_mcp.llm.prompts import PromptLibrary, check_template, declare, declared, shipped_dir
 
 # every module that declares templates, so the registry is complete
-for module in ("extraction", "formation", "summary", "optimizer"):
+for module in ("extraction", "memory_functions", "summary", "optimizer"):
     importlib.import_module(f"langmem_mcp.engine.{module}")
 importlib.import_module("langmem_mcp.llm.sampling")
 

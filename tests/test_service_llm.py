@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.fake_anthropic import FakeAnthropic, Reply, tools
+from tests.fake_anthropic import FakeAnthropic, Reply, text, tools
 from tests.mcp_client import call, read_json, stdio_session
 
 PROFILE = {
@@ -150,6 +150,54 @@ async def test_every_function_type_forms_with_an_llm(tmp_path: Path) -> None:
             assert again["memories_formed"] == 0
             assert {r["status"] for r in again["runs"]} == {"up_to_date"}
             assert len(fake.requests) == calls  # idempotent: the model was not asked again
+
+
+def respond_in_text(body: dict[str, Any]) -> Reply:
+    """Answer each procedure in text, as local models and generic sampling handlers often do."""
+    choice = body.get("tool_choice") or {}
+    names = {t["name"] for t in body.get("tools", [])}
+    if choice.get("name") == "update_profile":
+        return text('```json\n{"name": "Will", "interests": ["basketball"]}\n```')
+    if choice.get("name") == "append_entries":
+        return text('Found one: [{"event": "Watched Steph Curry play", "impact": "Took up basketball"}]')
+    if choice.get("name") == "write_summary":
+        return text("Will loves basketball. His favourite player is Steph Curry.")
+    if "insert_memory" in names:
+        return text(f"- {FACT}")
+    raise AssertionError(f"unexpected request: {body}")
+
+
+async def test_every_function_type_forms_from_text_answers(tmp_path: Path) -> None:
+    uid = str(uuid.uuid4())
+    with FakeAnthropic([respond_in_text] * 8) as fake:
+        env = {"ANTHROPIC_API_KEY": "sk-test", "LANGMEM_MCP_ANTHROPIC_BASE_URL": fake.url}
+        async with stdio_session(tmp_path, **env) as s:
+            profile = (await call(s, "manage_memory_function", type="user_state", schema=PROFILE))["id"]
+            events = (await call(s, "manage_memory_function", type="user_append_state", schema=EVENT))["id"]
+            summary = (await call(s, "manage_memory_function", type="thread_summary", schema=SUMMARY))["id"]
+            said = {"role": "user", "content": "Steph Curry is amazing!", "metadata": {"user_id": uid}}
+            tid = (await call(s, "add_messages", messages=[said]))["thread_id"]
+
+            report = await call(s, "trigger_formation", thread_id=tid)
+            assert {r["status"] for r in report["runs"]} == {"formed"} and len(report["runs"]) == 4, report
+            assert len(fake.requests) == 4  # every text answer was read the first time
+
+            q = await call(
+                s,
+                "query_user_memory",
+                user_id=uid,
+                text="favorite basketball player",
+                states_to_return=[profile],
+                thread_summaries=[summary],
+            )
+            assert [(m["text"], m["scores"]["importance"]) for m in q["memories"]] == [(FACT, 0.5)]
+            assert q["state"][0]["state"] == {"name": "Will", "interests": ["basketball"]}
+            written = q["thread_summaries"][0]["summary"]
+            assert written["title"] == "Will loves basketball" and "basketball" in written["topics"]
+            appended = await read_json(s, f"langmem://users/{uid}/memory/{events}")
+            assert appended["state"] == [
+                {"event": "Watched Steph Curry play", "impact": "Took up basketball"}
+            ]
 
 
 async def test_a_failing_model_is_reported_and_retried(tmp_path: Path) -> None:

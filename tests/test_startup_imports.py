@@ -24,7 +24,7 @@ DEFERRED = (
     "langmem_mcp.store.threads",
     "langmem_mcp.store.users",
     "langmem_mcp.engine.extraction",
-    "langmem_mcp.engine.formation",
+    "langmem_mcp.engine.memory_functions",
     "langmem_mcp.engine.optimizer",
     "langmem_mcp.engine.summary",
     "langmem_mcp.llm",

@@ -10,12 +10,14 @@ nothing is stored here: the caller gets the operations and applies them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from langmem_mcp.llm.base import LLM, ToolCall, ToolSpec, assistant_message, tool_results_message
+from langmem_mcp.llm.base import LLM, ToolCall, ToolSpec
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
+from langmem_mcp.llm.structured import Exchange, StructuredOutputError, find_json
 
 EXTRACT_SYSTEM = declare("extract_memories", "instructions", "kinds", "operations")
 EXTRACT_INPUT = declare("extract_memories_input", "conversation", "existing")
@@ -41,6 +43,8 @@ class MemoryOp:
 
 @dataclass
 class ExtractionResult:
+    """The manager's run: the operations for the caller to apply, and how the run went."""
+
     ops: list[MemoryOp] = field(default_factory=list)
     steps: int = 0
     finished: bool = False  # the model signalled it was done (rather than running out of steps)
@@ -85,7 +89,7 @@ def render_conversation(messages: Sequence[Mapping[str, Any]]) -> str:
 def schema_errors(schema: Mapping[str, Any], value: Any, *, limit: int = 5) -> list[str]:
     """Why ``value`` does not follow ``schema`` (empty when it does)."""
     try:
-        from jsonschema.validators import validator_for
+        from jsonschema.validators import validator_for  # type: ignore[import-untyped, unused-ignore]
     except ImportError:  # pragma: no cover - jsonschema comes with mcp
         return _minimal_errors(schema, value)
     cls = validator_for(schema)
@@ -363,6 +367,12 @@ async def extract_memories(
 
     ``existing`` items are ``{"id", "content", "kind"?}``; content is text or, with
     ``schemas``, an object of the given kind.
+
+    A model answering in text instead of calling tools is read: JSON tool calls in it count
+    as calls, and a list of statements (:func:`statements_as_inserts`) as inserts, which end
+    the run unless some are refused. A reply whose JSON does not parse is fed back once; if
+    the next one does not parse either, the run ends, with a StructuredOutputError when it
+    produced no operation at all.
     """
     lib = prompts or default_library()
     kinds = normalize_schemas(schemas)
@@ -393,26 +403,54 @@ async def extract_memories(
     ]
     tools = manager.tools()
     result = ExtractionResult()
+    exchange = Exchange(llm, system, history, procedure=procedure)
+    unreadable: str | None = None  # the last reply holds JSON that does not parse
     for _ in range(max(1, max_steps)):
-        response = await llm.complete(system, history, tools=tools, tool_choice="any", procedure=procedure)
+        turn = await exchange.ask(tools, "any", read_text=statements_as_inserts)
         result.steps += 1
-        if not response.tool_calls:
+        if turn.problem is not None:
+            manager.rejected.append(turn.problem)
+            fed_back, unreadable = unreadable is not None, turn.problem
+            if fed_back:
+                break
+            exchange.reply(turn, f"Error: {turn.problem}. Nothing was changed; call the tools again.")
+            continue
+        unreadable = None
+        if not turn.calls:
             result.finished = True
             break
-        history.append(assistant_message(response))
-        replies: list[tuple[str, str, bool]] = []
-        done = False
-        for call in response.tool_calls:
-            if call.name == "done":
-                done = True
-                replies.append((call.id, "ok", False))
-                continue
-            text, is_error = manager.apply(call)
-            replies.append((call.id, text, is_error))
-        history.append(tool_results_message(replies))
-        if done:
+        outcomes = [("ok", False) if c.name == "done" else manager.apply(c) for c in turn.calls]
+        exchange.answer(turn, outcomes)
+        # statements read from prose are the model's whole answer: done unless some were refused
+        if any(c.name == "done" for c in turn.calls) or (
+            turn.source == "reader" and not any(err for _, err in outcomes)
+        ):
             result.finished = True
             break
     result.ops = manager.ops()
     result.rejected = manager.rejected
+    if unreadable is not None and not result.ops:
+        raise StructuredOutputError(
+            f"the model did not produce readable memory operations: {unreadable}", unreadable, "unreadable"
+        )
     return result
+
+
+_LISTED = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+(.*\S)\s*$")
+
+
+def statements_as_inserts(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """A text answer as inserts: a JSON list (of statements, or of memories ``{"content", ...}``),
+    or the statements on its bulleted or numbered lines. Anything else holds no memory."""
+    found = find_json(text)
+    value = found.value.get("memories") if isinstance(found.value, dict) else found.value
+    items: list[Any] = (
+        value if isinstance(value, list) else [m.group(1) for m in map(_LISTED.match, text.splitlines()) if m]
+    )
+    inserts: list[tuple[str, dict[str, Any]]] = []
+    for item in items:
+        if isinstance(item, str) and item.strip():
+            inserts.append(("insert_memory", {"content": item.strip()}))
+        elif isinstance(item, dict):
+            inserts.append(("insert_memory", dict(item) if "content" in item else {"content": item}))
+    return inserts

@@ -19,8 +19,16 @@ from typing import Any, Literal
 from langmem_mcp.engine.extraction import render_conversation
 from langmem_mcp.engine.placeholders import placeholders
 from langmem_mcp.errors import InvalidInput
-from langmem_mcp.llm.base import LLM, LLMError, ToolCall, ToolSpec, assistant_message, tool_results_message
+from langmem_mcp.llm.base import LLM, LLMError, ToolCall, ToolSpec
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
+from langmem_mcp.llm.structured import (
+    Exchange,
+    Invalid,
+    StructuredOutputError,
+    find_json,
+    prose,
+    structured_call,
+)
 
 Kind = Literal["gradient", "metaprompt", "prompt_memory"]
 KINDS: tuple[str, ...] = ("gradient", "metaprompt", "prompt_memory")
@@ -41,6 +49,8 @@ _NOTED = "Noted. Keep reflecting with another call, or give your conclusion when
 
 @dataclass
 class OptimizedPrompt:
+    """One prompt's outcome: the prompt to use (the original when kept) and why."""
+
     prompt: str
     updated: bool
     analysis: str = ""
@@ -50,6 +60,8 @@ class OptimizedPrompt:
 
 @dataclass
 class MultiOptimized:
+    """Several prompts' outcome: which the feedback concerned, which changed, and each one's details."""
+
     prompts: list[dict[str, Any]]  # same order and fields as given, "prompt" possibly rewritten
     selected: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -194,34 +206,29 @@ class _Run:
     ) -> tuple[list[str], ToolCall | None]:
         """Up to ``max_steps`` reflection turns, the conclusion offered after ``min_steps``
         and forced at the end. Returns the notes taken and the concluding call."""
-        history: list[dict[str, Any]] = [{"role": "user", "content": self.task}]
+        exchange = Exchange(
+            self.llm, system, [{"role": "user", "content": self.task}], procedure=self.procedure
+        )
         notes: list[str] = []
         min_steps = min(min_steps, max_steps)
         for step in range(max_steps + 1):
             forced = step == max_steps
             offered = [final] if forced else tools + ([final] if step >= min_steps else [])
-            response = await self.llm.complete(
-                system,
-                history,
-                tools=offered,
-                tool_choice=final.name if forced else "any",
-                procedure=self.procedure,
-            )
-            if response.text.strip():
-                notes.append(response.text.strip())
-            conclusion = next((c for c in response.tool_calls if c.name == final.name), None)
-            for call in response.tool_calls:
+            turn = await exchange.ask(offered, final.name if forced else "any")
+            if turn.response.text.strip() and not turn.from_text:
+                notes.append(turn.response.text.strip())
+            conclusion = next((c for c in turn.calls if c.name == final.name), None)
+            for call in turn.calls:
                 if call is not conclusion:
                     notes.extend(str(v) for v in call.input.values() if v)
             if conclusion is not None:
                 return notes, conclusion
             if forced:
                 break
-            history.append(assistant_message(response))
-            if response.tool_calls:
-                history.append(tool_results_message([(c.id, _NOTED, False) for c in response.tool_calls]))
+            if turn.problem is not None:
+                exchange.reply(turn, f"Error: {turn.problem}. {_NOTED}")
             else:
-                history.append({"role": "user", "content": _NOTED})
+                exchange.reply(turn, _NOTED, is_error=False)
         return notes, None
 
     async def gradient(self, min_steps: int, max_steps: int) -> OptimizedPrompt:
@@ -254,37 +261,54 @@ class _Run:
 
     async def rewrite(self, system: str, attempts: int = 2) -> OptimizedPrompt:
         """One forced ``update_prompt`` call (a second if the first is unusable)."""
-        history: list[dict[str, Any]] = [{"role": "user", "content": self.task}]
-        reason = "the model returned no prompt"
-        analysis = ""
-        for _ in range(attempts):
-            response = await self.llm.complete(
-                system, history, tools=[_UPDATE], tool_choice=_UPDATE.name, procedure=self.procedure
-            )
-            call = next((c for c in response.tool_calls if c.name == _UPDATE.name), None)
-            if call is None:
-                break
-            analysis = str(call.input.get("analysis") or "")
-            new = call.input.get("improved_prompt")
-            if not call.input.get("should_update"):
+        analysis, reason = "", "the model returned no prompt"
+
+        def judge(args: dict[str, Any]) -> OptimizedPrompt:
+            nonlocal analysis, reason
+            analysis = str(args.get("analysis") or "")
+            if not args.get("should_update"):
                 return OptimizedPrompt(
                     self.original, False, analysis=analysis, reason="the model declined to update"
                 )
-            reason = check_rewrite(self.original, new) or ""
-            if not reason:
-                assert isinstance(new, str)
-                changed = new.strip() != self.original.strip()
-                return OptimizedPrompt(
-                    new if changed else self.original,
-                    changed,
-                    analysis=analysis,
-                    reason="" if changed else "the rewrite equals the original",
-                )
-            history.append(assistant_message(response))
-            history.append(
-                tool_results_message([(call.id, f"Error: {reason}. Call update_prompt again.", True)])
+            new = args.get("improved_prompt")
+            problem = check_rewrite(self.original, new)
+            if problem:
+                reason = problem
+                raise Invalid(problem)
+            assert isinstance(new, str)
+            changed = new.strip() != self.original.strip()
+            return OptimizedPrompt(
+                new if changed else self.original,
+                changed,
+                analysis=analysis,
+                reason="" if changed else "the rewrite equals the original",
             )
-        return OptimizedPrompt(self.original, False, analysis=analysis, reason=reason)
+
+        try:
+            return await structured_call(
+                self.llm,
+                system,
+                [{"role": "user", "content": self.task}],
+                _UPDATE,
+                judge,
+                read_text=prompt_from_text,
+                max_attempts=attempts,
+                procedure=self.procedure,
+                what="prompt",
+                feedback="Error: {problem}. Call update_prompt again.",
+                if_missing=lambda: OptimizedPrompt(self.original, False, analysis=analysis, reason=reason),
+            )
+        except StructuredOutputError as exc:
+            return OptimizedPrompt(self.original, False, analysis=analysis, reason=exc.problem)
+
+
+def prompt_from_text(text: str) -> dict[str, Any] | None:
+    """A rewrite given as text: the text (without a lead-in line or fence) is the new prompt.
+
+    It is checked like any rewrite: dropping a ``{placeholder}`` of the original refuses it.
+    """
+    prompt = prose(text)
+    return {"analysis": "", "should_update": True, "improved_prompt": prompt} if prompt else None
 
 
 # ---- several prompts ----
@@ -346,14 +370,26 @@ async def _classify(
     )
     task = lib.render(CLASSIFY_INPUT, prompts=listing, trajectories=render_trajectories(trajectories))
     tool = _select_tool(names)
-    response = await llm.complete(
+
+    def chosen(args: dict[str, Any]) -> list[str]:
+        which = args.get("which")
+        picked = {str(w) for w in which} if isinstance(which, list) else set()
+        return [n for n in names if n in picked]
+
+    return await structured_call(
+        llm,
         lib.render(CLASSIFY),
         [{"role": "user", "content": task}],
-        tools=[tool],
-        tool_choice=tool.name,
+        tool,
+        chosen,
+        read_text=_names_from_text,
         procedure="optimize_classify",
+        what="choice of prompts",
+        if_missing=list,
     )
-    call = next((c for c in response.tool_calls if c.name == tool.name), None)
-    which = call.input.get("which") if call else None
-    chosen = {str(w) for w in which} if isinstance(which, list) else set()
-    return [n for n in names if n in chosen]
+
+
+def _names_from_text(text: str) -> dict[str, Any] | None:
+    """A choice of prompts given as a JSON list of their names."""
+    found = find_json(text)
+    return {"which": found.value} if isinstance(found.value, list) else None

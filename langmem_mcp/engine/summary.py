@@ -8,14 +8,16 @@ summary exists offline and is honestly labelled ``"method": "extractive"``.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.engine.extraction import render_conversation, schema_errors, to_json
-from langmem_mcp.llm.base import LLM, LLMError, ToolSpec, assistant_message, tool_results_message
+from langmem_mcp.llm.base import LLM, ToolSpec
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
+from langmem_mcp.llm.structured import Invalid, find_json, prose, structured_call
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,32 +74,105 @@ async def summarize_thread(
         {"role": "user", "content": lib.render(SUMMARY_INPUT, conversation=render_conversation(messages))}
     ]
     tool = ToolSpec(SUMMARY_TOOL, "Record the summary of the conversation.", target)
-    problem = "no summary was written"
-    for _ in range(max(1, max_steps)):
-        response = await llm.complete(
-            system, history, tools=[tool], tool_choice=SUMMARY_TOOL, procedure=procedure
-        )
-        calls = [c for c in response.tool_calls if c.name == SUMMARY_TOOL]
-        if not calls:
-            problem = "the model answered without calling write_summary"
-            history += [assistant_message(response), {"role": "user", "content": f"Call {SUMMARY_TOOL}."}]
+
+    def judge(fields: dict[str, Any]) -> dict[str, Any]:
+        errors = schema_errors(target, fields)
+        if errors:
+            raise Invalid("; ".join(errors))
+        out = dict(fields)
+        out.setdefault("method", "llm")
+        return out
+
+    return await structured_call(
+        llm,
+        system,
+        history,
+        tool,
+        judge,
+        max_attempts=max_steps,
+        procedure=procedure,
+        read_text=lambda text: summary_from_text(text, target),
+        what="summary",
+        feedback="Error: the summary does not follow the schema: {problem}",
+    )
+
+
+def summary_from_text(text: str, target: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A summary written as text, as the fields of ``target``: the prose is the summary, its
+    heading or first sentence the title, its frequent words the topics. Lines labelled with
+    the schema's fields ("Title: ...", "Topics: a, b") fill those fields instead.
+
+    Only the fields ``target`` has are given, so a schema needing others fails validation,
+    and the model is told what is missing.
+    """
+    body = prose(text)
+    if not body:  # JSON, but not the summary's fields: validated, so the model hears why
+        found = find_json(text)
+        return found.value if isinstance(found.value, dict) else None
+    props = target.get("properties")
+    props = props if isinstance(props, Mapping) else {}
+    fields = _labelled(body, props)
+    if not fields:
+        title, summary = _title_and_body(body)
+        fields = {"title": title, "summary": summary}
+    written = fields.get("summary")
+    if isinstance(written, str) and written:
+        fields.setdefault("title", _title_and_body(written)[0])
+        fields.setdefault("topics", _topics(_SENTENCE.split(written)))
+    return {k: v for k, v in fields.items() if k in props} if props else fields
+
+
+_LABEL = re.compile(r"^[\s*_#>-]*([A-Za-z][A-Za-z _-]{0,40}?)[\s*_]*:[\s*_]*(.*)$")
+_ITEM_MARK = re.compile(r"^[\s*•#-]+|[\s*]+$")
+
+
+def _labelled(body: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields from lines such as "Title: ..." naming properties of the schema (two at least)."""
+    names = {re.sub(r"[\s-]+", "_", str(k).lower()): str(k) for k in props}
+    lines: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in body.splitlines():
+        match = _LABEL.match(line)
+        key = names.get(re.sub(r"[\s-]+", "_", match.group(1).strip().lower())) if match else None
+        if match and key is not None:
+            current = key
+            lines[key] = [match.group(2).strip()]
+        elif current is not None:
+            lines[current].append(line.strip())
+    if len(lines) < 2:
+        return {}
+    fields: dict[str, Any] = {}
+    for key, parts in lines.items():
+        spec = props[key] if isinstance(props[key], Mapping) else {}
+        if spec.get("type") == "array":
+            items = (_ITEM_MARK.sub("", i) for part in parts for i in re.split(r"[,;]", part))
+            fields[key] = [i for i in items if i]
             continue
-        errors = schema_errors(target, calls[0].input)
-        if not errors:
-            out = dict(calls[0].input)
-            out.setdefault("method", "llm")
-            return out
-        problem = "; ".join(errors)
-        history.append(assistant_message(response))
-        history.append(
-            tool_results_message(
-                [
-                    (c.id, f"Error: the summary does not follow the schema: {problem}", True)
-                    for c in response.tool_calls
-                ]
-            )
-        )
-    raise LLMError(f"the model did not produce a valid summary: {problem}")
+        value = "\n".join(p for p in parts if p).strip()
+        if spec.get("type") in ("number", "integer", "boolean"):
+            try:
+                fields[key] = json.loads(value.lower())
+                continue
+            except ValueError:
+                pass
+        fields[key] = value
+    return fields
+
+
+def _title_and_body(text: str, limit: int = 60) -> tuple[str, str]:
+    """A title for ``text`` (its heading, else its first sentence, at most ``limit`` characters)
+    and the text it titles (without the heading)."""
+    first, _, rest = text.strip().partition("\n")
+    first = first.strip()
+    heading = first.startswith("#") or (first.startswith("**") and first.endswith("**") and len(first) > 4)
+    if heading and rest.strip():
+        title, text = first, rest.strip()
+    else:
+        title = _SENTENCE.split(first)[0]
+    title = " ".join(title.split()).strip("#*_ ").rstrip(".!?:;, ")
+    if len(title) > limit:
+        title = title[: limit - 1].rsplit(" ", 1)[0].rstrip(",;: ") + "…"
+    return title, text
 
 
 # ---- extractive ----
@@ -196,6 +271,6 @@ def _title(sentence: str, limit: int = 60) -> str:
 def _topics(texts: Sequence[str], k: int = 5) -> list[str]:
     counts: Counter[str] = Counter()
     for text in texts:
-        words = {w.lower().strip("'’-") for w in _WORD.findall(text)}
+        words = dict.fromkeys(w.lower().strip("'’-") for w in _WORD.findall(text))  # in order: ties stay put
         counts.update(w for w in words if len(w) > 2 and w not in STOPWORDS)
     return [w for w, n in counts.most_common(k) if n > 0]

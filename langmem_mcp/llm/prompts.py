@@ -135,6 +135,7 @@ class PromptLibrary:
                 logger.warning("prompt %r: its file is gone; keeping the last loaded text", name)
             return
         first = candidates[0]
+        problem: str | None
         for path in candidates:
             try:
                 text = path.read_text(encoding="utf-8")

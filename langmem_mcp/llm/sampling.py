@@ -26,7 +26,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langmem_mcp.llm.base import (
     BaseLLM,
@@ -252,7 +252,7 @@ class SamplingLLM(BaseLLM):
         )
         if native:
             chosen = tools
-            mode = {"auto": "auto", "any": "required", "none": "none"}.get(tool_choice or "auto")
+            mode = _NATIVE_MODE.get(tool_choice or "auto")
             if mode is None:  # one named tool: offer only it and require a call
                 chosen, mode = [t for t in tools if t.name == tool_choice], "required"
             return CreateMessageRequestParams(
@@ -319,6 +319,11 @@ class SamplingLLM(BaseLLM):
         return LLMResponse(text, calls, stop, usage)
 
 
+_NATIVE_MODE: dict[str, Literal["auto", "required", "none"]] = {
+    "auto": "auto",
+    "any": "required",
+    "none": "none",
+}
 _STOP = {
     "endTurn": "end_turn",
     "stopSequence": "stop_sequence",
@@ -334,8 +339,10 @@ def _native_messages(messages: list[Message]) -> list[Any]:
     out: list[Any] = []
     for m in messages:
         content = m["content"]
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        results = [
+        blocks: list[dict[str, Any]] = (
+            [{"type": "text", "text": content}] if isinstance(content, str) else content
+        )
+        results: list[Any] = [
             ToolResultContent(
                 tool_use_id=b["tool_use_id"],
                 content=[TextContent(text=tool_result_text(b) or "(empty)")],
@@ -396,16 +403,18 @@ def parse_json_tool_calls(text: str, tool_names: set[str], id_prefix: str) -> tu
     """Tool calls from a JSON reply: ``{"tool_calls": [{"name", "input"}]}``, one call, or a list.
 
     Returns the text left over (empty when the reply was only JSON) and the calls. A reply
-    that holds no parseable call comes back as text, so the caller can correct the model.
+    that holds no parseable call comes back as text, so the caller can correct the model or
+    read the text. Outside ``{"tool_calls": ...}`` a call must name one of ``tool_names``: a
+    tool's input on its own may well have a ``name`` field.
     """
     data = _find_json(text)
     if data is None:
         return text, []
     if isinstance(data, dict) and "tool_calls" in data:
         items = data["tool_calls"]
-    elif isinstance(data, dict) and "name" in data:
+    elif isinstance(data, dict) and data.get("name") in tool_names:
         items = [data]
-    elif isinstance(data, list):
+    elif isinstance(data, list) and all(isinstance(i, dict) and i.get("name") in tool_names for i in data):
         items = data
     else:
         return text, []

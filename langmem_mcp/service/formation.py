@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.config import Settings
-from langmem_mcp.engine import formation as procedures
+from langmem_mcp.engine import memory_functions as procedures
 from langmem_mcp.engine.extraction import message_text
 from langmem_mcp.errors import LangmemError, NotFound
 from langmem_mcp.service import scoping
@@ -303,7 +303,7 @@ class Formation:
         when = messages[-1].timestamp
         base_meta = {"memory_function_id": fn.id, "user_id": user_id, "thread_id": thread_id, "source": "llm"}
         if fn.type == "user_semantic_memory":
-            from langmem_mcp.engine.formation import SEMANTIC_INSTRUCTIONS
+            from langmem_mcp.engine.memory_functions import SEMANTIC_INSTRUCTIONS
             from langmem_mcp.llm.prompts import default_library
 
             ns = scoping.user_namespace(scope, user_id)

@@ -19,7 +19,7 @@ from typing import Any
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import extraction, optimizer
-from langmem_mcp.engine import formation as _formation  # noqa: F401 - declares its templates (LLMService)
+from langmem_mcp.engine import memory_functions as _memory_functions  # noqa: F401 - declares its templates (LLMService)
 from langmem_mcp.engine import summary as summaries
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.index.handle import IndexHandle

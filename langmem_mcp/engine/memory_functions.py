@@ -22,8 +22,9 @@ from langmem_mcp.engine.extraction import (
     to_json,
 )
 from langmem_mcp.engine.summary import Embed, summarize_thread
-from langmem_mcp.llm.base import LLM, LLMError, ToolSpec, assistant_message, tool_results_message
+from langmem_mcp.llm.base import LLM, ToolSpec
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
+from langmem_mcp.llm.structured import Invalid, StructuredOutputError, find_json, structured_call
 
 STATE_SYSTEM = declare("user_state", "instructions", "schema")
 STATE_INPUT = declare("user_state_input", "conversation", "current")
@@ -37,6 +38,8 @@ APPEND_TOOL = "append_entries"
 
 @dataclass
 class StatePatch:
+    """What ``user_state`` found: the patch apart from the merged state, so callers can tell a no-op."""
+
     patch: dict[str, Any]  # the fields the model set
     state: dict[str, Any]  # the current state with the patch applied
     changed: bool
@@ -44,6 +47,8 @@ class StatePatch:
 
 @dataclass
 class AppendResult:
+    """What ``user_append_state`` found: the new entries, and why others were refused (for logs)."""
+
     entries: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
 
@@ -87,30 +92,26 @@ async def user_state(
     tool = ToolSpec(
         STATE_TOOL, "Set the profile fields this conversation adds or changes; omit the others.", patch_schema
     )
-    problem = "no patch"
-    for _ in range(max(1, max_steps)):
-        response = await llm.complete(
-            system, history, tools=[tool], tool_choice=STATE_TOOL, procedure=procedure
-        )
-        calls = [c for c in response.tool_calls if c.name == STATE_TOOL]
-        if not calls:
-            return StatePatch({}, state, False)
-        patch = dict(calls[0].input)
+
+    def judge(patch: dict[str, Any]) -> StatePatch:
         errors = schema_errors(patch_schema, patch)
-        if not errors:
-            merged = {**state, **patch}
-            return StatePatch(patch, merged, merged != state)
-        problem = "; ".join(errors)
-        history.append(assistant_message(response))
-        history.append(
-            tool_results_message(
-                [
-                    (c.id, f"Error: the patch does not follow the schema: {problem}", True)
-                    for c in response.tool_calls
-                ]
-            )
-        )
-    raise LLMError(f"the model did not produce a valid profile patch: {problem}")
+        if errors:
+            raise Invalid("; ".join(errors))
+        merged = {**state, **patch}
+        return StatePatch(dict(patch), merged, merged != state)
+
+    return await structured_call(
+        llm,
+        system,
+        history,
+        tool,
+        judge,
+        max_attempts=max_steps,
+        procedure=procedure,
+        what="profile patch",
+        feedback="Error: the patch does not follow the schema: {problem}",
+        if_missing=lambda: StatePatch({}, state, False),
+    )
 
 
 async def user_append_state(
@@ -150,32 +151,52 @@ async def user_append_state(
     )
     result = AppendResult()
     seen = [dict(e) for e in existing]
-    for _ in range(max(1, max_steps)):
-        response = await llm.complete(
-            system, history, tools=[tool], tool_choice=APPEND_TOOL, procedure=procedure
-        )
-        calls = [c for c in response.tool_calls if c.name == APPEND_TOOL]
-        if not calls:
-            break
-        entries = calls[0].input.get("entries")
-        if not isinstance(entries, list):
-            entries = []
+
+    def judge(args: dict[str, Any]) -> AppendResult:
+        """Keep the valid new entries at once; refuse the call if any entry is invalid."""
+        entries = args.get("entries")
         bad: list[str] = []
-        for i, entry in enumerate(entries):
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
             errors = schema_errors(params, entry)
             if errors:
                 bad.append(f"entry {i}: " + "; ".join(errors))
             elif entry not in seen:
                 seen.append(entry)
                 result.entries.append(entry)
-        if not bad:
-            break
-        result.rejected += bad
-        history.append(assistant_message(response))
-        note = "Error: these entries were refused (the others were kept): " + " | ".join(bad)
-        note += ". Call again with corrected versions of the refused entries only, or an empty list."
-        history.append(tool_results_message([(c.id, note, True) for c in response.tool_calls]))
-    return result
+        if bad:
+            result.rejected += bad
+            raise Invalid(" | ".join(bad))
+        return result
+
+    try:
+        return await structured_call(
+            llm,
+            system,
+            history,
+            tool,
+            judge,
+            read_text=_entries_from_text,
+            max_attempts=max_steps,
+            procedure=procedure,
+            what="list of entries",
+            feedback=(
+                "Error: these entries were refused (the others were kept): {problem}. "
+                "Call again with corrected versions of the refused entries only, or an empty list."
+            ),
+            if_missing=lambda: result,
+        )
+    except StructuredOutputError as exc:
+        if exc.failure != "invalid":
+            raise
+        return result  # refused entries are reported in result.rejected, the valid ones kept
+
+
+def _entries_from_text(text: str) -> dict[str, Any] | None:
+    """Entries given as text: a JSON list of them, or one entry on its own."""
+    found = find_json(text)
+    if isinstance(found.value, list):
+        return {"entries": found.value}
+    return {"entries": [found.value]} if isinstance(found.value, dict) else None
 
 
 async def semantic_memories(

@@ -529,15 +529,15 @@ def parse_file(
 ) -> ParseResult:
     """Parse the part of a transcript file after ``start`` (the whole file by default).
 
-    A file that shrank below the watermark (rewritten or replaced) is read from the top.
+    A JSONL file that shrank below the watermark (rewritten or replaced) is read from the top; an
+    openai document is always read whole and its first ``start.line`` messages skipped.
     ``final``: the file is complete, so an unterminated last line is parsed too.
     """
     start = start or Watermark()
     path = Path(path)
-    size = path.stat().st_size
-    if size < start.offset:
-        start = Watermark(format=start.format)
     fmt = format or start.format
+    if fmt != "openai" and path.stat().st_size < start.offset:
+        start = Watermark(format=start.format)
     if fmt is None:
         with open(path, "rb") as f:
             fmt = sniff(f.read(4096))

@@ -287,3 +287,56 @@ def test_hooks_fire_and_session_start_context_reaches_the_model(
         ("assistant", "Second answer."),
     ]
     assert not got.problems
+
+
+PROBE_SCRIPT = """\
+import json, os, sys, time
+event = json.load(sys.stdin)
+log, mode = sys.argv[1], sys.argv[2]
+path = event.get("transcript_path") or ""
+with open(log, "a") as f:
+    f.write(json.dumps({"event": event["hook_event_name"], "transcript_exists": os.path.exists(path)}) + "\\n")
+if mode == "plain":
+    print("PLAIN-CONTEXT-789")
+elif mode == "block":
+    print("no prompts today", file=sys.stderr)
+    sys.exit(2)
+elif mode == "slow":
+    time.sleep(2)
+    with open(log, "a") as f:
+        f.write(json.dumps({"event": event["hook_event_name"], "finished": True}) + "\\n")
+"""
+
+
+def test_hook_protocol_details(claude: Path, home: Path, project: Path, tmp_path: Path) -> None:
+    script, log = tmp_path / "probe.py", tmp_path / "probe.jsonl"
+    script.write_text(PROBE_SCRIPT)
+
+    def hook(mode: str, **extra: Any) -> list[dict[str, Any]]:
+        command = " ".join(shlex.quote(str(p)) for p in (sys.executable, script, log, mode))
+        return [{"hooks": [{"type": "command", "command": command, **extra}]}]
+
+    # Plain (non-JSON) stdout of SessionStart is context too; a SessionEnd hook gets 1.5 s
+    # unless its own `timeout` asks for more (here 10 s, so the slow hook finishes).
+    hooks = {"SessionStart": hook("plain"), "Stop": hook("record"), "SessionEnd": hook("slow", timeout=10)}
+    user_settings(home, {"hooks": hooks})
+    with ScriptedModel([say("Answer.")]) as model:
+        out = ok(run_claude(claude, project, home, "Hello", model))
+    assert "SessionStart:startup hook success: PLAIN-CONTEXT-789" in model_input(model.turns[0])
+    assert _fired(log) == [
+        # A fresh session's transcript file does not exist yet when SessionStart runs.
+        {"event": "SessionStart", "transcript_exists": False},
+        {"event": "Stop", "transcript_exists": True},
+        {"event": "SessionEnd", "transcript_exists": True},
+        {"event": "SessionEnd", "finished": True},
+    ]
+    assert transcript_for(home, out["session_id"]) is not None
+
+    # Exit code 2 from UserPromptSubmit blocks the prompt: the model is never asked.
+    log.unlink()
+    user_settings(home, {"hooks": {"UserPromptSubmit": hook("block")}})
+    with ScriptedModel([say("never sent")]) as model:
+        run = run_claude(claude, project, home, "Blocked prompt", model)
+    assert run.returncode == 0 and run.output is not None, run.describe()
+    assert "blocked by hook" in run.output["result"] and "no prompts today" in run.output["result"]
+    assert model.turns == [] and model.remaining == 1

@@ -505,8 +505,9 @@ def transcript_for(home: Path, session_id: str) -> Path | None:
     return found[0] if found else None
 
 
-# Variables that would point the CLI at a real account, another config dir or a proxy.
-_SCRUB_PREFIXES = ("ANTHROPIC_", "CLAUDE", "AWS_", "GOOGLE_", "VERTEX_", "OTEL_", "MCP_")
+# Variables that would point the CLI at a real account, another config dir or a proxy, or
+# reconfigure the servers it spawns (they inherit its environment; tests pass theirs explicitly).
+_SCRUB_PREFIXES = ("ANTHROPIC_", "CLAUDE", "AWS_", "GOOGLE_", "VERTEX_", "OTEL_", "MCP_", "LANGMEM_")
 _SCRUB = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"}
 _SCRUB |= {"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "NODE_OPTIONS"}
 

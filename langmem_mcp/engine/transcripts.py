@@ -301,7 +301,8 @@ def _codex_line(obj: dict[str, Any], line: int, state: _State) -> Turn | None:
         if not isinstance(payload, dict):
             raise _Malformed(f"a {kind} line whose payload is not an object")
         if kind == "session_meta":
-            meta = payload.get("meta", payload)  # SessionMetaLine flattens SessionMeta
+            nested = payload.get("meta")  # SessionMetaLine flattens SessionMeta; be lenient
+            meta = nested if isinstance(nested, dict) else payload
             state.saw_session(meta.get("id"))
             if isinstance(meta.get("cwd"), str):
                 state.cwd = meta["cwd"]

@@ -514,8 +514,11 @@ _SCRUB |= {"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME
 
 def claude_env(home: Path, model: ScriptedModel, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB}
+    scratch = home / ".tmp"  # per-project scratch Claude Code would otherwise leave in /tmp/claude-<uid>
+    scratch.mkdir(parents=True, exist_ok=True)
     env.update(
         HOME=str(home),
+        CLAUDE_CODE_TMPDIR=str(scratch),
         ANTHROPIC_API_KEY="sk-ant-scripted-test",
         ANTHROPIC_BASE_URL=model.url,
         DISABLE_TELEMETRY="1",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -340,3 +342,47 @@ def test_hook_protocol_details(claude: Path, home: Path, project: Path, tmp_path
     assert run.returncode == 0 and run.output is not None, run.describe()
     assert "blocked by hook" in run.output["result"] and "no prompts today" in run.output["result"]
     assert model.turns == [] and model.remaining == 1
+
+
+def _post(model: ScriptedModel, path: str, body: dict[str, Any]) -> tuple[int, str]:
+    request = urllib.request.Request(
+        model.url + path, json.dumps(body).encode(), {"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_scripted_model_keeps_side_requests_off_the_script() -> None:
+    """Without the CLI: what each kind of request gets, and that only turns use the script."""
+    turn = {"model": "claude-opus-5-5", "max_tokens": 4096, "tools": [{"name": "ToolSearch"}]}
+    with ScriptedModel([call("Read", {"file_path": "/x"}, preamble="Looking."), say("Done.")]) as model:
+        title = _post(model, "/v1/messages", {"model": "claude-haiku-4-5", "max_tokens": 512, "messages": []})
+        counted = _post(model, "/v1/messages/count_tokens", {"messages": []})
+        first = _post(model, "/v1/messages?beta=true", {**turn, "stream": True, "messages": []})
+        compact = {
+            "role": "user",
+            "content": "Your task is to create a detailed summary of the conversation so far",
+        }
+        summary = _post(model, "/v1/messages", {**turn, "messages": [compact]})
+        second = _post(model, "/v1/messages", {**turn, "messages": []})  # not streamed: one JSON body
+        over = _post(model, "/v1/messages", {**turn, "messages": []})
+    assert title[0] == 200 and json.loads(title[1])["content"] == [{"type": "text", "text": "OK"}]
+    assert counted[0] == 200 and "input_tokens" in json.loads(counted[1])
+    events = [line[7:] for line in first[1].splitlines() if line.startswith("event: ")]
+    assert events[0] == "message_start" and events[-2:] == ["message_delta", "message_stop"]
+    assert '"input_json_delta"' in first[1] and '"stop_reason": "tool_use"' in first[1]
+    assert "<summary>" in json.loads(summary[1])["content"][0]["text"]
+    assert json.loads(second[1])["content"] == [{"type": "text", "text": "Done."}]
+    assert over[0] == 400 and "no reply left" in over[1]
+    assert [r.kind for r in model.requests] == [
+        "side",
+        "count_tokens",
+        "turn",
+        "compact",
+        "turn",
+        "unscripted",
+    ]
+    assert model.remaining == 0

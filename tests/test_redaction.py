@@ -11,6 +11,7 @@ import base64
 import json
 import random
 import string
+import time
 from dataclasses import FrozenInstanceError
 
 import pytest
@@ -531,6 +532,41 @@ def test_positions_survive_case_folding_that_changes_length() -> None:
     (f,) = find_secrets(text)
     assert text[f.start : f.end] == ANTHROPIC
     assert redact(text).text == "İİİ key [redacted: anthropic-api-key] İ"
+
+
+# --- bounded cost -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "key",
+        "pass",
+        "password=",
+        " -u a:b",
+        "[redacted: password]",
+        "Bearer ",
+        "-----BEGIN RSA PRIVATE KEY-----\n",
+    ],
+)
+def test_adversarial_input_costs_linear_time(unit: str) -> None:
+    # each of these once cost O(n²) (a scan per anchor to the end of the text): ~3 s at 20k chars,
+    # so ~50 s at 80k; linear, 80k chars take ~0.1 s
+    text = unit * (80_000 // len(unit))
+    t0 = time.perf_counter()
+    redact(text)
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_long_unquoted_blob_after_a_secret_key_goes_whole() -> None:
+    blob = base64.b64encode(json.dumps({"type": "service_account", "key": rand(2400)}).encode()).decode()
+    r = redact(f"GOOGLE_CREDENTIALS_B64={blob}\nNEXT=1")
+    assert r.text == "GOOGLE_CREDENTIALS_B64=[redacted: secret]\nNEXT=1"
+    conn = f"DefaultEndpointsProtocol=https;AccountName=acmefake;AccountKey={rand(86)}==;EndpointSuffix=core.windows.net"
+    assert redact(conn).text == (
+        "DefaultEndpointsProtocol=https;AccountName=acmefake;AccountKey=[redacted: secret];"
+        "EndpointSuffix=core.windows.net"
+    )
 
 
 # --- no false alarms --------------------------------------------------------------------------------

@@ -504,14 +504,21 @@ _SECRET_ENDINGS = (
     "app_key",
     "authkey",
     "auth_key",
+    "accountkey",  # Azure storage AccountKey=, GCP service_account_key
+    "account_key",
+    "sharedaccesskey",  # Azure SharedAccessKey=
 )
+# Suffixes that say how a secret is written down, not that it is something else (unlike _file,
+# _path, _hash, _id): DB_PASSWORD_B64 is a password.
+_ENCODING_SUFFIX = re.compile(r"_(?:b64|base64|encoded|enc|value|raw)$")
 _ASSIGN = re.compile(
-    r"""[ \t]*(:=|=>|=(?!=)|:(?![:/]))[ \t]*(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|`([^`\n]*)`|([^\s"'`]+))"""
+    r"""[ \t]*(:=|=>|=(?!=)|:(?![:/]))[ \t]*(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|`([^`\n]*)`|([^\s"'`]{1,1024}))"""
 )
+_VALUE_RUN = re.compile(r"[^\s\"'`]*")  # the rest of an unquoted value longer than the regexes take
 # "password is hunter2", "--password hunter2": a value after spaces, taken only if it looks like one
-_SPACED = re.compile(r"([A-Za-z0-9_.-]*?)(?<![.-])(?=[ \t])")
+_SPACED = re.compile(r"([A-Za-z0-9_.-]{0,64}?)(?<![.-])(?=[ \t])")
 _SPACED_VALUE = re.compile(
-    r"""([ \t]+(?:(?:is|was):?[ \t]+)?)(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|`([^`\n]*)`|([^\s"'`-][^\s"'`]*))"""
+    r"""([ \t]+(?:(?:is|was):?[ \t]+)?)(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|`([^`\n]*)`|([^\s"'`-][^\s"'`]{0,1023}))"""
 )
 _KEY_VALUE_INSIDE = re.compile(r"\w=[^=]")
 _HYPHENATED = re.compile(r"[a-z]+[0-9]*(?:-[a-z0-9]+)+")
@@ -519,11 +526,11 @@ _LINE_PREFIX = re.compile(r"[ \t]*(?:export[ \t]+|set[ \t]+|-[ \t]+|\$[ \t]+|>[ 
 _KEY_MAX = 64
 # The rest of a key from the anchor on, and the separator that must follow it; ``(?<![.-])``
 # keeps a trailing "." or "-" out of the key.
-_KEY_TAIL = re.compile(r"""([A-Za-z0-9_.-]*?)(?<![.-])["']?[ \t]*(?::=|=>|=(?!=)|:(?![:/]))""")
+_KEY_TAIL = re.compile(r"""([A-Za-z0-9_.-]{0,64}?)(?<![.-])["']?[ \t]*(?::=|=>|=(?!=)|:(?![:/]))""")
 
 
 def _key_kind(key: str) -> str | None:
-    k = key.lower().replace("-", "_").replace(".", "_")
+    k = _ENCODING_SUFFIX.sub("", key.lower().replace("-", "_").replace(".", "_"))
     if k == "pass" or k.endswith(_PASSWORD_ENDINGS):
         return "password"
     if k.endswith(_TOKEN_ENDINGS):
@@ -552,7 +559,8 @@ def _assignment(text: str, low: str, i: int) -> Iterator[Finding]:
         return
     ke = tail.end(1)
     ks = i
-    while ks > 0 and text[ks - 1] in _KEY_CHARS:
+    stop = max(0, i - _KEY_MAX - 1)  # bounded: "passpasspass…" must not cost n² steps
+    while ks > stop and text[ks - 1] in _KEY_CHARS:
         ks -= 1
     while ks < i and text[ks] in "-.":  # "--password": the key is "password"
         ks += 1
@@ -591,6 +599,9 @@ def _assigned_value(
             return
     # unquoted
     vs, raw = m.start(5), m.group(5)
+    if len(raw) >= 1023:  # a blob (a base64 service-account key) after a secret key: all of it
+        yield Finding(kind, vs, _VALUE_RUN.match(text, vs).end())  # type: ignore[union-attr]
+        return
     ado = ks > 0 and text[ks - 1] == ";" or ";" in raw
     line_start = low.rfind("\n", 0, ks) + 1
     line_end = text.find("\n", vs)
@@ -659,7 +670,7 @@ WINDOW_AFTER = 80
 _WORD_MAX = 40  # longer "words" holding a keyword are not keywords (and bound the windows)
 
 
-_ALNUM_RUN = re.compile(r"[^\W_]*")
+_ALNUM_RUN = re.compile(r"[^\W_]{0,41}")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -675,7 +686,8 @@ def _keyword_window(text: str, low: str, i: int) -> tuple[int, int] | None:
     """Where to look for a random token around the keyword at ``i``: a few words either side of
     the word holding it (split at anything not a letter or digit), if that word is a keyword."""
     ws = i
-    while ws > 0 and low[ws - 1].isalnum():
+    stop = max(0, i - _WORD_MAX - 1)  # bounded: "keykeykey…" must not cost n² steps
+    while ws > stop and low[ws - 1].isalnum():
         ws -= 1
     we = _ALNUM_RUN.match(low, i).end()  # type: ignore[union-attr]  # matches the empty string
     n = len(low)
@@ -836,6 +848,12 @@ def _lower(text: str) -> str:
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
+def _in_hole(holes: list[tuple[int, int]], starts: list[int], start: int, end: int) -> bool:
+    """Whether ``[start, end)`` overlaps one of the sorted, disjoint ``holes`` (placeholders)."""
+    k = bisect.bisect_left(starts, end) - 1  # the last hole starting before ``end``
+    return k >= 0 and holes[k][1] > start
+
+
 def find_secrets(text: str) -> list[Finding]:
     """The secrets in ``text``, sorted, not overlapping, without changing anything (for reports).
 
@@ -847,18 +865,27 @@ def find_secrets(text: str) -> list[Finding]:
     if not anchors:
         return []
     holes = [(m.start(), m.end()) for m in _PLACEHOLDERS.finditer(text)] if "[" in text else []
+    hole_starts = [s for s, _ in holes]
     found: list[Finding] = []
     # Random tokens are rare and keyword anchors common ("key" in "monkey"), so the stretches
     # that could be near a keyword are scanned first, merged, and only a random-looking token
     # has its keywords checked.
     keywords: list[int] = []
     reach: list[list[int]] = []
+    cs = ce = -1  # the span covered by the findings so far, as it grows
     for pos, anchor in anchors:
-        if holes and any(s <= pos < e for s, e in holes):
+        if holes and _in_hole(holes, hole_starts, pos, pos + 1):
             continue
         detector, keyword = _ROUTES[anchor]
+        if keyword and cs <= pos < ce:  # a keyword inside a secret already found goes with it
+            continue
         if detector is not None:
-            found.extend(detector(text, low, pos))
+            for f in detector(text, low, pos):
+                found.append(f)
+                if f.start <= ce:
+                    cs, ce = min(cs, f.start), max(ce, f.end)
+                else:
+                    cs, ce = f.start, f.end
         if keyword:
             keywords.append(pos)
             lo, hi = pos - _WORD_MAX - WINDOW_BEFORE, pos + _WORD_MAX + WINDOW_AFTER
@@ -872,7 +899,7 @@ def find_secrets(text: str) -> list[Finding]:
             if _near_a_keyword(text, low, f.start, keywords):
                 found.append(f)
     if holes:
-        found = [f for f in found if not any(f.start < e and s < f.end for s, e in holes)]
+        found = [f for f in found if not _in_hole(holes, hole_starts, f.start, f.end)]
     return _merge([f for f in found if f.end > f.start])
 
 

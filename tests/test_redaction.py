@@ -289,9 +289,9 @@ CASES: list[tuple[str, str, list[str], list[str], list[str]]] = [
     ),
     (
         "password-in-prose-and-flags",
-        f"the staging db password is {PASSWORD}, don't share it\n"
+        f"the staging db password is {PASSWORD}, don't share it (the old password was Fake0ld99)\n"
         f"$ mysql --password {PASSWORD} -h db.internal app\n$ deploy --api-key=Fake1234abcd9 --verbose",
-        [PASSWORD, "Fake1234abcd9"],
+        [PASSWORD, "Fake0ld99", "Fake1234abcd9"],
         ["password", "api-key"],
         [
             "the staging db password is ",
@@ -372,6 +372,10 @@ def test_secret_values_kept_out_but_keys_and_hosts_kept() -> None:
     assert r.text == "ANTHROPIC_API_KEY=[redacted: anthropic-api-key]"
     r = redact(f'{{"password": "{PASSWORD}", "user": "bob"}}')
     assert r.text == '{"password": "[redacted: password]", "user": "bob"}'
+
+
+def test_short_url_password_is_still_a_password() -> None:
+    assert redact("redis://:pw@cache:6379/0").text == "redis://:[redacted: password]@cache:6379/0"
 
 
 def test_overlapping_detectors_leave_nothing_and_name_the_specific_kind() -> None:
@@ -619,6 +623,13 @@ def test_long_unquoted_blob_after_a_secret_key_goes_whole() -> None:
         "docker build --secret id=npmrc,src=$HOME/.npmrc .",
         "app --password-file /run/secrets/db_password --token-file ./token.txt",
         "Go: Token: token, Password: password,",
+        'fetch(url, { credentials: "include" }); fetch(url, { credentials: "same-origin" })',
+        "credentials: include",
+        "secret: !vault |",
+        'secret = "s"',
+        'ansible_become_pass: "{{ vault_pass }}"',
+        "password = var.db_password",
+        "export GITHUB_TOKEN=$(gh auth token)",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:

@@ -199,6 +199,10 @@ _NON_SECRET_LITERALS = frozenset(
     """str string bytes int integer bool boolean number any none null nil undefined true false yes no
     optional secretstr secretbytes object text char varchar required list dict""".split()
 )
+#: Values of settings whose names look secret: fetch's ``credentials: "include"``, modes, switches.
+_SETTING_VALUES = frozenset(
+    """include omit same-origin inherit auto enabled disabled on off none required optional""".split()
+)
 _DOTTED = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|\?\.|->|::)[A-Za-z_$][\w$]*)+")
 _SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:[A-Z][a-z0-9]+)+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_]*")
@@ -206,13 +210,14 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z_]*")
 
 def _is_placeholder_value(value: str) -> bool:
     """Empty, a mask (``****``), a reference or template (``$X``, ``${X}``, ``{{x}}``, ``%s``,
-    ``<your-key>``), or words that only say "your secret here"."""
-    if not value or value[0] in "$%<{@*" or "${" in value or "{{" in value:
-        return True
+    ``<your-key>``), a setting (``credentials: include``), or words that only say "your secret
+    here"."""
+    if not value or value[0] in "$%<{@*!" or "${" in value or "{{" in value:
+        return True  # a reference, a mask, a YAML tag (!vault, !Ref)
     if "{" in value and "}" in value:  # f-strings, format strings
         return True
     low = value.lower()
-    if low.startswith(("[redacted", "[private")):
+    if low.startswith(("[redacted", "[private")) or low in _SETTING_VALUES:
         return True
     parts = [p for p in _WORD_SPLIT.split(low) if p]
     return all(p in _PLACEHOLDER_WORDS or p.strip("x") == "" for p in parts)
@@ -528,6 +533,7 @@ _KEY_VALUE_INSIDE = re.compile(r"\w=[^=]")
 _HYPHENATED = re.compile(r"[a-z]+[0-9]*(?:-[a-z0-9]+)+")
 _LINE_PREFIX = re.compile(r"[ \t]*(?:export[ \t]+|set[ \t]+|-[ \t]+|\$[ \t]+|>[ \t]*)?[\"']?")
 _KEY_MAX = 64
+_VALUE_MIN = 4  # ``secret = "s"`` in a test is not one
 # The rest of a key from the anchor on, and the separator that must follow it; ``(?<![.-])``
 # keeps a trailing "." or "-" out of the key.
 _KEY_TAIL = re.compile(r"""([A-Za-z0-9_.-]{0,64}?)(?<![.-])["']?[ \t]*(?::=|=>|=(?!=)|:(?![:/]))""")
@@ -577,7 +583,8 @@ def _assignment(text: str, low: str, i: int) -> Iterator[Finding]:
     if spaced:
         flag = ks >= 2 and text[ks - 2 : ks] == "--"
         m = _SPACED_VALUE.match(text, ke)
-        if m and (flag and "is" not in m.group(1) or kind == "password" and not flag and "is" in m.group(1)):
+        said = m is not None and m.group(1).strip() != ""  # "is"/"was" between key and value
+        if m and (flag and not said or kind == "password" and not flag and said):
             yield from _assigned_value(text, low, kind, key, ks, ke, m)
         return
     quote = text[ks - 1] if ks > 0 and text[ks - 1] in "\"'" else ""
@@ -598,7 +605,12 @@ def _assigned_value(
     for g in (2, 3, 4):
         if m.group(g) is not None:
             value = m.group(g)
-            if not _is_placeholder_value(value) and not _looks_like_path(value) and not _is_prose(value):
+            if (
+                len(value) >= _VALUE_MIN
+                and not _is_placeholder_value(value)
+                and not _looks_like_path(value)
+                and not _is_prose(value)
+            ):
                 yield Finding(kind, m.start(g), m.end(g))
             return
     # unquoted
@@ -627,7 +639,7 @@ def _assigned_value(
     value = value.rstrip(",)]}>")
     if value.endswith(".") and (vs + len(value) == n or text[vs + len(value)].isspace()):
         value = value[:-1]
-    if not value or _is_placeholder_value(value) or _looks_like_path(value) or _is_code(value):
+    if len(value) < _VALUE_MIN or _is_placeholder_value(value) or _looks_like_path(value) or _is_code(value):
         return
     if value.lower() in _NON_SECRET_LITERALS or value.lower() == key.lower():
         return

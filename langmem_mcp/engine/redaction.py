@@ -9,10 +9,10 @@ says what happened. ``<private>…</private>`` spans are dropped whole and becom
 Why a pattern set of our own and not ``detect-secrets`` (1.5.0): it does not fit the budget of
 ≤ 1 ms per write. On the same developer-chat texts (tests/bench/redaction.py, p50, this shared
 2-core machine), ``detect_secrets.core.scan.scan_line`` over each line with its default plugins and
-filters costs 6.9 ms per 1 kB message, 13.5 ms per 2 kB and 136 ms per 20 kB; its 27 plugins called
+filters costs 8.0 ms per 1 kB message, 14.9 ms per 2 kB and 140 ms per 20 kB; its 27 plugins called
 directly, without the filters, still cost 0.87 ms per 1 kB and 18.5 ms per 20 kB (a first
-measurement on similar text). This module: 62 µs per 1 kB, 123 µs per 2 kB, 1.2 ms per 20 kB
-(≈ 110× faster) on that keyword-dense text (12 anchors per 1k characters), 6.6 µs per 100
+measurement on similar text). This module: 62 µs per 1 kB, 122 µs per 2 kB, 1.2 ms per 20 kB
+(≈ 120× faster) on that keyword-dense text (12 anchors per 1k characters), 6.6 µs per 100
 characters, and 2.4 µs on ordinary chat (LoCoMo turns, 95 % of them rejected by the pre-filter).
 detect-secrets also does not fit the job: it is line-oriented and built for files; it reports a
 secret's value, not its position; its private-key plugin flags the ``BEGIN`` line only, not the

@@ -46,7 +46,7 @@ def server_settings(data_dir: Path, *args: str, **env: str) -> Any:
     """The settings a server spawned with `server_env(data_dir, **env)` and `args` would read."""
     from langmem_mcp.config import load_settings
 
-    environ = {"LANGMEM_MCP_DATA_DIR": str(data_dir), **env}
+    environ = {k: v for k, v in server_env(data_dir, **env).items() if k not in ("PYTHONPATH", "HOME")}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         environ[FLAGS[flag]] = value
     return load_settings(environ=environ)

@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from langmem_mcp.config import Settings
 from langmem_mcp.server.lifespan import ServerContext
 from tests.http_server import cli, create_token, http_server, mcp_session
 from tests.mcp_client import call, call_error, read_json
+
+pytestmark = pytest.mark.process
 
 INIT = {
     "jsonrpc": "2.0",

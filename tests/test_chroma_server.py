@@ -19,7 +19,7 @@ import pytest
 from langmem_mcp.index.chroma import collection_name
 from tests import mcp_client
 from tests import test_memory_tools as core
-from tests.mcp_client import call, read_json, stdio_session
+from tests.mcp_client import call, memory_session, read_json
 
 URL = os.environ.get("LANGMEM_TEST_CHROMA_URL", "")
 pytestmark = pytest.mark.skipif(
@@ -47,7 +47,7 @@ async def test_vectors_live_on_the_server(tmp_path: Path) -> None:
     u = urlparse(URL)
     client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000)
     name = collection_name("memories")
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         made = [(await call(s, "manage_memory", content=f"server-side fact {i}"))["id"] for i in range(3)]
         hits = (await call(s, "search_memory", query="server-side fact 2"))["memories"]
         assert hits[0]["id"] == made[2]

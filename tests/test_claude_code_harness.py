@@ -38,6 +38,8 @@ from tests.claude_code import (
 from tests.mcp_client import call as mcp_call
 from tests.mcp_client import stdio_session
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture(scope="module")
 def claude() -> Path:
@@ -293,6 +295,7 @@ def test_hooks_fire_and_session_start_context_reaches_the_model(
 
 PROBE_SCRIPT = """\
 import json, os, sys, time
+
 event = json.load(sys.stdin)
 log, mode = sys.argv[1], sys.argv[2]
 path = event.get("transcript_path") or ""

@@ -12,10 +12,14 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from langmem_mcp.config import Settings
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.runtime import Runtime
 from tests.mcp_client import call, stdio_session
+
+pytestmark = pytest.mark.process
 
 #: Small, so the namespace also gets its Chroma collection and both stores are checked.
 EXACT_MAX = 10

@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.mcp_client import REPO, call, stdio_session
+import pytest
+
+from tests.mcp_client import REPO, call, memory_session
+
+pytestmark = pytest.mark.process
 
 
 def doctor(home: Path, data: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
@@ -41,7 +45,7 @@ def install(home: Path, host: str, data: Path) -> None:
 
 async def test_doctor_after_use_and_after_damage(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    async with stdio_session(data) as s:
+    async with memory_session(data) as s:
         for text in ("Uses vim", "Lives in Oslo", "Allergic to peanuts"):
             await call(s, "manage_memory", content=text)
         await call(s, "search_memory", query="vim")  # waits for the index
@@ -66,7 +70,7 @@ async def test_doctor_after_use_and_after_damage(tmp_path: Path) -> None:
     assert res.returncode == 1 and "1 indexed memories had no vector" in res.stdout
     res = doctor(tmp_path, data)
     assert res.returncode == 0 and "1 memories wait to be indexed" in res.stdout
-    async with stdio_session(data) as s:
+    async with memory_session(data) as s:
         await call(s, "search_memory", query="vim")
     assert "[  ok] vectors: 3 kept in SQLite" in doctor(tmp_path, data).stdout
 
@@ -74,7 +78,7 @@ async def test_doctor_after_use_and_after_damage(tmp_path: Path) -> None:
 async def test_doctor_checks_chroma_for_large_namespaces(tmp_path: Path) -> None:
     data = tmp_path / "data"
     small = {"LANGMEM_MCP_EXACT_SEARCH_MAX": "2"}
-    async with stdio_session(data, **small) as s:
+    async with memory_session(data, **small) as s:
         for text in ("Uses vim", "Lives in Oslo", "Allergic to peanuts"):
             await call(s, "manage_memory", content=text)
         await call(s, "search_memory", query="vim")
@@ -90,7 +94,7 @@ async def test_doctor_checks_chroma_for_large_namespaces(tmp_path: Path) -> None
         conn.execute("DELETE FROM memories WHERE content = 'Uses vim'")
     res = doctor(tmp_path, data, **small)
     assert res.returncode == 1 and "1 vectors without a memory" in res.stdout
-    async with stdio_session(data, **small) as s:  # its start applies the queued delete
+    async with memory_session(data, **small) as s:  # its start applies the queued delete
         await call(s, "search_memory", query="vim")
     res = doctor(tmp_path, data, **small)
     assert res.returncode == 0 and "(2 vectors), consistent with SQLite" in res.stdout

@@ -18,7 +18,7 @@ from langmem_mcp.service import transfer
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.runtime import Runtime
-from tests.mcp_client import call, stdio_session
+from tests.mcp_client import call, memory_session
 
 NOTES = [
     "Mira: I adopted a grey cat called Pixel from the shelter last spring",
@@ -218,7 +218,7 @@ async def test_an_older_data_dir_is_taken_over(tmp_path: Path) -> None:
 
 
 async def test_search_over_mcp_uses_the_kept_vectors(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         for note in NOTES:
             await call(s, "manage_memory", action="create", content=note, namespace=["mira"])
         got = await call(

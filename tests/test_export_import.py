@@ -13,7 +13,7 @@ from typing import Any
 
 from mcp import ClientSession
 
-from tests.mcp_client import call, read_json, server_env, stdio_session
+from tests.mcp_client import call, memory_session, read_json, server_env
 
 NO_LLM = {"ANTHROPIC_API_KEY": "", "LANGMEM_MCP_ANTHROPIC_API_KEY": ""}
 PROFILE = {
@@ -167,7 +167,7 @@ async def fill(s: ClientSession) -> tuple[str, str, str]:
 
 async def test_export_then_import_into_an_empty_dir_gives_the_same_results(tmp_path: Path) -> None:
     a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "all.jsonl"
-    async with stdio_session(a, **NO_LLM) as s:
+    async with memory_session(a, **NO_LLM) as s:
         uid, tid, fid = await fill(s)
         # exported while the server runs: a consistent snapshot
         done = await asyncio.to_thread(cli, a, "export", str(out))
@@ -198,7 +198,7 @@ async def test_export_then_import_into_an_empty_dir_gives_the_same_results(tmp_p
     assert again.returncode == 0, again.stderr
     assert f"imported 0 memories ({len(by_table['memories'])} already there)" in again.stderr
 
-    async with stdio_session(a, **NO_LLM) as sa, stdio_session(b, **NO_LLM) as sb:
+    async with memory_session(a, **NO_LLM) as sa, memory_session(b, **NO_LLM) as sb:
         assert await stats(sb) == await stats(sa)
         for query, ns in [*QUERIES, ("favorite basketball player", ["users", uid])]:
             hits_a, hits_b = await search(sa, query, ns), await search(sb, query, ns)
@@ -275,7 +275,7 @@ async def test_plain_lines_import_and_bad_lines_are_named(tmp_path: Path) -> Non
     missing = cli(d, "import", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2 and "is not a file" in missing.stderr
 
-    async with stdio_session(d, **NO_LLM) as s:
+    async with memory_session(d, **NO_LLM) as s:
         # nothing imported before is lost, and a file with a bad line imports nothing
         assert await stats(s) == {"memories/home": 2, "memories": 1}
         hits = await search(s, "boiler serviced", ["memories", "home"])
@@ -289,7 +289,7 @@ async def test_plain_lines_import_and_bad_lines_are_named(tmp_path: Path) -> Non
 
 async def test_backup_while_a_server_writes(tmp_path: Path) -> None:
     a, dest = tmp_path / "a", tmp_path / "backup"
-    async with stdio_session(a, **NO_LLM) as s:
+    async with memory_session(a, **NO_LLM) as s:
         for i in range(20):
             await call(
                 s, "manage_memory", content=f"backup fact {i}: the kiln {i} fires at {900 + i} degrees"
@@ -320,7 +320,7 @@ async def test_backup_while_a_server_writes(tmp_path: Path) -> None:
     again = cli(a, "backup", str(dest))
     assert again.returncode == 1 and "is not empty" in again.stderr
 
-    async with stdio_session(dest, **NO_LLM) as s:
+    async with memory_session(dest, **NO_LLM) as s:
         counts = await stats(s)
         assert counts["memories"] == 20 and before <= counts["memories/live"] == copied - 20
         deadline = time.monotonic() + 60
@@ -347,10 +347,10 @@ async def test_import_merges_into_a_data_dir_in_use(tmp_path: Path) -> None:
             for i in range(3)
         ]
 
-    async with stdio_session(a, **NO_LLM) as s:
+    async with memory_session(a, **NO_LLM) as s:
         ta = (await call(s, "add_messages", messages=said("alice")))["thread_id"]
         assert (await call(s, "trigger_formation", thread_id=ta))["memories_formed"] >= 1
-    async with stdio_session(c, **NO_LLM) as s:
+    async with memory_session(c, **NO_LLM) as s:
         tc = (await call(s, "add_messages", messages=said("carol")))["thread_id"]
     assert cli(a, "export", str(out)).returncode == 0
     done = cli(c, "import", "--quiet", str(out))
@@ -369,7 +369,7 @@ async def test_import_merges_into_a_data_dir_in_use(tmp_path: Path) -> None:
         broken.stderr
     )
 
-    async with stdio_session(c, **NO_LLM) as s:
+    async with memory_session(c, **NO_LLM) as s:
         for tid, who in ((ta, "alice"), (tc, "carol")):
             page = await read_json(s, f"langmem://threads/{tid}/messages")
             assert [m["content"] for m in page["messages"]] == [

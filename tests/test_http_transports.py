@@ -11,6 +11,8 @@ import pytest
 from tests.http_server import http_server, mcp_session
 from tests.mcp_client import call, read_json, stdio_session
 
+pytestmark = pytest.mark.process
+
 
 @pytest.mark.parametrize("transport", ["http", "sse"])
 async def test_tools_over_transport(tmp_path: Path, transport: str) -> None:

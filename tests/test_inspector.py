@@ -23,7 +23,10 @@ TIMEOUT = 600  # the first npx run downloads the package
 
 if NPX is None:
     print("test_inspector: npx not found on PATH; skipping the MCP Inspector tests (install Node.js 20+)")
-pytestmark = pytest.mark.skipif(NPX is None, reason="npx not found on PATH (install Node.js 20+ to run this)")
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(NPX is None, reason="npx not found on PATH (install Node.js 20+ to run this)"),
+]
 
 
 def inspector(*args: str) -> dict:

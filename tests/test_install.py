@@ -15,6 +15,8 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from tests.mcp_client import REPO
 
+pytestmark = pytest.mark.process
+
 CASES = {
     # host: (path under the fake home or project, servers key)
     "claude-desktop": (".config/Claude/claude_desktop_config.json", "mcpServers"),

@@ -21,7 +21,7 @@ from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextConte
 
 from langmem_mcp.llm.prompts import shipped_dir
 from tests.fake_anthropic import FakeAnthropic, error, text, tools
-from tests.mcp_client import call, call_error, read_json, server_env, stdio_session
+from tests.mcp_client import call, call_error, memory_session, read_json, server_env
 
 CONVERSATION = [
     {"role": "user", "content": "I moved from Porto to Lisbon last month. I am vegetarian now."},
@@ -66,7 +66,7 @@ def system_text(body: dict[str, Any]) -> str:
 
 
 async def test_without_an_llm_the_tools_say_how_to_enable_one_and_summaries_are_extractive(tmp_path):
-    async with stdio_session(tmp_path, LANGMEM_MCP_LLM="none") as s:
+    async with memory_session(tmp_path, LANGMEM_MCP_LLM="none") as s:
         for tool, args in (
             ("extract_memories", {"messages": CONVERSATION}),
             ("optimize_prompt", {"prompt": "Be helpful.", "trajectories": [[CONVERSATION, "too long"]]}),
@@ -111,7 +111,7 @@ async def test_summarize_a_stored_thread_by_id(tmp_path):
 
     async with open_services(Settings(data_dir=tmp_path)) as services:
         await services.threads.add_messages("trip", CONVERSATION)
-    async with stdio_session(tmp_path, LANGMEM_MCP_LLM="none") as s:
+    async with memory_session(tmp_path, LANGMEM_MCP_LLM="none") as s:
         out = await call(s, "summarize_thread", thread_id="trip")
         assert out["method"] == "extractive" and "Lisbon" in out["summary"]["summary"]
         page = await read_json(s, "memory://list/threads%2Ftrip%2Fsummary")
@@ -123,7 +123,7 @@ async def test_summarize_a_stored_thread_by_id(tmp_path):
 
 
 async def test_extract_memories_inserts_updates_and_deletes_through_the_anthropic_api(tmp_path, fake):
-    async with stdio_session(tmp_path, **anthropic_env(fake)) as s:
+    async with memory_session(tmp_path, **anthropic_env(fake)) as s:
         porto = (await call(s, "manage_memory", content="The user lives in Porto."))["id"]
         coffee = (await call(s, "manage_memory", content="The user drinks coffee every morning."))["id"]
         fake.add(
@@ -194,7 +194,7 @@ async def test_structured_memories_and_llm_summary(tmp_path, fake):
         "properties": {"topic": {"type": "string"}, "likes": {"type": "boolean"}},
         "required": ["topic", "likes"],
     }
-    async with stdio_session(tmp_path, **anthropic_env(fake)) as s:
+    async with memory_session(tmp_path, **anthropic_env(fake)) as s:
         fake.add(
             tools(("insert_memory", {"content": {"topic": "coffee"}})),  # misses "likes": refused
             tools(("insert_memory", {"content": {"topic": "coffee", "likes": False}}), ("done", {})),
@@ -230,7 +230,7 @@ async def test_structured_memories_and_llm_summary(tmp_path, fake):
 
 async def test_optimize_prompt_keeps_refused_prompts_and_history_and_offers_mcp_prompts(tmp_path, fake):
     trajectories = [[CONVERSATION, {"score": 0, "comment": "Too long, and it ignored my name."}]]
-    async with stdio_session(tmp_path, **anthropic_env(fake)) as s:
+    async with memory_session(tmp_path, **anthropic_env(fake)) as s:
         # gradient: the model concludes no adjustment is warranted -> the prompt comes back as is
         fake.add(
             tools(("think", {"thought": "The answers were fine."})),
@@ -327,7 +327,7 @@ async def test_optimize_prompt_keeps_refused_prompts_and_history_and_offers_mcp_
 
 async def test_text_answers_from_an_anthropic_compatible_endpoint_are_stored(tmp_path, fake):
     """Local models behind Anthropic-compatible endpoints often answer in text: it is read and stored."""
-    async with stdio_session(tmp_path, **anthropic_env(fake)) as s:
+    async with memory_session(tmp_path, **anthropic_env(fake)) as s:
         fake.add(
             text(
                 "Here is a summary of the conversation:\n\n"
@@ -414,7 +414,7 @@ async def test_extract_memories_with_the_hosts_model_through_sampling(tmp_path, 
 
 
 async def test_auto_without_key_or_sampling_is_a_clear_error_but_summaries_still_work(tmp_path):
-    async with stdio_session(tmp_path) as s:  # a client without sampling, no key
+    async with memory_session(tmp_path) as s:  # a client without sampling, no key
         message = await call_error(s, "extract_memories", messages=CONVERSATION)
         assert "no LLM is available" in message and "ANTHROPIC_API_KEY" in message
         out = await call(s, "summarize_thread", messages=CONVERSATION)
@@ -440,7 +440,7 @@ async def test_edited_templates_are_hot_reloaded_and_a_bad_edit_keeps_the_last_g
     shipped = (shipped_dir() / "summarize_thread.md").read_text(encoding="utf-8")
     template.write_text("MARKER-ONE\n" + shipped, encoding="utf-8")
     summary = ("write_summary", {"title": "t", "summary": "s", "topics": []})
-    async with stdio_session(
+    async with memory_session(
         tmp_path / "data", **anthropic_env(fake, LANGMEM_MCP_PROMPTS_DIR=str(user_dir))
     ) as s:
 

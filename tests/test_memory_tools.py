@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp_client import call, call_error, read_json, stdio_session
+from tests.mcp_client import call, call_error, memory_session, read_json
 
 
 async def test_tools_are_listed_with_annotations(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}
         assert {"manage_memory", "search_memory"} <= set(tools)
         assert tools["search_memory"].annotations.read_only_hint is True
@@ -23,7 +23,7 @@ async def test_tools_are_listed_with_annotations(tmp_path: Path) -> None:
 
 
 async def test_create_search_update_delete(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         a = await call(s, "manage_memory", content="Steph Curry is my favorite basketball player")
         b = await call(s, "manage_memory", content="I live in Lisbon with my cat Miso")
         assert a["action"] == b["action"] == "created"
@@ -52,7 +52,7 @@ async def test_create_search_update_delete(tmp_path: Path) -> None:
 
 
 async def test_duplicate_returns_existing_and_changes_nothing(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         first = await call(s, "manage_memory", content="Prefers tabs over spaces")
         before = await read_json(s, f"memory://item/memories/{first['id']}")
         again = await call(s, "manage_memory", content="Prefers tabs over spaces")
@@ -66,7 +66,7 @@ async def test_duplicate_returns_existing_and_changes_nothing(tmp_path: Path) ->
 
 
 async def test_namespace_isolation(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         x = await call(
             s, "manage_memory", content="Project X ships on Friday", namespace=["memories", "project-x"]
         )
@@ -90,7 +90,7 @@ async def test_namespace_isolation(tmp_path: Path) -> None:
 
 
 async def test_filter_paging_and_resources(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path, "--namespace", "team/alpha") as s:
+    async with memory_session(tmp_path, "--namespace", "team/alpha") as s:
         ids = []
         for i in range(7):
             r = await call(
@@ -120,16 +120,16 @@ async def test_filter_paging_and_resources(tmp_path: Path) -> None:
 
 
 async def test_persists_across_restart(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         mid = (await call(s, "manage_memory", content="The wifi password is hunter2"))["id"]
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         hits = (await call(s, "search_memory", query="wifi password"))["memories"]
         assert hits[0]["id"] == mid
         assert (await call(s, "manage_memory", content="The wifi password is hunter2"))["action"] == "exists"
 
 
 async def test_bad_input_gives_tool_errors_and_server_keeps_serving(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         good = await call(s, "manage_memory", content="A memory that must survive bad input")
         errors = {
             "wrong type": await call_error(s, "manage_memory", content=42),
@@ -172,7 +172,7 @@ async def test_bad_input_gives_tool_errors_and_server_keeps_serving(tmp_path: Pa
 
 
 async def test_metadata_filter_and_importance(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         a = await call(
             s,
             "manage_memory",
@@ -220,9 +220,9 @@ async def test_metadata_filter_and_importance(tmp_path: Path) -> None:
 
 
 async def test_tool_groups_can_be_chosen(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path, LANGMEM_MCP_TOOLS="memory") as s:
+    async with memory_session(tmp_path, LANGMEM_MCP_TOOLS="memory") as s:
         assert {t.name for t in (await s.list_tools()).tools} == {"manage_memory", "search_memory"}
-    async with stdio_session(tmp_path) as s:
+    async with memory_session(tmp_path) as s:
         names = {t.name for t in (await s.list_tools()).tools}
         assert {"manage_memory", "query_user_memory", "extract_memories"} <= names
 

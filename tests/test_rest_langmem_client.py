@@ -15,6 +15,8 @@ import pytest
 from tests import rest_server
 from tests.langmem_client_env import client_python, run_flow
 
+pytestmark = pytest.mark.process
+
 FLOWS = [
     "readme",
     "functions",

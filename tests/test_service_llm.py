@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fake_anthropic import FakeAnthropic, Reply, text, tools
-from tests.mcp_client import call, read_json, stdio_session
+from tests.mcp_client import call, memory_session, read_json
 
 PROFILE = {
     "title": "UserProfile",
@@ -75,7 +75,7 @@ async def test_every_function_type_forms_with_an_llm(tmp_path: Path) -> None:
             "LANGMEM_MCP_ANTHROPIC_BASE_URL": fake.url,
             "LANGMEM_MCP_LLM": "auto",
         }
-        async with stdio_session(tmp_path, **env) as s:
+        async with memory_session(tmp_path, **env) as s:
             profile = (
                 await call(
                     s,
@@ -171,7 +171,7 @@ async def test_every_function_type_forms_from_text_answers(tmp_path: Path) -> No
     uid = str(uuid.uuid4())
     with FakeAnthropic([respond_in_text] * 8) as fake:
         env = {"ANTHROPIC_API_KEY": "sk-test", "LANGMEM_MCP_ANTHROPIC_BASE_URL": fake.url}
-        async with stdio_session(tmp_path, **env) as s:
+        async with memory_session(tmp_path, **env) as s:
             profile = (await call(s, "manage_memory_function", type="user_state", schema=PROFILE))["id"]
             events = (await call(s, "manage_memory_function", type="user_append_state", schema=EVENT))["id"]
             summary = (await call(s, "manage_memory_function", type="thread_summary", schema=SUMMARY))["id"]
@@ -209,7 +209,7 @@ async def test_a_failing_model_is_reported_and_retried(tmp_path: Path) -> None:
             "LANGMEM_MCP_ANTHROPIC_BASE_URL": fake.url,
             "LANGMEM_MCP_LLM_MAX_RETRIES": "0",
         }
-        async with stdio_session(tmp_path, **env) as s:
+        async with memory_session(tmp_path, **env) as s:
             tid = (
                 await call(
                     s,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp_client import call, call_error, read_json, stdio_session
+from tests.mcp_client import call, call_error, memory_session, read_json
 
 QUESTION = "Do you remember who my favorite basketball player is?"
 CURRY = "Yeah, Steph Curry is amazing!"
@@ -40,7 +40,7 @@ def readme_messages(user_id: str) -> list[dict[str, Any]]:
 
 
 async def test_tools_and_resources_are_listed(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path, **NO_LLM) as s:
+    async with memory_session(tmp_path, **NO_LLM) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}
         service = {
             "add_messages",
@@ -67,7 +67,7 @@ async def test_tools_and_resources_are_listed(tmp_path: Path) -> None:
 
 async def test_readme_flow_and_idempotent_formation(tmp_path: Path) -> None:
     uid = str(uuid.uuid4())
-    async with stdio_session(tmp_path, **NO_LLM) as s:
+    async with memory_session(tmp_path, **NO_LLM) as s:
         added = await call(s, "add_messages", messages=readme_messages(uid))
         tid = added["thread_id"]
         assert added["added"] == 3 and added["duplicates"] == 0
@@ -110,7 +110,7 @@ async def test_readme_flow_and_idempotent_formation(tmp_path: Path) -> None:
 
 
 async def test_memory_functions(tmp_path: Path) -> None:
-    async with stdio_session(tmp_path, **NO_LLM) as s:
+    async with memory_session(tmp_path, **NO_LLM) as s:
         made = await call(s, "manage_memory_function", type="user_state", schema=PROFILE, name="Profile")
         fid = made["id"]
         fn = made["memory_function"]
@@ -147,7 +147,7 @@ async def test_memory_functions(tmp_path: Path) -> None:
 
 async def test_disabled_functions_do_not_run(tmp_path: Path) -> None:
     uid = str(uuid.uuid4())
-    async with stdio_session(tmp_path, **NO_LLM) as s:
+    async with memory_session(tmp_path, **NO_LLM) as s:
         default = (await read_json(s, "langmem://memory-functions?target_type=user_semantic_memory"))[
             "memory_functions"
         ]
@@ -166,7 +166,7 @@ async def test_disabled_functions_do_not_run(tmp_path: Path) -> None:
 
 async def test_messages_state_users_and_user_memory(tmp_path: Path) -> None:
     uid = str(uuid.uuid4())
-    async with stdio_session(tmp_path, **NO_LLM) as s:
+    async with memory_session(tmp_path, **NO_LLM) as s:
         batch = [
             {
                 "role": "user" if i % 2 == 0 else "assistant",
@@ -241,7 +241,7 @@ async def test_messages_state_users_and_user_memory(tmp_path: Path) -> None:
 
 async def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     unknown = str(uuid.uuid4())
-    async with stdio_session(tmp_path, **NO_LLM) as s:
+    async with memory_session(tmp_path, **NO_LLM) as s:
         assert f"no user with id {unknown!r}" in await call_error(
             s, "query_user_memory", user_id=unknown, text="x"
         )
@@ -268,7 +268,7 @@ async def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
 
 async def test_background_formation_after_a_quiet_delay(tmp_path: Path) -> None:
     uid = str(uuid.uuid4())
-    async with stdio_session(tmp_path, LANGMEM_MCP_FORMATION_DELAY_SECONDS="0.3", **NO_LLM) as s:
+    async with memory_session(tmp_path, LANGMEM_MCP_FORMATION_DELAY_SECONDS="0.3", **NO_LLM) as s:
         tid = (await call(s, "add_messages", messages=readme_messages(uid)))["thread_id"]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

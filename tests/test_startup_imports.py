@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.process
+
 #: Service code no tool signature needs: loaded on first use or once the server is ready.
 DEFERRED = (
     "langmem_mcp.service.formation",
@@ -34,10 +38,13 @@ CHECK = """
 import asyncio, gc, logging, sys
 from pathlib import Path
 
+import pytest
+
 from langmem_mcp.config import Settings
 from langmem_mcp.server import startup_gc
 from langmem_mcp.server.app import build_server, running
 from langmem_mcp.server.lifespan import ServerContext
+
 
 DEFERRED = {deferred!r}
 

@@ -11,9 +11,12 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from mcp import ClientSession
 
 from tests.mcp_client import call, stdio_session
+
+pytestmark = pytest.mark.process
 
 N_EACH = 30
 POLL = 0.05

@@ -18,6 +18,7 @@ from langmem_mcp.service import transfer
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.runtime import Runtime
+from tests.indexing import wait_indexed
 from tests.mcp_client import call, memory_session
 
 NOTES = [
@@ -101,6 +102,7 @@ async def test_only_large_namespaces_get_a_collection(tmp_path: Path) -> None:
         assert (await semantic_ids(svc, "What pet does Mira have?", ["big"]))[:1]
         rest = [await svc.create(n, ["big"]) for n in NOTES[5:]]
         index = await wait_filled(rt, "big")
+        await wait_indexed(rt)
         assert index.filled() == {"big"} and not index.holds("small")
         in_chroma = await asyncio.to_thread(index.all_ids)
         big_ids = {r[0] for r in await rt.db.fetchall("SELECT id FROM memories WHERE namespace = 'big'")}
@@ -109,11 +111,12 @@ async def test_only_large_namespaces_get_a_collection(tmp_path: Path) -> None:
         extra = await svc.create("Mira: I bought a second-hand kayak", ["big"])
         await svc.delete(rest[0].id, ["big"])
         await svc.delete(small[0].id, ["small"])
+        hits = await svc.search("Which boat did Mira buy?", ["big"], limit=1)  # at once, by meaning
+        assert hits[0].id == extra.id
+        await wait_indexed(rt)
         in_chroma = await asyncio.to_thread(index.all_ids)
         assert extra.id in in_chroma["big"] and rest[0].id not in in_chroma["big"]
         assert set(in_chroma) == {"big"}
-        hits = await svc.search("Which boat did Mira buy?", ["big"], limit=1)
-        assert hits[0].id == extra.id
         assert await rt.db.scalar("SELECT COUNT(*) FROM index_tombstones") == 0
     finally:
         await rt.close()

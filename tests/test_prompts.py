@@ -92,10 +92,17 @@ async def test_hot_reload_applies_good_edits_and_refuses_bad_ones(dirs, caplog):
     lib = PromptLibrary(user, shipped, debounce_ms=50)
     await lib.start()
     try:
-        await asyncio.sleep(0.3)  # let the watcher settle
-        reloads = lib.reloads
-        write(user / "test_greeting.md", "Welcome, $name.")
-        await wait_for(lambda: lib.reloads > reloads and lib.text("test_greeting") == "Welcome, $name.")
+        # The watcher arms itself in its task: rewrite the edit until a reload shows it.
+        for attempt in range(40):
+            reloads = lib.reloads
+            write(user / "test_greeting.md", "Welcome, $name.")
+            try:
+                await wait_for(
+                    lambda r=reloads: lib.reloads > r and lib.text("test_greeting") == "Welcome, $name.", 0.5
+                )
+                break
+            except AssertionError:
+                assert attempt < 39, "the watcher never picked up an edit"
 
         reloads = lib.reloads
         write(user / "test_greeting.md", "Welcome, friend.")  # drops $name: refused

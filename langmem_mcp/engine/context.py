@@ -1,25 +1,35 @@
-"""Indexing a memory with its conversational context.
+"""Indexing a memory with its conversational context — only where there is a conversation.
 
 A turn such as "Melanie: Yes! It was amazing" says little alone; the turns around it say what
-was amazing. Each memory is therefore indexed (never returned) with the memories stored just
-before and after it in the same namespace, if they were stored close in time: BM25 sees them as
-a second, down-weighted column, and the vector mixes the memory with its surroundings. Memories
-far apart in time (another conversation) are not context.
+was amazing. Such a memory is therefore indexed (never returned) with the memories stored just
+before and after it in the same namespace: BM25 sees them as a second, down-weighted column, and
+the vector mixes the memory with its surroundings.
 
-Two ways to make the vector (setting `context_vectors`), measured on LoCoMo dev (README):
-- "window" (default): normalise(e(memory) + e(memory in its window)) — best recall (77.1 @10),
-  but each memory costs a second, longer encoding, and a neighbour's window is re-encoded when a
-  memory arrives after it;
-- "neighbours": normalise(e(memory) + mean(e(each neighbour))) — 75.9 @10, and every text is
-  encoded once, so bulk imports run at nearly the raw encoder's speed;
-- "off": e(memory) alone (75.0 @10 with the context BM25 column).
+Unrelated facts saved one after another must not borrow each other's words, so a neighbour is
+context only when it belongs to the same conversation (`conversation_neighbours`):
+- by provenance, when the memories say where they came from (`thread_id`, `session_id` or
+  `conversation_id` in their metadata, as thread messages and captured sessions do): the same
+  value, and nothing across a difference;
+- otherwise only when the memories are plainly a dialogue: transcript lines ("Name: text") whose
+  speakers take turns around the memory. Facts written by an agent have no speaker; transcript
+  lines stored out of order rarely alternate for long (by chance, 1 in 2 per pair).
+A time gap of more than `window_seconds` ends the run either way.
+
+Three ways to make the vector (setting `context_vectors`):
+- "window" (default): normalise(e(memory) + e(memory in its window));
+- "neighbours": normalise(e(memory) + mean(e(each neighbour))), every text encoded once;
+- "off": e(memory) alone (BM25 still sees the context).
+With no neighbour, every mode is e(memory).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from langmem_mcp.engine import lexical
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,29 +46,88 @@ VectorMode = Literal["window", "neighbours", "off"]
 #: tokenizer treats both control characters as spaces.
 SEP = "\x1e"
 ITEM = "\x1f"
+#: Metadata keys that say which conversation a memory came from, most specific first.
+PROVENANCE_KEYS = ("thread_id", "session_id", "conversation_id")
 
 
 @dataclass(frozen=True)
 class ContextPolicy:
     """Which memories are a memory's context: up to `before` memories stored just before it and
-    `after` just after it in its namespace, within `window_seconds` of it (a gap ends the run)."""
+    `after` just after it in its namespace, of the same conversation, within `window_seconds`.
+    Transcript lines without provenance count as a dialogue when the `dialogue_pairs` adjacent
+    pairs around the memory (as many as there are) all change speaker."""
 
     before: int = 2
     after: int = 1
     window_seconds: float = 3600.0
     #: BM25 weight of the context column relative to the memory's own text.
     lexical_weight: float = 0.4
+    dialogue_pairs: int = 3
 
-    def join(self, before: Sequence[str], after: Sequence[str]) -> str:
-        return join(before, after)
+    @property
+    def reach(self) -> int:
+        """How far on each side a memory's decision looks (and whose decisions a change touches)."""
+        return max(self.before, self.after, self.dialogue_pairs)
 
-    def split(self, context: str) -> tuple[list[str], list[str]]:
-        return split(context)
 
-    def widened(self) -> ContextPolicy:
-        """Seen from the other side: the memories whose context holds a given one lie up to
-        `after` before it and up to `before` after it."""
-        return ContextPolicy(self.after, self.before, self.window_seconds, self.lexical_weight)
+@dataclass(frozen=True)
+class Turn:
+    """What the policy sees of a memory."""
+
+    content: str
+    metadata: Mapping[str, Any]
+    at: datetime
+
+
+def provenance(metadata: Mapping[str, Any]) -> str | None:
+    for key in PROVENANCE_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return f"{key}={value}"
+    return None
+
+
+def conversation_neighbours(
+    me: Turn, before: Sequence[Turn], after: Sequence[Turn], policy: ContextPolicy
+) -> tuple[list[str], list[str]]:
+    """The texts of `me`'s context: of `before` (nearest first) and `after` (nearest first), the
+    runs that belong to its conversation, at most `policy.before` / `policy.after` of them."""
+    mine = provenance(me.metadata)
+    if mine is None and not _dialogue(me, before, after, policy):
+        return [], []
+    out: list[list[str]] = []
+    for side, limit in ((before, policy.before), (after, policy.after)):
+        run: list[str] = []
+        previous = me
+        for other in side[:limit]:
+            if abs((other.at - me.at).total_seconds()) > policy.window_seconds:
+                break
+            if mine is not None:
+                if provenance(other.metadata) != mine:
+                    break
+            elif provenance(other.metadata) is not None or not _alternates(previous, other):
+                break
+            run.append(other.content)
+            previous = other
+        out.append(run)
+    return out[0], out[1]
+
+
+def _alternates(a: Turn, b: Turn) -> bool:
+    sa, sb = lexical.speaker(a.content), lexical.speaker(b.content)
+    return sa is not None and sb is not None and sa != sb
+
+
+def _dialogue(me: Turn, before: Sequence[Turn], after: Sequence[Turn], policy: ContextPolicy) -> bool:
+    """Transcript lines taking turns around `me`: every adjacent pair within `dialogue_pairs` on
+    each side (as many as there are) changes speaker, and none says where it came from."""
+    n = policy.dialogue_pairs
+    chain = [*reversed(before[:n]), me, *after[:n]]
+    pairs = list(zip(chain, chain[1:], strict=False))
+    return bool(pairs) and all(
+        _alternates(a, b) and provenance(a.metadata) is None and provenance(b.metadata) is None
+        for a, b in pairs
+    )
 
 
 def join(before: Sequence[str], after: Sequence[str]) -> str:
@@ -81,27 +150,45 @@ class HasText(Protocol):
     context: str
 
 
-def embed_memories(embedder: Embedder, rows: Sequence[HasText], mode: VectorMode = "window") -> np.ndarray:
-    """One L2-normalised vector per memory, by `mode` (see the module docstring)."""
+def embed_memories(
+    embedder: Embedder,
+    rows: Sequence[HasText],
+    mode: VectorMode = "window",
+    own: Sequence[np.ndarray | None] | None = None,
+) -> np.ndarray:
+    """One L2-normalised vector per memory, by `mode` (see the module docstring). `own`: vectors
+    of the memories' own texts already made (None where not), so they are not encoded again."""
     import numpy as np
 
     if not rows:
         return embedder.embed([])
-    if mode == "off":
-        return embedder.embed([r.content for r in rows])
-    if mode == "window":
-        texts = [t for r in rows for t in (r.content, window(r.content, r.context))]
-        vectors = embedder.embed(texts).reshape(len(rows), 2, -1).sum(axis=1)
-    else:
-        groups = [[r.content, *(i for part in split(r.context) for i in part)] for r in rows]
-        unique = list(dict.fromkeys(t for g in groups for t in g))  # neighbours are shared: encode once
-        at = {t: k for k, t in enumerate(unique)}
-        encoded = embedder.embed(unique)
-        vectors = np.stack(
-            [
-                encoded[at[g[0]]] + (encoded[[at[t] for t in g[1:]]].mean(axis=0) if len(g) > 1 else 0)
-                for g in groups
-            ]
-        )
+    known = list(own) if own is not None else [None] * len(rows)
+    wanted: dict[str, int] = {}
+    for row, vec in zip(rows, known, strict=True):
+        if vec is None:
+            wanted.setdefault(row.content, len(wanted))
+        if mode == "window" and any(split(row.context)):
+            wanted.setdefault(window(row.content, row.context), len(wanted))
+        elif mode == "neighbours":
+            for part in split(row.context):
+                for text in part:
+                    wanted.setdefault(text, len(wanted))
+    encoded = embedder.embed(list(wanted)) if wanted else None
+
+    def vec_of(text: str) -> np.ndarray:
+        assert encoded is not None
+        return encoded[wanted[text]]
+
+    out = []
+    for row, vec in zip(rows, known, strict=True):
+        base = np.asarray(vec, dtype=np.float32) if vec is not None else vec_of(row.content)
+        before, after = split(row.context)
+        if mode == "off" or not (before or after):
+            out.append(base)
+        elif mode == "window":
+            out.append(base + vec_of(window(row.content, row.context)))
+        else:
+            out.append(base + np.mean([vec_of(t) for t in (*before, *after)], axis=0))
+    vectors = np.stack(out).astype(np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)

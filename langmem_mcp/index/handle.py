@@ -3,32 +3,38 @@
 chromadb and the embedding model cost seconds to load, so they load in a worker thread after the
 MCP handshake (`start_warmup`) or on first use, whichever comes first; hosts give up on servers
 that are slow to list their tools.
+
+Writes go through here for the one thing they wait on, the vector of their own text (`embed`,
+batched with the writes arriving at the same time); the rest of indexing is the index worker's
+(`notify` wakes it when this process wrote).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from langmem_mcp.config import Settings
-from langmem_mcp.index.indexer import INDEXED, UPGRADE, IndexItem, fingerprint, row_vectors
-from langmem_mcp.index.owner import RemoteUnavailable
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from langmem_mcp.index.batching import EmbedBatcher
     from langmem_mcp.index.shared import SharedIndex
-    from langmem_mcp.store.memories import MemoryRow
 
 log = logging.getLogger(__name__)
 
 
 class IndexHandle:
-    """Loads the index once, hands it to whoever needs it, and indexes freshly committed rows."""
+    """Loads the index once, hands it to whoever needs it, and embeds what writes commit with."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._index: SharedIndex | None = None
+        self._batcher: EmbedBatcher | None = None
         self._warmup: asyncio.Task[SharedIndex] | None = None
         self.reconciled = 0  # memories (re)indexed at the last reconcile, for stats and tests
 
@@ -51,6 +57,7 @@ class IndexHandle:
         return self._index is not None and self._index.is_owner
 
     async def _load(self) -> SharedIndex:
+        from langmem_mcp.index.batching import EmbedBatcher
         from langmem_mcp.index.embeddings import shared_embedder
         from langmem_mcp.index.shared import SharedIndex
 
@@ -64,38 +71,24 @@ class IndexHandle:
             shared.start()
             return shared
 
-        self._index = await asyncio.to_thread(load)
-        return self._index
+        index = await asyncio.to_thread(load)
+        self._batcher = EmbedBatcher(index.embedder, lanes=os.cpu_count() or 1)
+        self._index = index
+        return index
 
     def _reconciled(self, n: int) -> None:
         self.reconciled = n
 
-    async def index_rows(self, rows: Sequence[MemoryRow], bulk: bool = False) -> None:
-        """Embed and index rows, then mark them indexed in SQLite.
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of these texts (each memory's own text), batched with concurrent writes."""
+        await self.get()
+        assert self._batcher is not None
+        return await self._batcher.embed(texts)
 
-        A row changed since it was read is left for the index worker to re-embed. A `bulk` write
-        in "window" mode is indexed at once with the fast "neighbours" vectors (one encoding per
-        text, so imports run near the encoder's speed) and upgraded to window vectors by the
-        worker when idle.
-        """
-        if not rows:
-            return
-        index = await self.get()
-        ids = [r.id for r in rows]
-        index.hold(ids, 1)
-        try:
-            mode, state = self.settings.context_vectors, INDEXED
-            if bulk and mode == "window":
-                mode, state = "neighbours", UPGRADE
-            vectors = await asyncio.to_thread(row_vectors, index.embedder, rows, mode)
-            items = [
-                IndexItem(r.id, r.namespace, fingerprint(r.content_hash, r.context), state) for r in rows
-            ]
-            await asyncio.to_thread(index.apply, items, vectors)
-        except RemoteUnavailable:  # committed already; the owner (or whoever takes over) indexes it
-            log.warning("index owner unreachable; %d memories will be indexed by it later", len(rows))
-        finally:
-            index.hold(ids, -1)
+    def notify(self) -> None:
+        """This process committed rows the index worker has to finish: wake it now."""
+        if self._index is not None:
+            self._index.wake()
 
     async def close(self) -> None:
         if self._warmup is not None and not self._warmup.done():
@@ -103,5 +96,7 @@ class IndexHandle:
                 await self._warmup
             except Exception:  # noqa: BLE001 - closing anyway
                 log.exception("index warm-up failed")
+        if self._batcher is not None:
+            await self._batcher.close()
         if self._index is not None:
             await asyncio.to_thread(self._index.close)

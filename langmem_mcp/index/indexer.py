@@ -1,10 +1,13 @@
-"""The index owner's writer: the only code that stores index vectors (SQLite's and Chroma's).
+"""The index owner's worker: finishes what writes leave to it, and writes Chroma.
 
 Every memory's vector is kept beside its row in SQLite (`store/vector_rows.py`), so namespaces of
 up to `exact_search_max` memories are searched exactly from there; larger namespaces also get a
-Chroma collection (`index/chroma.py`). The indexer keeps both in step with what SQLite says exists:
-each change is checked against the row it was made from, so writes racing from several processes
-end with the newest content indexed, and a crash at any point leaves work the next pass finishes.
+Chroma collection (`index/chroma.py`). A write commits its row with its own text's vector; the
+indexer then works out the row's context (`index/context_rows.py`), sends the neighbours whose
+context it touches back, makes the vector that mixes the context in, and puts it in Chroma when
+the namespace has a collection. The row's `indexed` state (`store.memories.Indexed`) says what is
+left, so a crash at any point leaves work the next pass finishes; every vector is checked against
+the row it was made from, so writes racing from several processes end with the newest indexed.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ import hashlib
 import logging
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langmem_mcp.engine.context import VectorMode, embed_memories
+from langmem_mcp.engine.context import ContextPolicy, VectorMode, embed_memories, split
+from langmem_mcp.index import context_rows
 from langmem_mcp.store import vector_rows
+from langmem_mcp.store.index_state import Indexed
 from langmem_mcp.store.sqlite import immediate_transaction
 
 if TYPE_CHECKING:  # numpy and chromadb load with the index, after the handshake
@@ -32,8 +36,8 @@ if TYPE_CHECKING:  # numpy and chromadb load with the index, after the handshake
 log = logging.getLogger(__name__)
 
 RECONCILE_BATCH = 256
-#: A row left unindexed this long was dropped by its writer (crashed, owner unreachable).
-GRACE_SECONDS = 2.0
+#: Rows whose context one transaction works out (short, so writers never wait long on it).
+CONTEXT_BATCH = 64
 #: Vectors copied from SQLite into a namespace's new Chroma collection per step (under the lock).
 FILL_BATCH = 1000
 #: `meta` key naming the model the vectors kept in SQLite were made by.
@@ -45,20 +49,28 @@ def fingerprint(content_hash: str, context: str = "") -> str:
     return hashlib.sha256(f"{content_hash}\x00{context}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def row_vectors(embedder: Embedder, rows: Sequence[Any], mode: VectorMode = "window") -> np.ndarray:
-    """The vector each row is indexed under: the memory mixed with its context (engine.context)."""
-    return embed_memories(embedder, rows, mode)
+def row_vectors(
+    embedder: Embedder,
+    rows: Sequence[Any],
+    mode: VectorMode = "window",
+    own: Sequence[np.ndarray | None] | None = None,
+) -> np.ndarray:
+    """The vector each row is indexed under: the memory mixed with its context (engine.context);
+    `own`: vectors of rows' own texts already made."""
+    return embed_memories(embedder, rows, mode, own)
 
 
-#: `memories.indexed`: no vector yet; indexed as configured; indexed with the fast
-#: ("neighbours") vector of a bulk write, to be upgraded to the configured mode when idle.
-MISSING, INDEXED, UPGRADE = 0, 1, 2
-#: The worker upgrades fast vectors a batch at a time.
+MISSING, INDEXED, UPGRADE = Indexed.MISSING, Indexed.INDEXED, Indexed.UPGRADE
+#: The worker upgrades bulk-written vectors a batch at a time.
 UPGRADE_BATCH = 64
+#: The state list every query of pending rows repeats, so SQLite uses the partial index on them.
+PENDING = "indexed != 1"
 
 
 @dataclass(frozen=True)
 class IndexItem:
+    """A vector to store for a row, with what it was made from (`fingerprint`)."""
+
     id: str
     namespace: str
     fingerprint: str
@@ -78,22 +90,25 @@ class Indexer:
     """
 
     def __init__(
-        self, index: VectorIndex, db_path: Path, mode: VectorMode = "window", exact_max: int = 5000
+        self,
+        index: VectorIndex,
+        db_path: Path,
+        mode: VectorMode = "window",
+        exact_max: int = 5000,
+        policy: ContextPolicy | None = None,
     ) -> None:
         self.index = index
         self.mode = mode
         self.exact_max = exact_max
+        self.policy = policy or ContextPolicy()
         #: Namespaces written since `grow` last checked whether they outgrew exact search.
         self._grown: set[str] = set()
-        #: Ids this process is indexing right now (SharedIndex.hold): the worker leaves them be.
-        self.busy: Callable[[], set[str]] = set
         self.conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
         self.conn.execute("PRAGMA busy_timeout = 30000")
         cols = {r[1] for r in self.conn.execute("PRAGMA table_info(memories)")}
         self._context_col = "context" if "context" in cols else "''"
         self.lock = threading.Lock()
         self._data_version = -1
-        self._seen_unindexed: dict[str, float] = {}
 
     def close(self) -> None:
         with self.lock:
@@ -110,14 +125,14 @@ class Indexer:
                 out[i] = fingerprint(h, c)
         return out
 
-    def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> int:
+    def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> set[str]:
         """Store the vectors of rows still as they were embedded (in Chroma, and beside the rows
-        for exact search); mark those rows indexed."""
+        for exact search); mark those rows as the items say. Returns the ids stored."""
         with self.lock:
             current = self._current([it.id for it in items])
             keep = [k for k, it in enumerate(items) if current.get(it.id) == it.fingerprint]
             if not keep:
-                return 0
+                return set()
             fresh = [items[k] for k in keep]
             by_ns: dict[str, list[int]] = {}
             for k in keep:
@@ -136,7 +151,7 @@ class Indexer:
                 )
                 vector_rows.put(self.conn, [(it.namespace, it.id, vectors[k]) for k, it in marked])
             self._grown.update(ns for ns in by_ns if not self.index.holds(ns))
-            return len(fresh)
+            return {it.id for _, it in marked}
 
     def prepare(self) -> None:
         """At the owner's start: make sure the vectors kept in SQLite are this model's, and take
@@ -221,11 +236,6 @@ class Indexer:
         with self.lock:
             self.index.delete(namespace, ids)
 
-    @property
-    def waiting(self) -> bool:
-        """Rows seen unindexed on an earlier pass, to take once their grace time is over."""
-        return bool(self._seen_unindexed)
-
     def changed(self) -> bool:
         """Did another connection commit since the last call? (cheap: PRAGMA data_version)"""
         with self.lock:
@@ -235,69 +245,122 @@ class Indexer:
         self._data_version = version
         return True
 
-    def sync(self, embedder: Embedder, full: bool = False) -> int:
-        """Finish what SQLite says the index lacks: tombstones and unindexed rows. (Stray vectors,
-        with no memory behind them, are dropped when a search meets them: counting the collection
-        would load its whole HNSW index into memory.)
+    def backlog(self) -> int:
+        """Rows whose context or vector is still to be made (bulk upgrades aside)."""
+        with self.lock:
+            return int(
+                self.conn.execute(
+                    f"SELECT (SELECT COUNT(*) FROM memories WHERE {PENDING} AND indexed != {Indexed.UPGRADE:d})"
+                    " + (SELECT COUNT(*) FROM memories WHERE context_stale = 1)"
+                ).fetchone()[0]
+            )
 
-        Outside a full pass, a row is taken only once it has been unindexed for GRACE_SECONDS,
-        so rows whose writer is indexing them right now are not embedded twice.
-        """
+    def sync(self, embedder: Embedder) -> int:
+        """Finish what SQLite says the index lacks: deletes (tombstones), contexts, vectors;
+        returns how many vectors were made. (Stray vectors, with no memory behind them, are
+        dropped when a search meets them: counting a collection loads its whole HNSW graph.)"""
+        self._drop_tombstones()
+        done = 0
+        skip: set[str] = set()
+        while True:
+            settled = self._settle_contexts()
+            made, missed = self._make_vectors(embedder, skip)
+            done += made
+            skip |= missed  # changed while being embedded: the next call takes them
+            if not settled and not made:
+                return done
+
+    def _drop_tombstones(self) -> None:
         while True:
             with self.lock:
                 dead = self.conn.execute("SELECT namespace, id FROM index_tombstones LIMIT 1000").fetchall()
                 if not dead:
-                    break
+                    return
                 by_ns: dict[str | None, list[str]] = {}
                 for ns, i in dead:
                     by_ns.setdefault(ns, []).append(i)
                 for ns, ids in by_ns.items():
                     self.index.delete(ns, ids)
                 self.conn.executemany("DELETE FROM index_tombstones WHERE id = ?", [(i,) for _, i in dead])
-        done = 0
-        skip: set[str] = set()
-        while True:
-            with self.lock:
-                rows = self.conn.execute(
-                    f"SELECT id, namespace, content, content_hash, {self._context_col} FROM memories "
-                    "WHERE indexed = 0 ORDER BY rowid LIMIT ?",
-                    (RECONCILE_BATCH + len(skip),),
-                ).fetchall()
-            busy = self.busy()
-            rows = [r for r in rows if r[0] not in skip and r[0] not in busy]
-            if not full:
-                # Leave rows alone while their writer is probably indexing them itself.
-                now = time.monotonic()
-                seen = {r[0]: self._seen_unindexed.get(r[0], now) for r in rows}
-                self._seen_unindexed = seen
-                rows = [r for r in rows if now - seen[r[0]] >= GRACE_SECONDS]
-            if not rows:
-                break
-            batch = [_Pending(*r) for r in rows[:RECONCILE_BATCH]]
-            vectors = row_vectors(embedder, batch, self.mode)
-            items = [IndexItem(p.id, p.namespace, fingerprint(p.content_hash, p.context)) for p in batch]
-            applied = self.apply(items, vectors)
-            done += applied
-            if applied < len(batch):  # changed while embedding: the next pass takes them
-                skip |= {p.id for p in batch}
-            if not full:
-                break
-        return done
 
-    def upgrade(self, embedder: Embedder) -> int:
-        """Re-embed a batch of bulk-written rows in the configured mode; returns how many."""
+    def _settle_contexts(self) -> int:
+        """Work out the context of a batch of written rows (FRESH, FRESH_BULK) and of rows whose
+        neighbours changed (`context_stale`), in one short transaction; a written row sends its
+        neighbours back (their context may hold it); each row moves on to the vector it needs.
+        Returns the rows settled."""
+        plain_mode = self.mode == "off"
+        with self.lock, immediate_transaction(self.conn):
+            rows = self.conn.execute(
+                "SELECT rowid, namespace, indexed, context FROM (SELECT rowid, namespace, indexed, context "
+                f"FROM memories WHERE {PENDING} AND indexed IN ({Indexed.FRESH:d}, {Indexed.FRESH_BULK:d}) "
+                "UNION SELECT rowid, namespace, indexed, context FROM memories WHERE context_stale = 1) "
+                "ORDER BY rowid LIMIT ?",
+                (CONTEXT_BATCH,),
+            ).fetchall()
+            moves = []
+            for rowid, ns, state, old in rows:
+                new = context_rows.context_of(self.conn, rowid, self.policy)
+                if new is None:
+                    continue
+                own_is_final = plain_mode or not any(split(new))
+                small = not self.index.holds(ns)
+                if state in (Indexed.FRESH, Indexed.FRESH_BULK):
+                    context_rows.touch_neighbours(self.conn, ns, rowid, self.policy.reach)
+                    if own_is_final and small:
+                        nxt = Indexed.INDEXED  # its own text's vector, kept already, is the one
+                    elif state == Indexed.FRESH_BULK and small:
+                        nxt = Indexed.UPGRADE  # made as configured when the worker is idle
+                    else:
+                        nxt = Indexed.OWN
+                elif state == Indexed.INDEXED and new != old and not plain_mode:
+                    nxt = Indexed.STALE
+                else:
+                    nxt = Indexed(state)  # its vector is still to be made, from the new context
+                moves.append((new, int(nxt), rowid))
+                self._grown.add(ns)
+            self.conn.executemany(
+                "UPDATE memories SET context = ?, indexed = ?, context_stale = 0 WHERE rowid = ?", moves
+            )
+        return len(rows)
+
+    def _make_vectors(self, embedder: Embedder, skip: set[str]) -> tuple[int, set[str]]:
+        """Make and store the final vectors of a batch of rows whose context is settled (OWN:
+        their own text's vector is kept; STALE and MISSING: made whole). Returns (made, missed)."""
         with self.lock:
             rows = self.conn.execute(
-                f"SELECT id, namespace, content, content_hash, {self._context_col} FROM memories "
-                "WHERE indexed = ? ORDER BY rowid LIMIT ?",
-                (UPGRADE, UPGRADE_BATCH),
+                "SELECT m.id, m.namespace, m.content, m.content_hash, m.context, m.indexed, v.vector "
+                "FROM memories m LEFT JOIN memory_vectors v ON v.namespace = m.namespace AND v.id = m.id "
+                f"WHERE m.{PENDING} AND m.indexed IN ({Indexed.OWN:d}, {Indexed.STALE:d}, {Indexed.MISSING:d}) "
+                "ORDER BY m.rowid LIMIT ?",
+                (RECONCILE_BATCH + len(skip),),
+            ).fetchall()
+        rows = [r for r in rows if r[0] not in skip][:RECONCILE_BATCH]
+        if not rows:
+            return 0, set()
+        return self._embed_and_apply(embedder, rows)
+
+    def _embed_and_apply(self, embedder: Embedder, rows: Sequence[Any]) -> tuple[int, set[str]]:
+        dim = self.index.embedder.dim
+        batch = [_Pending(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        own = [
+            vector_rows.decode(r[6], dim) if r[5] == Indexed.OWN and r[6] is not None else None for r in rows
+        ]
+        vectors = row_vectors(embedder, batch, self.mode, own)
+        items = [IndexItem(p.id, p.namespace, fingerprint(p.content_hash, p.context)) for p in batch]
+        applied = self.apply(items, vectors)
+        return len(applied), {it.id for it in items} - applied
+
+    def upgrade(self, embedder: Embedder) -> int:
+        """Remake a batch of bulk-written vectors in the configured mode (when idle)."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT m.id, m.namespace, m.content, m.content_hash, m.context, m.indexed, NULL "
+                f"FROM memories m WHERE m.{PENDING} AND m.indexed = {Indexed.UPGRADE:d} ORDER BY m.rowid LIMIT ?",
+                (UPGRADE_BATCH,),
             ).fetchall()
         if not rows:
             return 0
-        batch = [_Pending(*r) for r in rows]
-        vectors = row_vectors(embedder, batch, self.mode)
-        items = [IndexItem(p.id, p.namespace, fingerprint(p.content_hash, p.context)) for p in batch]
-        return self.apply(items, vectors)
+        return self._embed_and_apply(embedder, rows)[0]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.config import Settings
-from langmem_mcp.index.indexer import Indexer, IndexItem
+from langmem_mcp.index.indexer import Indexer
 from langmem_mcp.index.owner import LOCK_FILE, OwnerClient, OwnerLock, OwnerServer, RemoteUnavailable
 
 if TYPE_CHECKING:
@@ -56,25 +56,11 @@ class SharedIndex:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.on_reconcile: Callable[[int], None] = lambda n: None
-        self._held: dict[str, int] = {}
-        self._held_lock = threading.Lock()
-        self._last_busy = time.monotonic()
+        #: Set when this process committed rows for the worker: it starts at once, not at its poll.
+        self._wake = threading.Event()
 
-    def hold(self, ids: Sequence[str], delta: int) -> None:
-        """Mark ids as being embedded by this process (+1) or done (-1), so the background worker
-        does not embed the same rows again while a slow batch is in flight."""
-        with self._held_lock:
-            self._last_busy = time.monotonic()
-            for i in ids:
-                n = self._held.get(i, 0) + delta
-                if n > 0:
-                    self._held[i] = n
-                else:
-                    self._held.pop(i, None)
-
-    def held(self) -> set[str]:
-        with self._held_lock:
-            return set(self._held)
+    def wake(self) -> None:
+        self._wake.set()
 
     @property
     def is_owner(self) -> bool:
@@ -106,22 +92,26 @@ class SharedIndex:
         indexer = Indexer(
             index, self.settings.db_path, self.settings.context_vectors, self.settings.exact_search_max
         )
-        indexer.busy = self.held
         indexer.prepare()
         self.indexer = indexer
         if not self.settings.chroma_url:
             self._server = OwnerServer(self.settings.data_dir, self._handle)
         self._client.close()
         indexer.grow(everywhere=True)
-        done = indexer.sync(self.embedder, full=True)
-        if done:
-            log.info("reconciled %d memories into the vector index", done)
+        backlog = indexer.backlog()
+        done = indexer.sync(self.embedder)
+        if backlog:
+            log.info("finished %d memories left from before this start (%d vectors made)", backlog, done)
         self.reconciled = done
         self.on_reconcile(done)
 
     def _run(self) -> None:
         last_try = last_sweep = last_change = time.monotonic()
-        while not self._stop.wait(POLL_SECONDS):
+        while not self._stop.is_set():
+            woken = self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 now = time.monotonic()
                 indexer = self.indexer
@@ -133,10 +123,10 @@ class SharedIndex:
                 full = now - last_sweep >= SWEEP_SECONDS
                 if full:
                     last_sweep = now
-                if indexer.changed() or full or indexer.waiting:
+                if indexer.changed() or woken or full:
                     last_change = now
-                    indexer.sync(self.embedder, full=full)
-                elif now - max(last_change, self._last_busy) >= UPGRADE_IDLE_SECONDS and not self.held():
+                    indexer.sync(self.embedder)
+                elif now - last_change >= UPGRADE_IDLE_SECONDS:
                     indexer.upgrade(self.embedder)
                 indexer.grow()
             except Exception:  # noqa: BLE001 - keep the index worker alive
@@ -145,6 +135,7 @@ class SharedIndex:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
         with self._switch:
@@ -159,8 +150,6 @@ class SharedIndex:
     def _handle(self, op: str, args: tuple[Any, ...]) -> Any:
         indexer = self.indexer
         assert indexer is not None
-        if op == "apply":
-            return indexer.apply(*args)
         if op == "delete":
             return indexer.delete(*args)
         if op in ("query", "all_ids"):
@@ -178,9 +167,6 @@ class SharedIndex:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(POLL_SECONDS)
-
-    def apply(self, items: Sequence[IndexItem], vectors: np.ndarray) -> int:
-        return self._call("apply", list(items), vectors)
 
     def delete(self, namespace: str, ids: Sequence[str]) -> None:
         if not ids:

@@ -49,7 +49,12 @@ class Services:
         """`tokens`: the token service the HTTP access layer already holds, if any."""
         settings, db = runtime.settings, runtime.db
         memories = MemoryService(
-            settings, runtime.memories, runtime.vectors, runtime.index, runtime.schema_version
+            settings,
+            runtime.memories,
+            runtime.vectors,
+            runtime.index,
+            runtime.schema_version,
+            runtime.context,
         )
         user_store, thread_store, function_store = UserStore(db), ThreadStore(db), FunctionStore(db)
         users = UserService(user_store)

@@ -15,6 +15,7 @@ from typing import Any
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import filters, lexical, namespaces, ranking, similarity, validation
+from langmem_mcp.engine.context import ContextPolicy
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.index.handle import IndexHandle
 from langmem_mcp.service import access
@@ -72,8 +73,10 @@ class MemoryService:
         vectors: VectorRows,
         index: IndexHandle,
         schema_version: int,
+        context: ContextPolicy,
     ) -> None:
         self.settings = settings
+        self.context = context
         self.store = store
         self.vectors = vectors
         self.index = index
@@ -116,7 +119,9 @@ class MemoryService:
         return result
 
     async def create_many(self, items: Sequence[NewItem]) -> list[WriteResult]:
-        """Validate all, embed in one batch, commit in one transaction, then index."""
+        """Validate all; embed the new texts (batched with concurrent writes); commit the rows with
+        their vectors in one transaction: they are then found by keywords and by meaning. Their
+        context, and the vector that mixes it in, are the index worker's to add."""
         new = [
             NewMemory(
                 id=str(uuid.uuid4()),
@@ -130,22 +135,20 @@ class MemoryService:
         ]
         if not new:
             return []
-        outcome, touched = await self.store.insert_many(new)
-        inserted = [m.id for m, existing in outcome if existing is None]
-        await self._reindex([*inserted, *touched], bulk=len(inserted) >= BULK_WRITE)
+        known = await self.store.known_hashes([(m.namespace, content_hash(m.content)) for m in new])
+        todo = [k for k, m in enumerate(new) if (m.namespace, content_hash(m.content)) not in known]
+        vectors: list[Any] = [None] * len(new)
+        if todo:
+            for k, vector in zip(todo, await self.index.embed([new[k].content for k in todo]), strict=True):
+                vectors[k] = vector
+        outcome = await self.store.insert_many(new, vectors, bulk=len(todo) >= BULK_WRITE)
+        self.index.notify()
         return [
             WriteResult(action="created", id=m.id)
             if existing is None
             else WriteResult(action="exists", id=existing)
             for m, existing in outcome
         ]
-
-    async def _reindex(self, ids: Sequence[str], bulk: bool = False) -> None:
-        """Embed and index these memories now (their SQLite rows are already committed)."""
-        if not ids:
-            return
-        rows = await self.store.get_many(list(dict.fromkeys(ids)))
-        await self.index.index_rows(list(rows.values()), bulk=bulk)
 
     async def update(
         self,
@@ -164,28 +167,31 @@ class MemoryService:
         imp = validation.importance(importance)
         if new_content is None and meta is None and imp is None:
             raise InvalidInput("update needs new content (or metadata/importance)")
-        if new_content is not None and new_content != row.content:
+        vector = None
+        if new_content == row.content:
+            new_content = None  # the same text: nothing to re-index
+        elif new_content is not None:
             other = await self.store.find_by_hash(ns, content_hash(new_content))
             if other is not None and other.id != row.id:
                 raise Conflict(f"memory {other.id!r} in this namespace already has exactly this content")
-        updated, touched = await self.store.update(row.id, new_content, meta, imp)
+            vector = (await self.index.embed([new_content]))[0]
+        updated = await self.store.update(row.id, new_content, meta, imp, vector)
         if updated is None:
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
         if new_content is not None:
-            await self._reindex([updated.id, *touched])
+            self.index.notify()
         return WriteResult(action="updated", id=row.id)
 
     async def delete(self, memory_id: Any, namespace: Sequence[str] | None = None) -> WriteResult:
         ns = self.namespace(namespace)
         row = await self._owned(memory_id, ns)
-        deleted, touched = await self.store.delete(row.id)
-        if not deleted:
+        if not await self.store.delete(row.id):
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
         if self.index.ready:
             index = await self.index.get()
             await asyncio.to_thread(index.delete, ns, [row.id])
             await self.store.clear_tombstones([row.id])
-            await self._reindex(list(touched))
+        self.index.notify()
         return WriteResult(action="deleted", id=row.id)
 
     # -- reads -----------------------------------------------------------------------------
@@ -274,7 +280,7 @@ class MemoryService:
         if not match:
             return []
         hits = await self.store.lexical(
-            lexical.within_namespace(match, ns), ns, depth, where, params, self.store.rules.lexical_weight
+            lexical.within_namespace(match, ns), ns, depth, where, params, self.context.lexical_weight
         )
         by_speaker = {i: lexical.speaker(content) for i, _, content in hits}
         named = lexical.mentioned_speakers(text, {s for s in by_speaker.values() if s})
@@ -298,7 +304,13 @@ class MemoryService:
         if exact is None:
             hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
             if hits is not None:
-                return await self._present([h.id for h in hits], ns, depth, where, params)
+                # Rows written since the worker last ran are not in the collection yet: their
+                # own text's vector is scored exactly beside the approximate hits.
+                fresh_ids, fresh = await self.vectors.fresh(ns, dim, where, params)
+                scored = [(h.similarity, h.id) for h in hits if h.id not in set(fresh_ids)]
+                scored += [(score, fresh_ids[i]) for i, score in similarity.top_k(vector, fresh, depth)]
+                scored.sort(key=lambda p: -p[0])
+                return await self._present([i for _, i in scored], ns, depth, where, params)
             exact = await self.vectors.matrix(ns, dim, None, where, params)
         ids, matrix = exact
         return [ids[i] for i, _ in similarity.top_k(vector, matrix, depth)]

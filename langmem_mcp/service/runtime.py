@@ -22,7 +22,7 @@ class Runtime:
         self.db = db
         self.index = IndexHandle(settings)
         self.context = ContextPolicy()
-        self.memories = MemoryStore(db, self.context)
+        self.memories = MemoryStore(db, self.context.reach)
         self.vectors = VectorRows(db)
         self.schema_version = SCHEMA_VERSION
 

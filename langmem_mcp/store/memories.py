@@ -1,9 +1,10 @@
-"""Memory rows in SQLite: CRUD, BM25 search through FTS5, and the index bookkeeping.
+"""Memory rows in SQLite: CRUD, BM25 search through FTS5, and where each row stands in the index.
 
-Each row also stores its *context* (the memories around it, for the index). Which memories count
-as context is a rule of the engine (`engine.context.ContextPolicy`); the store is handed the rule
-(`ContextRules`) and applies it inside its write transactions, so a row and its neighbours'
-contexts change together.
+A write commits the row together with the vector of its own text, so it is found by keywords and
+by meaning as soon as it is acknowledged. Its *context* (the memories of the same conversation
+around it, an index-only column) and the vector that mixes it in are the index worker's to add
+afterwards (`index/indexer.py`): the row's `indexed` state says what is still to do, so a crash
+leaves that work for the next start rather than losing it.
 """
 
 from __future__ import annotations
@@ -11,32 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
+from langmem_mcp.store import vector_rows
+from langmem_mcp.store.index_state import SEND_BACK_NEIGHBOURS, Indexed
 from langmem_mcp.store.sqlite import Database, now_iso, sha256_hex
 
-
-class ContextRules(Protocol):
-    """How many neighbours on each side make a memory's context, how far apart in time they may
-    be, and how a context is stored as one text."""
-
-    @property
-    def before(self) -> int: ...
-    @property
-    def after(self) -> int: ...
-    @property
-    def window_seconds(self) -> float: ...
-    @property
-    def lexical_weight(self) -> float: ...
-
-    def join(self, before: Sequence[str], after: Sequence[str]) -> str: ...
-    def split(self, context: str) -> tuple[list[str], list[str]]: ...
-    def widened(self) -> ContextRules:
-        """The rule seen from the other side: whose context contains a given memory."""
-        ...
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def content_hash(content: str) -> str:
@@ -84,11 +69,12 @@ class NewMemory:
 
 
 class MemoryStore:
-    """Memory rows, their FTS5 index and their contexts (kept by `rules`)."""
+    """Memory rows and their FTS5 index. `reach` is how many neighbours on each side may hold a
+    row in their context: a delete sends them back to the index worker."""
 
-    def __init__(self, db: Database, rules: ContextRules) -> None:
+    def __init__(self, db: Database, reach: int) -> None:
         self.db = db
-        self.rules = rules
+        self.reach = reach
 
     # -- reads ---------------------------------------------------------------------------
     async def get(self, memory_id: str) -> MemoryRow | None:
@@ -150,34 +136,63 @@ class MemoryStore:
         )
         return {r[0]: bool(r[1]) for r in rows}
 
+    async def known_hashes(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """{(namespace, content hash): id} of the memories that exist among `pairs`."""
+        by_ns: dict[str, list[str]] = {}
+        for ns, digest in pairs:
+            by_ns.setdefault(ns, []).append(digest)
+        out: dict[tuple[str, str], str] = {}
+        for ns, digests in by_ns.items():
+            for digest, mid in (await _known_hashes(self.db.conn, ns, list(dict.fromkeys(digests)))).items():
+                out[(ns, digest)] = mid
+        return out
+
     async def count_by_namespace(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT namespace, COUNT(*) FROM memories GROUP BY namespace")
         return {r[0]: r[1] for r in rows}
 
     # -- writes (each one transaction; acknowledged only after COMMIT) --------------------
     async def insert_many(
-        self, items: Sequence[NewMemory]
-    ) -> tuple[list[tuple[NewMemory, str | None]], set[str]]:
-        """Insert, skipping verbatim duplicates within a namespace, in one transaction.
-
-        Returns each item with the id of the existing memory when it was a duplicate (None when
-        inserted), and the ids of older memories whose context now includes a new one (they
-        need re-indexing). Duplicates never touch the existing row. Contexts are computed in
-        memory per namespace from its tail and the batch, so a batch costs a few queries, not
-        several per memory.
-        """
+        self,
+        items: Sequence[NewMemory],
+        vectors: Sequence[np.ndarray | None],
+        bulk: bool = False,
+    ) -> list[tuple[NewMemory, str | None]]:
+        """Insert rows with the vectors of their own texts, skipping verbatim duplicates within a
+        namespace, in one transaction. Returns each item with the id of the existing memory when
+        it was a duplicate (None when inserted); duplicates never touch the existing row. A row
+        whose vector is None is left for the index worker to embed (MISSING)."""
         existing_of: dict[int, str] = {}
-        touched: set[str] = set()
         by_ns: dict[str, list[int]] = {}
         for k, item in enumerate(items):
             by_ns.setdefault(item.namespace, []).append(k)
+        fresh_state = Indexed.FRESH_BULK if bulk else Indexed.FRESH
         async with self.db.transaction() as conn:
             for ns, ks in by_ns.items():
-                existing_of |= await _insert_namespace_batch(
-                    conn, ns, [(k, items[k]) for k in ks], self.rules, touched
+                digests = {k: content_hash(items[k].content) for k in ks}
+                known = await _known_hashes(conn, ns, list(dict.fromkeys(digests.values())))
+                rows, kept = [], []
+                for k in ks:
+                    item, digest = items[k], digests[k]
+                    if digest in known:
+                        existing_of[k] = known[digest]
+                        continue
+                    known[digest] = item.id
+                    created = item.created_at or now_iso()
+                    state = Indexed.MISSING if vectors[k] is None else fresh_state
+                    rows.append(
+                        (item.id, ns, item.content, json.dumps(item.metadata), item.importance)
+                        + (created, created, digest, int(state))
+                    )
+                    if vectors[k] is not None:
+                        kept.append((ns, item.id, vectors[k]))
+                await conn.executemany(
+                    "INSERT INTO memories (id, namespace, content, metadata, importance, created_at,"
+                    " updated_at, content_hash, indexed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
                 )
-        results = [(item, existing_of.get(k)) for k, item in enumerate(items)]
-        return results, touched
+                await conn.executemany(vector_rows.PUT, [(n, i, vector_rows.encode(v)) for n, i, v in kept])
+        return [(item, existing_of.get(k)) for k, item in enumerate(items)]
 
     async def update(
         self,
@@ -185,15 +200,16 @@ class MemoryStore:
         content: str | None,
         metadata: dict[str, Any] | None,
         importance: float | None,
-    ) -> tuple[MemoryRow | None, set[str]]:
-        """Change a memory in place; returns the new row (None if the id is gone) and the ids of
-        neighbours whose context changed with it."""
-        touched: set[str] = set()
+        vector: np.ndarray | None = None,
+    ) -> MemoryRow | None:
+        """Change a memory in place (new content comes with its own text's vector); returns the
+        new row, None if the id is gone."""
         async with self.db.transaction() as conn:
             sets, params = ["updated_at = ?"], [now_iso()]
             if content is not None:
-                sets += ["content = ?", "content_hash = ?", "indexed = 0"]
-                params += [content, content_hash(content)]
+                state = Indexed.MISSING if vector is None else Indexed.FRESH
+                sets += ["content = ?", "content_hash = ?", "indexed = ?"]
+                params += [content, content_hash(content), int(state)]
             if metadata is not None:
                 sets.append("metadata = ?")
                 params.append(json.dumps(metadata))
@@ -201,34 +217,34 @@ class MemoryStore:
                 sets.append("importance = ?")
                 params.append(importance)
             cur = await conn.execute(
-                f"UPDATE memories SET {', '.join(sets)} WHERE id = ?", (*params, memory_id)
+                f"UPDATE memories SET {', '.join(sets)} WHERE id = ? RETURNING namespace",
+                (*params, memory_id),
             )
-            if cur.rowcount == 0:
-                return None, touched
-            if content is not None:
-                rowid = await _rowid(conn, memory_id)
-                touched = await _refresh_neighbours(conn, rowid, self.rules)
-        return await self.get(memory_id), touched
+            found = await cur.fetchone()
+            await cur.close()
+            if found is None:
+                return None
+            if content is not None and vector is not None:
+                await conn.execute(vector_rows.PUT, (found[0], memory_id, vector_rows.encode(vector)))
+        return await self.get(memory_id)
 
-    async def delete(self, memory_id: str) -> tuple[bool, set[str]]:
-        """Delete the row and leave a tombstone, so the vector is removed even after a crash.
-        Also returns the neighbours whose context changed."""
+    async def delete(self, memory_id: str) -> bool:
+        """Delete the row and leave a tombstone, so its vector is removed even after a crash; the
+        neighbours whose context held it go back to the index worker."""
         async with self.db.transaction() as conn:
-            rowid = await _rowid(conn, memory_id)
-            if rowid is None:
-                return False, set()
-            neighbours = await _neighbour_rowids(conn, rowid, self.rules, before=True, after=True)
+            async with conn.execute(
+                "SELECT rowid, namespace FROM memories WHERE id = ?", (memory_id,)
+            ) as cur:
+                found = await cur.fetchone()
+            if found is None:
+                return False
+            rowid, ns = found
+            await conn.execute(SEND_BACK_NEIGHBOURS, (ns, rowid, self.reach))
             await conn.execute(
-                "INSERT OR IGNORE INTO index_tombstones (id, namespace) "
-                "SELECT id, namespace FROM memories WHERE rowid = ?",
-                (rowid,),
+                "INSERT OR IGNORE INTO index_tombstones (id, namespace) VALUES (?, ?)", (memory_id, ns)
             )
             await conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
-            touched = set()
-            for r in neighbours:
-                if await _set_context(conn, r, self.rules):
-                    touched.add(await _id_of(conn, r))
-        return True, touched
+        return True
 
     # -- index bookkeeping -------------------------------------------------------------------
     async def clear_tombstones(self, ids: Sequence[str]) -> None:
@@ -237,174 +253,25 @@ class MemoryStore:
         async with self.db.transaction() as conn:
             await conn.executemany("DELETE FROM index_tombstones WHERE id = ?", [(i,) for i in ids])
 
-
-# -- context maintenance (inside a write transaction) ---------------------------------------
-async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> Any:
-    async with conn.execute(sql, params) as cur:
-        row = await cur.fetchone()
-    return None if row is None else row[0]
-
-
-async def _rowid(conn: aiosqlite.Connection, memory_id: str) -> int | None:
-    return await _one(conn, "SELECT rowid FROM memories WHERE id = ?", (memory_id,))
+    async def pending(self) -> int:
+        """Rows the index worker has yet to finish (contexts and vectors), bulk upgrades aside."""
+        return int(
+            await self.db.scalar(
+                f"SELECT (SELECT COUNT(*) FROM memories WHERE indexed != 1 AND indexed != {int(Indexed.UPGRADE)})"
+                " + (SELECT COUNT(*) FROM memories WHERE context_stale = 1)"
+            )
+        )
 
 
-async def _id_of(conn: aiosqlite.Connection, rowid: int) -> str:
-    return await _one(conn, "SELECT id FROM memories WHERE rowid = ?", (rowid,))
-
-
-async def _around(
-    conn: aiosqlite.Connection, rowid: int, policy: ContextRules
-) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
-    """The memories just before and after `rowid` in its namespace, nearest first, that lie
-    within the time window (a gap ends the run: an older conversation is not context)."""
-    async with conn.execute("SELECT namespace, created_at FROM memories WHERE rowid = ?", (rowid,)) as cur:
-        me = await cur.fetchone()
-    if me is None:
-        return [], []
-    t0 = datetime.fromisoformat(me[1])
-    out: list[list[tuple[int, str]]] = []
-    for op, order, n in (("<", "DESC", policy.before), (">", "ASC", policy.after)):
-        async with conn.execute(
-            f"SELECT rowid, content, created_at FROM memories WHERE namespace = ? AND rowid {op} ? "
-            f"ORDER BY rowid {order} LIMIT ?",
-            (me[0], rowid, n),
-        ) as cur:
-            rows = await cur.fetchall()
-        run = []
-        for r in rows:
-            if abs((datetime.fromisoformat(r[2]) - t0).total_seconds()) > policy.window_seconds:
-                break
-            run.append((r[0], r[1]))
-        out.append(run)
-    return out[0], out[1]
-
-
-async def _set_context(conn: aiosqlite.Connection, rowid: int, policy: ContextRules) -> bool:
-    """Recompute one memory's stored context; True (and marked for re-indexing) if it changed."""
-    before, after = await _around(conn, rowid, policy)
-    context = policy.join([c for _, c in reversed(before)], [c for _, c in after])
-    cur = await conn.execute(
-        "UPDATE memories SET context = ?, indexed = 0 WHERE rowid = ? AND context != ?",
-        (context, rowid, context),
-    )
-    return cur.rowcount == 1
-
-
-async def _neighbour_rowids(
-    conn: aiosqlite.Connection, rowid: int, policy: ContextRules, before: bool = True, after: bool = True
-) -> list[int]:
-    """Rows whose window contains `rowid`: the `after` ones before it and the `before` ones after."""
-    prev, nxt = await _around(conn, rowid, policy.widened())
-    return ([r for r, _ in prev] if before else []) + ([r for r, _ in nxt] if after else [])
-
-
-async def _refresh_neighbours(
-    conn: aiosqlite.Connection, rowid: int | None, policy: ContextRules, before: bool = True
-) -> set[str]:
-    if rowid is None:
-        return set()
-    touched = set()
-    for r in await _neighbour_rowids(conn, rowid, policy, before=True, after=before):
-        if await _set_context(conn, r, policy):
-            touched.add(await _id_of(conn, r))
-    return touched
-
-
-@dataclass
-class _Seq:
-    """One memory in a namespace's run, as the context computation sees it."""
-
-    id: str
-    content: str
-    at: datetime
-    context: str
-    new: bool
-    rowid: int | None = None
-
-
-def _contexts(seq: list[_Seq], policy: ContextRules) -> list[str]:
-    """Each memory's context within `seq` (ordered as stored): the nearest neighbours on each
-    side that lie within the time window; a gap ends the run."""
-    out = []
-    for i, me in enumerate(seq):
-        parts: list[list[str]] = []
-        for step, n in ((-1, policy.before), (1, policy.after)):
-            run, j = [], i + step
-            while 0 <= j < len(seq) and len(run) < n:
-                if abs((seq[j].at - me.at).total_seconds()) > policy.window_seconds:
-                    break
-                run.append(seq[j].content)
-                j += step
-            parts.append(run)
-        out.append(policy.join(list(reversed(parts[0])), parts[1]))
-    return out
-
-
-async def _insert_namespace_batch(
-    conn: aiosqlite.Connection,
-    ns: str,
-    batch: list[tuple[int, NewMemory]],
-    policy: ContextRules,
-    touched: set[str],
-) -> dict[int, str]:
-    """Insert one namespace's share of a batch; returns {position: existing id} for duplicates."""
-    digests = {k: content_hash(item.content) for k, item in batch}
+async def _known_hashes(conn: aiosqlite.Connection, ns: str, digests: list[str]) -> dict[str, str]:
+    """{content hash: id} of the namespace's memories among `digests`."""
     known: dict[str, str] = {}
-    unique = list(dict.fromkeys(digests.values()))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
+    for start in range(0, len(digests), 500):
+        chunk = digests[start : start + 500]
         async with conn.execute(
-            f"SELECT content_hash, id FROM memories WHERE namespace = ? AND content_hash IN ({','.join('?' * len(chunk))})",
+            "SELECT content_hash, id FROM memories WHERE namespace = ? AND content_hash IN "
+            f"({','.join('?' * len(chunk))})",
             (ns, *chunk),
         ) as cur:
             known |= {r[0]: r[1] for r in await cur.fetchall()}
-    reach = max(policy.before, policy.after)
-    async with conn.execute(
-        "SELECT rowid, id, content, created_at, context FROM memories WHERE namespace = ? ORDER BY rowid DESC LIMIT ?",
-        (ns, reach),
-    ) as cur:
-        tail = [
-            _Seq(r[1], r[2], datetime.fromisoformat(r[3]), r[4], False, r[0])
-            for r in reversed(await cur.fetchall())
-        ]
-    seq = list(tail)
-    duplicates: dict[int, str] = {}
-    fresh: list[tuple[NewMemory, str, str]] = []
-    for k, item in batch:
-        digest = digests[k]
-        if digest in known:
-            duplicates[k] = known[digest]
-            continue
-        known[digest] = item.id
-        created = item.created_at or now_iso()
-        seq.append(_Seq(item.id, item.content, datetime.fromisoformat(created), "", True))
-        fresh.append((item, created, digest))
-    contexts = _contexts(seq, policy)
-    for old, computed in zip(tail, contexts, strict=False):
-        # The tail's own earlier neighbours are not in `seq`: keep its stored before-part.
-        context = policy.join(policy.split(old.context)[0], policy.split(computed)[1])
-        if context != old.context:
-            await conn.execute(
-                "UPDATE memories SET context = ?, indexed = 0 WHERE rowid = ?", (context, old.rowid)
-            )
-            touched.add(old.id)
-    await conn.executemany(
-        "INSERT INTO memories (id, namespace, content, metadata, importance, created_at, updated_at,"
-        " content_hash, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                item.id,
-                ns,
-                item.content,
-                json.dumps(item.metadata),
-                item.importance,
-                created,
-                created,
-                digest,
-                context,
-            )
-            for (item, created, digest), context in zip(fresh, contexts[len(tail) :], strict=True)
-        ],
-    )
-    return duplicates
+    return known

@@ -6,8 +6,9 @@ Most searches are in a namespace of hundreds or thousands of memories: reading t
 (a contiguous range of this table) and scoring them all takes about a millisecond and is exact.
 
 Vectors are float16: half the space, and cosine scores agree with float32 to ~1e-3.
-Only the index owner writes them (`put`, in the transaction that marks rows indexed), and fills
-the collections of large namespaces from them (`page`).
+A write stores its own text's vector in the transaction that commits the row; the index owner
+replaces it with the context vector (`put`, in the transaction that marks the row indexed), and
+fills the collections of large namespaces from them (`page`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from langmem_mcp.store.index_state import NOT_IN_COLLECTION
 from langmem_mcp.store.sqlite import Database
 
 if TYPE_CHECKING:
@@ -30,12 +32,20 @@ def encode(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=STORED).tobytes()
 
 
+PUT = "INSERT OR REPLACE INTO memory_vectors (namespace, id, vector) VALUES (?, ?, ?)"
+
+
+def decode(blob: bytes, dim: int) -> np.ndarray:
+    """One stored vector as float32 (a zero vector if it has another width)."""
+    import numpy as np
+
+    vector = np.frombuffer(blob, dtype=STORED)
+    return vector.astype(np.float32) if vector.shape[0] == dim else np.zeros(dim, dtype=np.float32)
+
+
 def put(conn: sqlite3.Connection, rows: Sequence[tuple[str, str, np.ndarray]]) -> None:
     """(namespace, id, vector) rows, inside the caller's transaction."""
-    conn.executemany(
-        "INSERT OR REPLACE INTO memory_vectors (namespace, id, vector) VALUES (?, ?, ?)",
-        [(ns, i, encode(v)) for ns, i, v in rows],
-    )
+    conn.executemany(PUT, [(ns, i, encode(v)) for ns, i, v in rows])
 
 
 def clear(conn: sqlite3.Connection) -> None:
@@ -98,6 +108,20 @@ class VectorRows:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def fresh(
+        self, namespace: str, dim: int, where: str = "", params: Sequence[Any] = ()
+    ) -> tuple[list[str], np.ndarray]:
+        """Ids and kept vectors of the namespace's rows not yet in its Chroma collection (written
+        since the index worker last ran), optionally filtered (`where`, alias `m`)."""
+        states = ",".join(str(int(s)) for s in NOT_IN_COLLECTION)
+        rows = await self.db.fetchall(
+            "SELECT v.id, v.vector FROM memories m JOIN memory_vectors v ON v.namespace = m.namespace "
+            f"AND v.id = m.id WHERE m.indexed != 1 AND m.indexed IN ({states}) AND m.namespace = ? "
+            f"AND length(v.vector) = ? {('AND ' + where) if where else ''}",
+            (namespace, dim * 2, *params),
+        )
+        return _decode(rows, dim)
 
     async def matrix(
         self, namespace: str, dim: int, limit: int | None, where: str = "", params: Sequence[Any] = ()

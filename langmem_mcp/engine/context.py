@@ -54,15 +54,16 @@ PROVENANCE_KEYS = ("thread_id", "session_id", "conversation_id")
 class ContextPolicy:
     """Which memories are a memory's context: up to `before` memories stored just before it and
     `after` just after it in its namespace, of the same conversation, within `window_seconds`.
-    Transcript lines without provenance count as a dialogue when the `dialogue_pairs` adjacent
-    pairs around the memory (as many as there are) all change speaker."""
+    Transcript lines without provenance count as a dialogue when the adjacent pairs within
+    `dialogue_pairs` on each side change speaker (all but one, from `tolerant_pairs` pairs on)."""
 
     before: int = 2
     after: int = 1
     window_seconds: float = 3600.0
     #: BM25 weight of the context column relative to the memory's own text.
     lexical_weight: float = 0.4
-    dialogue_pairs: int = 3
+    dialogue_pairs: int = 5
+    tolerant_pairs: int = 6
 
     @property
     def reach(self) -> int:
@@ -98,36 +99,36 @@ def conversation_neighbours(
     out: list[list[str]] = []
     for side, limit in ((before, policy.before), (after, policy.after)):
         run: list[str] = []
-        previous = me
         for other in side[:limit]:
             if abs((other.at - me.at).total_seconds()) > policy.window_seconds:
                 break
-            if mine is not None:
-                if provenance(other.metadata) != mine:
-                    break
-            elif provenance(other.metadata) is not None or not _alternates(previous, other):
+            if provenance(other.metadata) != mine or (mine is None and lexical.speaker(other.content) is None):
                 break
             run.append(other.content)
-            previous = other
         out.append(run)
     return out[0], out[1]
 
 
-def _alternates(a: Turn, b: Turn) -> bool:
-    sa, sb = lexical.speaker(a.content), lexical.speaker(b.content)
-    return sa is not None and sb is not None and sa != sb
-
-
 def _dialogue(me: Turn, before: Sequence[Turn], after: Sequence[Turn], policy: ContextPolicy) -> bool:
-    """Transcript lines taking turns around `me`: every adjacent pair within `dialogue_pairs` on
-    each side (as many as there are) changes speaker, and none says where it came from."""
-    n = policy.dialogue_pairs
-    chain = [*reversed(before[:n]), me, *after[:n]]
-    pairs = list(zip(chain, chain[1:], strict=False))
-    return bool(pairs) and all(
-        _alternates(a, b) and provenance(a.metadata) is None and provenance(b.metadata) is None
-        for a, b in pairs
-    )
+    """Transcript lines taking turns around `me`: of the adjacent pairs within `dialogue_pairs` on
+    each side (a run stops at a line that is not a transcript line), every one changes speaker, or
+    all but one when there are `tolerant_pairs` or more. Out of order, two speakers' lines change
+    speaker half the time, so a long run of changes is rarely chance."""
+    if lexical.speaker(me.content) is None:
+        return False
+    chain = [me]
+    for other in before[: policy.dialogue_pairs]:
+        if provenance(other.metadata) is not None or lexical.speaker(other.content) is None:
+            break
+        chain.insert(0, other)
+    for other in after[: policy.dialogue_pairs]:
+        if provenance(other.metadata) is not None or lexical.speaker(other.content) is None:
+            break
+        chain.append(other)
+    speakers = [lexical.speaker(t.content) for t in chain]
+    pairs = len(chain) - 1
+    breaks = sum(1 for a, b in zip(speakers, speakers[1:], strict=False) if a == b)
+    return pairs > 0 and breaks <= (1 if pairs >= policy.tolerant_pairs else 0)
 
 
 def join(before: Sequence[str], after: Sequence[str]) -> str:

@@ -51,7 +51,8 @@ MAX_RETRIES = 3
 NOT_AUTHORED = frozenset({"assistant", "system", "tool", "function", "developer", "ai"})
 
 LLM_HINT = (
-    "set ANTHROPIC_API_KEY (or LANGMEM_MCP_ANTHROPIC_API_KEY) in the server's environment. Formation runs "
+    "set ANTHROPIC_API_KEY (or LANGMEM_MCP_ANTHROPIC_API_KEY), or ANTHROPIC_BASE_URL to a local "
+    "Anthropic-compatible server, in the server's environment. Formation runs "
     "in the background, outside any MCP session, so MCP sampling cannot serve it"
 )
 
@@ -60,7 +61,7 @@ def llm_missing(settings: Any) -> str | None:
     """Why formation has no model (None: it has one). Cheap: imports no SDK."""
     if settings.llm == "none":
         return "LLM features are off (LANGMEM_MCP_LLM=none)"
-    if settings.llm in ("auto", "anthropic") and settings.anthropic_api_key:
+    if settings.llm in ("auto", "anthropic") and settings.llm_endpoint_configured:
         return None
     return f"no LLM is configured for formation: {LLM_HINT}"
 

@@ -30,6 +30,7 @@ from langmem_mcp.service import scoping
 from langmem_mcp.service.functions import FunctionService
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.models.langmem import FormationReport, FunctionRun
+from langmem_mcp.service.waiting import DISTILL
 from langmem_mcp.store.functions import FunctionRow, FunctionStore
 from langmem_mcp.store.threads import MessageRow, ThreadStore
 from langmem_mcp.store.users import UserStore
@@ -243,6 +244,8 @@ class Formation:
                 formed += await self._with_llm(llm, scope, thread_id, fn, user_id, ordered, names)
             await self.function_store.set_watermark(scope, thread_id, fn.id, user_id, chunk[-1].seq)
         await self.function_store.set_watermark(scope, thread_id, fn.id, user_id, last)
+        if fn.type == "user_semantic_memory":  # a model distilled these messages (service/waiting.py)
+            await self.function_store.set_watermark(scope, thread_id, DISTILL, "", last)
         return self._run(fn, thread_id, user_id, "formed", formed)
 
     async def _messages_as_memories(

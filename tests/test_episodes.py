@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+from mcp.shared.exceptions import MCPError
+
 from langmem_mcp.config import Settings
 from langmem_mcp.service.container import open_services
 from tests.fake_anthropic import FakeAnthropic, text, tools
@@ -174,6 +177,8 @@ async def test_episodes_are_checked_and_live_under_episodes(tmp_path: Path) -> N
         page = await s.read_resource("llm://few-shot/deploy?namespace=episodes%2Fweb")
         assert "(success)" in page.contents[0].text
         assert "needs trajectories" in await call_error(s, "record_episode")
+        with pytest.raises(MCPError, match="k must be between 1 and 10"):
+            await s.get_prompt("few_shot", {"task": "deploy", "k": "99"})
 
 
 async def test_an_episode_from_a_stored_thread(tmp_path: Path, fake: FakeAnthropic) -> None:

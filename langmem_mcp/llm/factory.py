@@ -29,7 +29,9 @@ def make_llm(
     """An LLM for this request, or LLMUnavailable saying how to enable one."""
     choice = settings.llm
     if choice == "none":
-        raise LLMUnavailable(f"LLM features are off (LANGMEM_MCP_LLM=none); to enable them, {ENABLE_HINT}")
+        raise LLMUnavailable(
+            f"the server calls no model (LANGMEM_MCP_LLM=none); to give it one, {ENABLE_HINT}"
+        )
     if choice == "anthropic" or (choice == "auto" and settings.llm_endpoint_configured):
         if not settings.llm_endpoint_configured:
             raise LLMUnavailable(

@@ -437,9 +437,22 @@ class LLMService:
         return scoping.segments(scope, *self.settings.default_namespace)
 
     # -- record_episode -------------------------------------------------------------------
-    async def record_episode(self, llm: LLM | None, *args: Any, **kwargs: Any) -> EpisodeOutcome:
-        """See :meth:`EpisodeService.record`."""
-        return await self.episodes.record(llm, *args, **kwargs)
+    async def record_episode(
+        self,
+        llm: LLM | None,
+        trajectories: Any = None,
+        thread_id: str | None = None,
+        feedback: Any = None,
+        namespace: Sequence[str] | None = None,
+        episodes: Any = None,
+        task_id: str | None = None,
+        unavailable: str = "",
+    ) -> EpisodeOutcome:
+        """Episodes from trajectories or a thread, or a raw episode to distil (``task_id``), or the
+        caller's own (``episodes``): see :meth:`EpisodeService.record`."""
+        return await self.episodes.record(
+            llm, trajectories, thread_id, feedback, namespace, episodes, task_id, unavailable
+        )
 
     # -- summarize_thread ---------------------------------------------------------------
     async def summarize_thread(
@@ -581,10 +594,11 @@ class LLMService:
             )
         steps = check_config(config)
         if llm is None:
-            given = [check_prompt(prompt)] if prompt is not None else _as_list(prompts, "prompts")
-            for i, p in enumerate(given):
-                check_prompt(p, f"prompts[{i}]")
-            as_given = [prompt] if prompt is not None else given
+            as_given = [prompt] if prompt is not None else _as_list(prompts, "prompts")
+            if not as_given:
+                raise InvalidInput("prompts must hold at least one {name, prompt}")
+            for i, p in enumerate(as_given):
+                check_prompt(p, "prompt" if prompt is not None else f"prompts[{i}]")
             task = host_agent.optimization_task(
                 as_given, optimizer.render_trajectories(runs), prompts=self.prompts
             )

@@ -285,6 +285,10 @@ async def record_episode(
 
 
 # -- prompts: distill, few_shot ----------------------------------------------------------------------
+#: Marks these prompts offered, among the optimized prompts' names (which never contain '/').
+OFFERED = "llm/distill+few_shot"
+
+
 async def distill(served: ServerContext) -> str:
     """The work waiting for a model, as tasks for the agent reading this prompt."""
     return await (await served.services()).llm.distill_prompt()
@@ -303,7 +307,7 @@ async def few_shot_text(served: ServerContext, task: str, k: str = "", namespace
 
 def offer_episode_prompts(mcp: MCPServer[Any], served: ServerContext) -> None:
     """The MCP prompts ``distill`` and ``few_shot``: hosts show them as slash commands."""
-    if "distill" in served.offered_prompts:
+    if OFFERED in served.offered_prompts:
         return
 
     async def render_distill() -> str:
@@ -335,17 +339,21 @@ def offer_episode_prompts(mcp: MCPServer[Any], served: ServerContext) -> None:
             context_kwarg=None,
         )
     )
-    served.offered_prompts.add("distill")
+    served.offered_prompts.add(OFFERED)
 
 
 async def _prompt_errors(text: Awaitable[str]) -> str:
-    """A domain error renders as the prompt's error, with its message."""
-    from langmem_mcp.errors import LangmemError
+    """A domain error reaches the client with its message (the SDK replaces any other error's
+    message with "Error rendering prompt")."""
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import INTERNAL_ERROR, INVALID_PARAMS
+
+    from langmem_mcp.errors import InvalidInput, LangmemError
 
     try:
         return await text
     except LangmemError as exc:
-        raise ValueError(str(exc)) from exc
+        raise MCPError(INVALID_PARAMS if isinstance(exc, InvalidInput) else INTERNAL_ERROR, str(exc)) from exc
 
 
 async def _offer_episode_prompts(mcp: MCPServer[Any], served: ServerContext) -> None:

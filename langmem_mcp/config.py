@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "LANGMEM_MCP_"
 LLMBackend = Literal["auto", "anthropic", "sampling", "none"]
@@ -72,6 +73,20 @@ class Settings:
     @property
     def tool_groups(self) -> list[str]:
         return [g.strip() for g in self.tools.split(",") if g.strip()]
+
+    @property
+    def local_llm_endpoint(self) -> bool:
+        """The base URL names a server other than Anthropic's (Ollama, LM Studio, vLLM...): it
+        needs no Anthropic key."""
+        if not self.anthropic_base_url:
+            return False
+        host = (urlsplit(self.anthropic_base_url).hostname or "").lower()
+        return bool(host) and host != "anthropic.com" and not host.endswith(".anthropic.com")
+
+    @property
+    def llm_endpoint_configured(self) -> bool:
+        """An Anthropic-compatible endpoint is configured: a key, or a base URL that needs none."""
+        return bool(self.anthropic_api_key) or self.local_llm_endpoint
 
     @property
     def db_path(self) -> Path:

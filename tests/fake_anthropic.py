@@ -1,8 +1,10 @@
 """A scripted Anthropic Messages API on 127.0.0.1, so tests run the real SDK over HTTP.
 
-Give it replies in order (``text``, ``tools``, ``error`` build them, or pass a callable that
-gets the request body); inspect ``requests`` afterwards. With the queue empty it answers
-500 with ``x-should-retry: false`` so a test that under-scripts fails fast.
+Give it replies in order (``text``, ``tools``, ``error`` build them, ``slow`` delays one, or
+pass a callable that gets the request body); inspect ``requests`` afterwards. With the queue
+empty it answers 500 with ``x-should-retry: false`` so a test that under-scripts fails fast.
+It stands in for Anthropic's API and for the Anthropic-compatible ``/v1/messages`` of local
+servers (Ollama, LM Studio, vLLM) alike: the SDK speaks the same protocol to both.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ _ids = itertools.count(1)
 @dataclass
 class Reply:
     status: int = 200
-    body: Any = None
+    body: Any = None  # JSON, or bytes sent as they are
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering: a slow model (cut short when the fake closes)
 
 
 def message(
@@ -54,6 +57,16 @@ def tools(*calls: tuple[str, dict[str, Any]], preamble: str = "", **kw: Any) -> 
     return message(content, "tool_use", **kw)
 
 
+def slow(reply: Reply, seconds: float) -> Reply:
+    """``reply``, sent only after ``seconds``: a model slower than the client's timeout."""
+    return Reply(reply.status, reply.body, dict(reply.headers), seconds)
+
+
+def raw(body: bytes, status: int = 200) -> Reply:
+    """A reply whose body is not a Messages API message (a misconfigured or foreign server)."""
+    return Reply(status, body)
+
+
 def error(status: int, kind: str = "api_error", headers: dict[str, str] | None = None) -> Reply:
     return Reply(
         status, {"type": "error", "error": {"type": kind, "message": f"scripted {status}"}}, headers or {}
@@ -68,6 +81,7 @@ class FakeAnthropic:
         self.queue: deque[Script] = deque(replies)
         self.requests: list[dict[str, Any]] = []  # {"path", "headers", "body", "status"}
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,14 +113,19 @@ class FakeAnthropic:
                             "status": reply.status,
                         }
                     )
-                data = json.dumps(reply.body).encode()
-                self.send_response(reply.status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                for k, v in reply.headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                if reply.delay:
+                    fake._closing.wait(reply.delay)
+                data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client gave up waiting (a timeout) and closed the connection
+                    self.close_connection = True
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -132,6 +151,7 @@ class FakeAnthropic:
         return self
 
     def close(self) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -65,17 +65,20 @@ def system_text(body: dict[str, Any]) -> str:
 # ---- no LLM -------------------------------------------------------------------------------
 
 
-async def test_without_an_llm_the_tools_say_how_to_enable_one_and_summaries_are_extractive(tmp_path):
+async def test_without_an_llm_the_tools_give_the_agent_a_task_and_summaries_are_extractive(tmp_path):
     async with memory_session(tmp_path, LANGMEM_MCP_LLM="none") as s:
         for tool, args in (
             ("extract_memories", {"messages": CONVERSATION}),
             ("optimize_prompt", {"prompt": "Be helpful.", "trajectories": [[CONVERSATION, "too long"]]}),
         ):
-            message = await call_error(s, tool, **args)
-            assert "ANTHROPIC_API_KEY" in message and "sampling" in message, message
+            out = await call(s, tool, **args)
+            assert out["method"] == "host_agent" and out["task"]["procedure"] == tool
+            why = out["task"]["why"]
+            assert "ANTHROPIC_API_KEY" in why and "sampling" in why, why
 
         first = await call(s, "summarize_thread", thread_id="t-1", messages=CONVERSATION)
         assert first["method"] == "extractive" and "ANTHROPIC_API_KEY" in first["note"]
+        assert first["task"]["complete_with"][0]["tool"] == "summarize_thread"
         assert set(first["summary"]) == {"title", "summary", "topics"}
         assert "Lisbon" in first["summary"]["summary"]
         assert first["namespace"] == ["threads", "t-1", "summary"]
@@ -413,12 +416,13 @@ async def test_extract_memories_with_the_hosts_model_through_sampling(tmp_path, 
         assert usage["total_calls"] == 2 and usage["by_procedure"][0]["estimated"] is True
 
 
-async def test_auto_without_key_or_sampling_is_a_clear_error_but_summaries_still_work(tmp_path):
+async def test_auto_without_key_or_sampling_gives_a_task_and_summaries_still_work(tmp_path):
     async with memory_session(tmp_path) as s:  # a client without sampling, no key
-        message = await call_error(s, "extract_memories", messages=CONVERSATION)
-        assert "no LLM is available" in message and "ANTHROPIC_API_KEY" in message
+        out = await call(s, "extract_memories", messages=CONVERSATION)
+        assert out["method"] == "host_agent"
+        assert "no LLM is available" in out["task"]["why"] and "ANTHROPIC_API_KEY" in out["task"]["why"]
         out = await call(s, "summarize_thread", messages=CONVERSATION)
-        assert out["method"] == "extractive"
+        assert out["method"] == "extractive" and out["task"] is None  # no thread: nothing to store
 
 
 # ---- prompt templates ---------------------------------------------------------------------

@@ -285,3 +285,59 @@ async def test_multi_prompt_choice_from_a_json_list(fake, llm):
     fake.add(text("None of them needs a change."))
     out = await optimize_prompts(llm, TRAJECTORIES, prompts, kind="prompt_memory")
     assert out.selected == [] and out.updated == [] and len(fake.requests) == 3
+
+
+# ---- prose guards: a prompt without placeholders, and the gradient's conclusion in prose ----
+
+PLAIN = "Answer questions about astronomy for curious readers."
+PLAIN_BETTER = (
+    "Answer questions about astronomy for curious readers. Cover a planet's moons when asked about it."
+)
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "The prompt should also mention moons.",
+        "I would add a line about moons.",
+        "Could you share more conversations first?",
+        "Cover the moons, always.",  # shares no word with the prompt
+    ],
+)
+async def test_prose_cannot_replace_a_prompt_without_placeholders_unless_it_reads_as_one(fake, llm, comment):
+    fake.add(text(comment), text(PLAIN_BETTER))
+    fixed = await optimize_prompt(llm, TRAJECTORIES, PLAIN, kind="prompt_memory")
+    assert fixed.updated and fixed.prompt == PLAIN_BETTER
+    assert "Call update_prompt again" in last_user_text(fake.bodies[1])
+
+    fake.add(text(comment), text(comment))
+    kept = await optimize_prompt(llm, TRAJECTORIES, PLAIN, kind="prompt_memory")
+    assert kept.prompt == PLAIN and not kept.updated and kept.reason
+    assert len(fake.requests) == 4
+
+
+async def test_prose_saying_no_change_is_needed_declines(fake, llm):
+    fake.add(text("No changes are needed: the answers were fine."))
+    result = await optimize_prompt(llm, TRAJECTORIES, PLAIN, kind="prompt_memory")
+    assert result.prompt == PLAIN and not result.updated
+    assert result.reason == "the model declined to update" and "No changes" in result.analysis
+    assert len(fake.requests) == 1
+
+
+async def test_gradient_reads_a_prose_recommendation_then_rewrites(fake, llm):
+    fake.add(
+        text("The user wanted to hear about moons."),  # a note
+        # forced: the conclusion
+        text("Tell the assistant to cover a planet's moons when asked about the planet."),
+        text(BETTER),
+    )
+    result = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="gradient", max_reflection_steps=1)
+    assert result.updated and result.prompt == BETTER
+    assert result.recommendation.startswith("Tell the assistant to cover")
+    assert fake.bodies[1]["tool_choice"] == {"type": "tool", "name": "recommend"}
+    assert "cover a planet's moons" in fake.bodies[2]["system"]
+
+    fake.add(text("Nothing went wrong."), text("The prompt is fine as it is; no change is needed."))
+    kept = await optimize_prompt(llm, TRAJECTORIES, PROMPT, kind="gradient", max_reflection_steps=1)
+    assert not kept.updated and kept.prompt == PROMPT and kept.reason == "no adjustment warranted"
+    assert len(fake.requests) == 5  # no rewrite call

@@ -56,7 +56,7 @@ async def main() -> None:
     mcp = build_server(state.settings, state, own_lifespan=False)
     async with running(state):
         tools = await mcp.list_tools()
-        assert len(tools) == 12, [t.name for t in tools]
+        assert len(tools) == 13, [t.name for t in tools]
         early = [m for m in DEFERRED if m in sys.modules]
         assert not early, f"imported before the tool list was answered: {{early}}"
         assert "rich" not in sys.modules, "the SDK's logging setup (rich) ran although logging was configured"

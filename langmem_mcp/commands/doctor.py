@@ -1,8 +1,9 @@
 """`langmem-mcp doctor`: check this install end to end and say what to fix.
 
 Checks: the data dir is writable; the embedding model loads offline; every indexed memory has
-its vector in SQLite, and Chroma's collections of large namespaces agree with them; whether an LLM is configured; and that each host config that names this server
-points at this install and data dir. Exits 1 if a check failed (warnings do not fail).
+its vector in SQLite, and Chroma's collections of large namespaces agree with them; whether an LLM
+is configured, and how a configured endpoint answers one tiny request; and that each host config
+that names this server points at this install and data dir. Exits 1 if a check failed (warnings do not fail).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ NAME = "doctor"
 HELP = "check the data dir, model, index, LLM and host configs of this install"
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
+#: The endpoint check waits at most this long (or LANGMEM_MCP_LLM_TIMEOUT if shorter), without retries.
+ENDPOINT_TIMEOUT = 30.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -174,9 +177,10 @@ async def check_index(r: Report, settings: Settings, embedder: object) -> None:
 def check_llm(r: Report, settings: Settings) -> None:
     if settings.llm == "none":
         r.line(OK, "LLM", "off (LANGMEM_MCP_LLM=none): memory tools work; LLM features are disabled")
-    elif settings.anthropic_api_key and settings.llm in ("auto", "anthropic"):
+    elif settings.llm_endpoint_configured and settings.llm in ("auto", "anthropic"):
         base = f" at {settings.anthropic_base_url}" if settings.anthropic_base_url else ""
-        r.line(OK, "LLM", f"Anthropic API, model {settings.anthropic_model}{base}")
+        key = " (no key needed)" if settings.local_llm_endpoint and not settings.anthropic_api_key else ""
+        r.line(OK, "LLM", f"Anthropic Messages API{base}, model {settings.anthropic_model}{key}")
     elif settings.llm == "anthropic":
         r.line(FAIL, "LLM", "LANGMEM_MCP_LLM=anthropic but no ANTHROPIC_API_KEY is set")
     else:
@@ -185,6 +189,70 @@ def check_llm(r: Report, settings: Settings) -> None:
             "LLM",
             "no API key: LLM features use the host's model through MCP sampling where the host offers it",
         )
+
+
+async def check_llm_endpoint(r: Report, settings: Settings) -> None:
+    """One tiny request to the configured endpoint, asking for a tool call, to say how it
+    answers: with tool calls, with tool calls written as JSON text, in text only, with
+    malformed JSON, too slowly, or not at all. Skipped when no endpoint is configured."""
+    if settings.llm not in ("auto", "anthropic") or not settings.llm_endpoint_configured:
+        return
+    from langmem_mcp.llm.anthropic_llm import AnthropicLLM
+    from langmem_mcp.llm.base import LLMError, ToolSpec
+    from langmem_mcp.llm.factory import LOCAL_KEY
+    from langmem_mcp.llm.structured import calls_in_json, find_json
+
+    timeout = min(settings.llm_timeout, ENDPOINT_TIMEOUT)
+    llm = AnthropicLLM(
+        settings.anthropic_api_key or LOCAL_KEY,
+        model=settings.anthropic_model,
+        base_url=settings.anthropic_base_url,
+        max_tokens=256,
+        timeout=timeout,
+        max_retries=0,
+    )
+    ping = ToolSpec(
+        "ping",
+        "Confirms that the connection works.",
+        {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
+    )
+    what = f"LLM endpoint ({settings.anthropic_model})"
+    t0 = time.perf_counter()
+    try:
+        reply = await llm.complete(
+            "This is a connection check.",
+            [{"role": "user", "content": "Call the tool ping with ok set to true."}],
+            tools=[ping],
+            tool_choice="ping",
+            procedure="doctor",
+        )
+    except LLMError as exc:
+        r.line(FAIL, what, str(exc))
+        return
+    finally:
+        await llm.aclose()
+    ms = (time.perf_counter() - t0) * 1000
+    found = find_json(reply.text)
+    if any(c.name == "ping" for c in reply.tool_calls):
+        r.line(OK, what, f"answers with tool calls ({ms:.0f} ms)")
+    elif found.error is not None:
+        r.line(
+            WARN,
+            what,
+            f"answers with malformed JSON ({found.error}); the procedures feed that back once, then "
+            "fail: a model that calls tools works better",
+        )
+    elif found.found and calls_in_json(found.value, [ping]):
+        r.line(OK, what, f"writes its tool calls as JSON text, which the procedures read ({ms:.0f} ms)")
+    elif reply.text.strip():
+        r.line(
+            WARN,
+            what,
+            "answers in text only, without tool calls: the procedures read text answers (summaries "
+            "from prose, memories from lists), with less structure",
+        )
+    else:
+        r.line(WARN, what, "answered with nothing (no text, no tool call)")
 
 
 def check_hosts(r: Report, settings: Settings, project_dir: Path) -> None:
@@ -228,6 +296,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if embedder is not None:
             asyncio.run(check_index(r, settings, embedder))
     check_llm(r, settings)
+    asyncio.run(check_llm_endpoint(r, settings))
     check_hosts(r, settings, Path(args.project_dir).absolute())
     print("doctor: problems found" if r.failed else "doctor: all checks passed")
     return 1 if r.failed else 0

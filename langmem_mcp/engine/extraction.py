@@ -454,3 +454,26 @@ def statements_as_inserts(text: str) -> list[tuple[str, dict[str, Any]]]:
         elif isinstance(item, dict):
             inserts.append(("insert_memory", dict(item) if "content" in item else {"content": item}))
     return inserts
+
+
+def proposed_memories(
+    items: Sequence[Any], schemas: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None
+) -> tuple[list[MemoryOp], list[str]]:
+    """Memories the calling agent wrote for a host-agent task, checked exactly as the model's
+    ``insert_memory`` calls are: text, or ``{"content", "kind"}`` following the kind's schema.
+    Returns the inserts and, per refused item, why."""
+    manager = _Manager(
+        (),
+        normalize_schemas(schemas),
+        enable_inserts=True,
+        enable_updates=False,
+        enable_deletes=False,
+        with_importance=False,
+    )
+    problems = []
+    for i, item in enumerate(items):
+        args = dict(item) if isinstance(item, Mapping) else {"content": item}
+        _, refused = manager.apply(ToolCall(f"agent-{i}", "insert_memory", args))
+        if refused:
+            problems.append(f"memories[{i}]: {manager.rejected[-1]}")
+    return manager.ops(), problems

@@ -12,16 +12,19 @@ comes back unchanged (with the reason).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langmem_mcp.engine.extraction import render_conversation
+from langmem_mcp.engine.lexical import STOPWORDS, words
 from langmem_mcp.engine.placeholders import placeholders
 from langmem_mcp.errors import InvalidInput
 from langmem_mcp.llm.base import LLM, LLMError, ToolCall, ToolSpec
 from langmem_mcp.llm.prompts import PromptLibrary, declare, default_library
 from langmem_mcp.llm.structured import (
+    CallsReader,
     Exchange,
     Invalid,
     StructuredOutputError,
@@ -202,10 +205,19 @@ class _Run:
         self.llm, self.lib, self.original, self.task, self.procedure = llm, lib, original, task, procedure
 
     async def _reflect(
-        self, system: str, tools: list[ToolSpec], final: ToolSpec, min_steps: int, max_steps: int
+        self,
+        system: str,
+        tools: list[ToolSpec],
+        final: ToolSpec,
+        min_steps: int,
+        max_steps: int,
+        conclusion_from_text: CallsReader | None = None,
     ) -> tuple[list[str], ToolCall | None]:
         """Up to ``max_steps`` reflection turns, the conclusion offered after ``min_steps``
-        and forced at the end. Returns the notes taken and the concluding call."""
+        and forced at the end. Returns the notes taken and the concluding call.
+
+        Before the end a prose reply is a note; at the end, where only the conclusion may
+        come, ``conclusion_from_text`` reads prose as the conclusion."""
         exchange = Exchange(
             self.llm, system, [{"role": "user", "content": self.task}], procedure=self.procedure
         )
@@ -214,7 +226,9 @@ class _Run:
         for step in range(max_steps + 1):
             forced = step == max_steps
             offered = [final] if forced else tools + ([final] if step >= min_steps else [])
-            turn = await exchange.ask(offered, final.name if forced else "any")
+            turn = await exchange.ask(
+                offered, final.name if forced else "any", read_text=conclusion_from_text if forced else None
+            )
             if turn.response.text.strip() and not turn.from_text:
                 notes.append(turn.response.text.strip())
             conclusion = next((c for c in turn.calls if c.name == final.name), None)
@@ -233,7 +247,9 @@ class _Run:
 
     async def gradient(self, min_steps: int, max_steps: int) -> OptimizedPrompt:
         system = self.lib.render(GRADIENT_THINK, min_steps=min_steps, max_steps=max_steps)
-        _, rec = await self._reflect(system, [_THINK, _CRITIQUE], _RECOMMEND, min_steps, max_steps)
+        _, rec = await self._reflect(
+            system, [_THINK, _CRITIQUE], _RECOMMEND, min_steps, max_steps, recommendation_from_text
+        )
         if rec is None:
             return OptimizedPrompt(self.original, False, reason="the model gave no recommendation")
         hypotheses = str(rec.input.get("hypotheses") or "")
@@ -262,6 +278,13 @@ class _Run:
     async def rewrite(self, system: str, attempts: int = 2) -> OptimizedPrompt:
         """One forced ``update_prompt`` call (a second if the first is unusable)."""
         analysis, reason = "", "the model returned no prompt"
+        from_prose: list[dict[str, Any]] = []  # the inputs read from prose: they get the prose guard
+
+        def read_prose(text: str) -> dict[str, Any] | None:
+            found = prompt_from_text(text)
+            if found is not None:
+                from_prose.append(found)
+            return found
 
         def judge(args: dict[str, Any]) -> OptimizedPrompt:
             nonlocal analysis, reason
@@ -272,6 +295,8 @@ class _Run:
                 )
             new = args.get("improved_prompt")
             problem = check_rewrite(self.original, new)
+            if problem is None and any(args is read for read in from_prose):
+                problem = check_prose_prompt(self.original, str(new))
             if problem:
                 reason = problem
                 raise Invalid(problem)
@@ -291,7 +316,7 @@ class _Run:
                 [{"role": "user", "content": self.task}],
                 _UPDATE,
                 judge,
-                read_text=prompt_from_text,
+                read_text=read_prose,
                 max_attempts=attempts,
                 procedure=self.procedure,
                 what="prompt",
@@ -303,12 +328,82 @@ class _Run:
 
 
 def prompt_from_text(text: str) -> dict[str, Any] | None:
-    """A rewrite given as text: the text (without a lead-in line or fence) is the new prompt.
+    """A rewrite given as text: the text (without a lead-in line or fence) is the new prompt,
+    or, when it says the prompt needs no change, a decline.
 
-    It is checked like any rewrite: dropping a ``{placeholder}`` of the original refuses it.
+    It is checked like any rewrite (dropping a ``{placeholder}`` of the original refuses it),
+    and by :func:`check_prose_prompt`.
     """
     prompt = prose(text)
-    return {"analysis": "", "should_update": True, "improved_prompt": prompt} if prompt else None
+    if not prompt:
+        return None
+    if declines(prompt):
+        return {"analysis": prompt, "should_update": False}
+    return {"analysis": "", "should_update": True, "improved_prompt": prompt}
+
+
+_CHANGE = r"(?:changes?|updates?|adjustments?|edits?)"
+_DECLINE = re.compile(
+    rf"\bno (?:further )?{_CHANGE}(?: (?:is|are))? (?:needed|necessary|required|warranted)\b"
+    rf"|\b(?:needs|requires|warrants) no {_CHANGE}"
+    r"|\b(?:keep|leave) (?:it|the prompt|the (?:original|current) prompt) (?:as (?:it )?is|unchanged)\b"
+    r"|\b(?:is|looks|seems) fine as (?:it )?is\b"
+    rf"|\bdoes not (?:need|warrant|require) (?:a |any )?{_CHANGE}",
+    re.IGNORECASE,
+)
+_COMMENTARY = re.compile(
+    r"^(?:(?:the|this|your|my) (?:original |current |given |existing |new |improved |updated )?prompt\b"
+    r"|i (?:would|think|recommend|suggest|believe|have|can|will|'d|'ll|'ve)\b"
+    r"|(?:it|this) (?:looks|seems|is) (?:fine|good|great|clear)\b"
+    r"|(?:sure|okay|ok|certainly|of course)\b[,.!]?\s*$)",
+    re.IGNORECASE,
+)
+
+
+def declines(text: str) -> bool:
+    """Whether a short prose reply says the prompt should stay as it is."""
+    return len(text) <= 400 and _DECLINE.search(text) is not None
+
+
+def check_prose_prompt(original: str, new: str) -> str | None:
+    """Why a prose reply read as the new prompt may be a comment instead, or None.
+
+    A rewrite that keeps the original's ``{placeholders}`` shows it is the prompt. A prompt
+    without placeholders has no such mark, so its prose replacement must read as a prompt:
+    not a question or a lead-in with nothing after it, not a comment about the prompt, and
+    sharing words with the original. A refusal is fed back; the original is never lost.
+    """
+    if placeholders(original):
+        return None
+    text = new.strip()
+    first = text.splitlines()[0].strip() if text else ""
+    if text.endswith(("?", ":")):
+        return "a text answer must be the complete new prompt, not a question or a lead-in"
+    if _COMMENTARY.match(first):
+        return "the text answer reads as a comment on the prompt, not as the new prompt"
+    shared = _content_words(original)
+    if shared and not shared & _content_words(text):
+        return "the text answer shares no words with the prompt, so it cannot be told from a comment"
+    return None
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in words(text) if len(w) > 2 and w not in STOPWORDS}
+
+
+def recommendation_from_text(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """The gradient's conclusion given as prose: the prose is the recommendation; a reply that
+    says no change is needed concludes that no adjustment is warranted."""
+    body = prose(text)
+    if not body:
+        return []
+    warranted = not declines(body)
+    return [
+        (
+            _RECOMMEND.name,
+            {"warrants_adjustment": warranted, "hypotheses": "", "full_recommendations": body},
+        )
+    ]
 
 
 # ---- several prompts ----

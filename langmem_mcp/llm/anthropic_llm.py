@@ -1,15 +1,18 @@
-"""Anthropic Messages API adapter (also any compatible server via ``base_url``).
+"""Anthropic Messages API adapter (also any compatible server via ``base_url``: Ollama, LM
+Studio, vLLM serve ``/v1/messages`` too).
 
 ``anthropic`` is imported only when an adapter is built: the import costs ~1.7 s and the
-server must answer the MCP handshake before that. Retries on 408/409/429/5xx and
-connection errors are the SDK's own (exponential backoff from 0.5 s up to 8 s, honouring
-``retry-after``/``retry-after-ms``); because the SDK obeys any ``retry-after``, however
-long, every call also runs under an overall deadline.
+server must answer the MCP handshake before that. Retries on 408/409/429/5xx, connection
+errors and timeouts (a local model still loading, or slow) are the SDK's own (exponential
+backoff from 0.5 s up to 8 s, honouring ``retry-after``/``retry-after-ms``); because the SDK
+obeys any ``retry-after``, however long, every call also runs under an overall deadline.
+Errors name the server: Anthropic's, or the one at the base URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +54,8 @@ class AnthropicLLM(BaseLLM):
 
         self.model = model
         self.max_retries = max_retries
+        self.timeout = timeout
+        self.where = f"the model server at {base_url}" if base_url else "the Anthropic API"
         self.total_timeout = (
             total_timeout
             if total_timeout is not None
@@ -87,32 +92,50 @@ class AnthropicLLM(BaseLLM):
             if tool_choice:
                 kwargs["tool_choice"] = _tool_choice(tool_choice)
         errors = self._anthropic
+        where = self.where
         try:
             async with asyncio.timeout(self.total_timeout):
                 message = await self._client.messages.create(**kwargs)
         except TimeoutError as exc:
             raise LLMError(
-                f"Anthropic call did not finish within {self.total_timeout:.0f} s (including retries)"
+                f"{where} did not finish within {self.total_timeout:.0f} s (including retries)"
             ) from exc
         except errors.AuthenticationError as exc:
-            raise LLMError("Anthropic rejected the API key (401); check ANTHROPIC_API_KEY") from exc
+            raise LLMError(f"{where} rejected the API key (401); check ANTHROPIC_API_KEY") from exc
+        except errors.NotFoundError as exc:
+            raise LLMError(
+                f"{where} answered 404: it has no /v1/messages, or no model named {self.model!r} "
+                f"(LANGMEM_MCP_ANTHROPIC_MODEL): {_short(exc.message)}"
+            ) from exc
         except errors.APIStatusError as exc:
             raise LLMError(
-                f"Anthropic call failed with HTTP {exc.status_code} after {self.max_retries} retries: "
+                f"{where} failed with HTTP {exc.status_code} after {self.max_retries} retries: "
                 f"{_short(exc.message)}"
             ) from exc
+        except errors.APITimeoutError as exc:
+            raise LLMError(
+                f"{where} did not answer within {self.timeout:g} s, {self.max_retries + 1} time(s); "
+                "a local model may need longer: raise LANGMEM_MCP_LLM_TIMEOUT"
+            ) from exc
         except errors.APIConnectionError as exc:
-            raise LLMError(f"cannot reach the Anthropic API: {_short(str(exc))}") from exc
+            raise LLMError(f"cannot reach {where}: {_short(str(exc))}") from exc
+        except (errors.APIError, ValueError) as exc:  # a 200 whose body is not a message
+            raise LLMError(
+                f"{where} answered with something that is not a Messages API reply: {_short(str(exc))}"
+            ) from exc
+        if not isinstance(getattr(message, "content", None), list):
+            raise LLMError(f"{where} answered with something that is not a Messages API reply (no content)")
         return self._response(message, procedure)
 
     def _response(self, message: Any, procedure: str) -> LLMResponse:
         texts: list[str] = []
         calls: list[ToolCall] = []
         for block in message.content:
-            if block.type == "text":
-                texts.append(block.text)
-            elif block.type == "tool_use":
-                calls.append(ToolCall(block.id, block.name, dict(block.input or {})))
+            kind = getattr(block, "type", None)
+            if kind == "text":
+                texts.append(block.text or "")
+            elif kind == "tool_use":
+                calls.append(ToolCall(block.id, block.name, _tool_input(block.input)))
         usage = Usage(
             backend=self.backend,
             model=getattr(message, "model", None) or self.model,
@@ -121,6 +144,16 @@ class AnthropicLLM(BaseLLM):
             procedure=procedure,
         )
         return LLMResponse("".join(texts), calls, message.stop_reason, usage)
+
+
+def _tool_input(value: Any) -> dict[str, Any]:
+    """A tool call's input; some compatible servers send it as a JSON string."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def _tool_choice(choice: ToolChoice) -> dict[str, Any]:

@@ -26,7 +26,8 @@ Message = dict[str, Any]
 ToolChoice = str
 
 ENABLE_HINT = (
-    "set ANTHROPIC_API_KEY (or LANGMEM_MCP_ANTHROPIC_API_KEY), or connect from a host that supports "
+    "set ANTHROPIC_API_KEY (or LANGMEM_MCP_ANTHROPIC_API_KEY), or ANTHROPIC_BASE_URL to a local "
+    "Anthropic-compatible server (Ollama, LM Studio, vLLM), or connect from a host that supports "
     "MCP sampling, or choose a backend with LANGMEM_MCP_LLM=anthropic|sampling"
 )
 

@@ -1,7 +1,9 @@
 """Pick the model backend from settings and, for sampling, the connected client.
 
-``auto`` prefers an API key (predictable, works for background formation with no client
-attached) and falls back to the host's model through MCP sampling.
+``auto`` prefers a configured endpoint: an API key, or a base URL of a server other than
+Anthropic's (Ollama, LM Studio, vLLM), which needs no key. It is predictable and works for
+background formation with no client attached. Otherwise it falls back to the host's model
+through MCP sampling.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from langmem_mcp.config import Settings
 from langmem_mcp.llm.base import ENABLE_HINT, LLM, LLMUnavailable, UsageHook
 from langmem_mcp.llm.prompts import PromptLibrary
 from langmem_mcp.llm.sampling import client_supports_sampling
+
+#: Sent as the key to a local server, which needs none (the SDK will not send a request without one).
+LOCAL_KEY = "not-needed"
 
 
 def make_llm(
@@ -24,14 +29,19 @@ def make_llm(
     """An LLM for this request, or LLMUnavailable saying how to enable one."""
     choice = settings.llm
     if choice == "none":
-        raise LLMUnavailable(f"LLM features are off (LANGMEM_MCP_LLM=none); to enable them, {ENABLE_HINT}")
-    if choice == "anthropic" or (choice == "auto" and settings.anthropic_api_key):
-        if not settings.anthropic_api_key:
-            raise LLMUnavailable("LANGMEM_MCP_LLM=anthropic needs an API key: set ANTHROPIC_API_KEY")
+        raise LLMUnavailable(
+            f"the server calls no model (LANGMEM_MCP_LLM=none); to give it one, {ENABLE_HINT}"
+        )
+    if choice == "anthropic" or (choice == "auto" and settings.llm_endpoint_configured):
+        if not settings.llm_endpoint_configured:
+            raise LLMUnavailable(
+                "LANGMEM_MCP_LLM=anthropic needs an API key: set ANTHROPIC_API_KEY (or, for a local "
+                "server such as Ollama, set ANTHROPIC_BASE_URL to it)"
+            )
         from langmem_mcp.llm.anthropic_llm import AnthropicLLM
 
         return AnthropicLLM(
-            settings.anthropic_api_key,
+            settings.anthropic_api_key or LOCAL_KEY,
             model=settings.anthropic_model,
             base_url=settings.anthropic_base_url,
             max_tokens=settings.llm_max_tokens,

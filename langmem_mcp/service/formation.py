@@ -30,6 +30,7 @@ from langmem_mcp.service import scoping
 from langmem_mcp.service.functions import FunctionService
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.models.langmem import FormationReport, FunctionRun
+from langmem_mcp.service.waiting import DISTILL
 from langmem_mcp.store.functions import FunctionRow, FunctionStore
 from langmem_mcp.store.threads import MessageRow, ThreadStore
 from langmem_mcp.store.users import UserStore
@@ -51,7 +52,8 @@ MAX_RETRIES = 3
 NOT_AUTHORED = frozenset({"assistant", "system", "tool", "function", "developer", "ai"})
 
 LLM_HINT = (
-    "set ANTHROPIC_API_KEY (or LANGMEM_MCP_ANTHROPIC_API_KEY) in the server's environment. Formation runs "
+    "set ANTHROPIC_API_KEY (or LANGMEM_MCP_ANTHROPIC_API_KEY), or ANTHROPIC_BASE_URL to a local "
+    "Anthropic-compatible server, in the server's environment. Formation runs "
     "in the background, outside any MCP session, so MCP sampling cannot serve it"
 )
 
@@ -60,7 +62,7 @@ def llm_missing(settings: Any) -> str | None:
     """Why formation has no model (None: it has one). Cheap: imports no SDK."""
     if settings.llm == "none":
         return "LLM features are off (LANGMEM_MCP_LLM=none)"
-    if settings.llm in ("auto", "anthropic") and settings.anthropic_api_key:
+    if settings.llm in ("auto", "anthropic") and settings.llm_endpoint_configured:
         return None
     return f"no LLM is configured for formation: {LLM_HINT}"
 
@@ -242,6 +244,8 @@ class Formation:
                 formed += await self._with_llm(llm, scope, thread_id, fn, user_id, ordered, names)
             await self.function_store.set_watermark(scope, thread_id, fn.id, user_id, chunk[-1].seq)
         await self.function_store.set_watermark(scope, thread_id, fn.id, user_id, last)
+        if fn.type == "user_semantic_memory":  # a model distilled these messages (service/waiting.py)
+            await self.function_store.set_watermark(scope, thread_id, DISTILL, "", last)
         return self._run(fn, thread_id, user_id, "formed", formed)
 
     async def _messages_as_memories(

@@ -1,9 +1,12 @@
-"""MCP tools of the LLM procedures: extract_memories, summarize_thread, optimize_prompt.
+"""MCP tools of the LLM procedures: extract_memories, summarize_thread, optimize_prompt,
+record_episode.
 
 Also the ``llm://`` resources (token usage, prompt templates, optimized prompts with their
-history) and, for every optimized prompt, an MCP prompt the host can use. The model is
-Anthropic's API or the host's own through MCP sampling (``LANGMEM_MCP_LLM``); tools that
-use sampling run through ``run_sampled`` so they work on both protocol versions.
+history, worked examples from episodes, work waiting for a model), the MCP prompts ``distill``
+and ``few_shot``, and, for every optimized prompt, an MCP prompt the host can use. The model is
+an Anthropic-compatible endpoint or the host's own through MCP sampling (``LANGMEM_MCP_LLM``);
+tools that use sampling run through ``run_sampled`` so they work on both protocol versions.
+With neither, each tool returns a task for the calling agent (``"method": "host_agent"``).
 
 The LLM service (procedures, model adapters, prompt templates) loads once the host has its
 tool list, or on the first call; registering the tools needs only their models. Annotations
@@ -22,9 +25,14 @@ from pydantic import Field
 
 from langmem_mcp.engine.placeholders import fill, placeholders
 from langmem_mcp.server.lifespan import ServerContext, services
-from langmem_mcp.server.surface import Ctx, Feature, Messages, dump, tool_hints
+from langmem_mcp.server.surface import Ctx, Feature, dump, int_param, tool_hints
 from langmem_mcp.service import optimized_prompts
-from langmem_mcp.service.models.procedures import ExtractionOutcome, OptimizationOutcome, SummaryOutcome
+from langmem_mcp.service.models.procedures import (
+    EpisodeOutcome,
+    ExtractionOutcome,
+    OptimizationOutcome,
+    SummaryOutcome,
+)
 from langmem_mcp.store.prompt_versions import PromptVersionStore
 
 if TYPE_CHECKING:
@@ -40,14 +48,17 @@ Form long-term memories from a conversation, with an LLM: it reads the messages 
 namespace's most relevant existing memories, then inserts new ones and updates outdated ones
 (and deletes wrong ones when enable_deletes is true). The changes are stored; the result lists
 what was inserted, updated and deleted, with ids. `schemas` (JSON schemas; the title names the
-kind) makes memories structured objects instead of free text. Needs an LLM (Anthropic API key
-or a host that supports MCP sampling)."""
+kind) makes memories structured objects instead of free text."""
 
 SUMMARIZE_DESCRIPTION = """\
 Summarise a conversation thread (default fields: title, summary, topics, or your own JSON
 `schema`) and store it as the thread's summary memory (namespace ["threads", thread_id,
 "summary"]) when a thread_id is given. Pass the messages. Without an LLM the summary is
 extractive (the most representative sentences, chosen locally) and labelled so."""
+
+HOST_AGENT_NOTE = """
+With no model on the server, the result is a task for you ("method": "host_agent"): do it and
+make the calls it gives."""
 
 OPTIMIZE_DESCRIPTION = """\
 Improve a system prompt from conversations that ran with it and the feedback they received.
@@ -57,6 +68,12 @@ warranted), "metaprompt" (reflect, then rewrite) or "prompt_memory" (one pass). 
 the ones the feedback concerns are chosen first). {placeholders} are kept; if the model declines
 or fails, the original comes back unchanged. Named prompts keep their history (llm://optimized/NAME)
 and are offered as MCP prompts. config: {max_reflection_steps, min_reflection_steps}."""
+
+EPISODE_DESCRIPTION = """\
+Record an episode: what the situation was, what was tried, how it turned out, the lesson. From
+trajectories [[messages, feedback], ...] or a thread_id (+ feedback). An LLM distils them into
+episodes in ["episodes", ...]; without one the trajectory is kept raw, to distil later. Find
+episodes with search_memory or the few_shot prompt."""
 
 Namespace = Annotated[
     list[str] | None,
@@ -108,7 +125,7 @@ FEATURE.on_start.append(offer_saved_prompts)
 # -- tools -----------------------------------------------------------------------------------------
 @FEATURE.tool(
     "extract_memories",
-    EXTRACT_DESCRIPTION,
+    EXTRACT_DESCRIPTION + HOST_AGENT_NOTE,
     tool_hints(
         "Extract memories from a conversation",
         read_only=False,
@@ -118,8 +135,10 @@ FEATURE.on_start.append(offer_saved_prompts)
     ),
 )
 async def extract_memories(
-    messages: Messages,
     ctx: Ctx,
+    messages: Annotated[
+        list[dict[str, Any]] | None, Field(description='[{"role", "content"}, ...]: the conversation.')
+    ] = None,
     namespace: Namespace = None,
     schemas: Annotated[
         dict[str, Any] | list[dict[str, Any]] | None,
@@ -127,19 +146,33 @@ async def extract_memories(
     ] = None,
     instructions: Annotated[str | None, Field(description="What to remember, in your words.")] = None,
     enable_deletes: Annotated[bool, Field(description="Allow deleting memories (off by default).")] = False,
+    memories: Annotated[list[Any] | None, Field(description="Your memories, completing a task.")] = None,
+    task_id: Annotated[str | None, Field(description="The task's id, when it gives one.")] = None,
 ) -> ExtractionOutcome | InputRequiredResult:
     svc = (await services(ctx)).llm
-    llm = svc.llm(ctx)
+    if memories is not None and task_id is None:  # a completed task: no model needed
+        return await svc.store_memories(memories, namespace, schemas)
+    llm, why = svc.llm_or_why(ctx)
     return await _run(
         ctx,
         llm,
-        lambda: svc.extract_memories(llm, messages, namespace, schemas, instructions, enable_deletes),
+        lambda: svc.extract(
+            llm,
+            messages,
+            namespace,
+            schemas,
+            instructions,
+            enable_deletes,
+            memories=memories,
+            task_id=task_id,
+            unavailable=why,
+        ),
     )
 
 
 @FEATURE.tool(
     "summarize_thread",
-    SUMMARIZE_DESCRIPTION,
+    SUMMARIZE_DESCRIPTION + HOST_AGENT_NOTE,
     tool_hints("Summarise a thread", read_only=False, destructive=False, idempotent=False, open_world=True),
 )
 async def summarize_thread(
@@ -149,8 +182,11 @@ async def summarize_thread(
     schema: Annotated[
         dict[str, Any] | None, Field(description="JSON schema of the summary (LLM summaries only).")
     ] = None,
+    summary: Annotated[dict[str, Any] | None, Field(description="Your summary, completing a task.")] = None,
 ) -> SummaryOutcome | InputRequiredResult:
     svc = (await services(ctx)).llm
+    if summary is not None:  # a completed task: no model needed
+        return await svc.summarize_thread(None, thread_id, messages, schema, summary=summary)
     llm, why = svc.llm_or_why(ctx)
     return await _run(
         ctx, llm, lambda: svc.summarize_thread(llm, thread_id, messages, schema, unavailable=why)
@@ -159,7 +195,7 @@ async def summarize_thread(
 
 @FEATURE.tool(
     "optimize_prompt",
-    OPTIMIZE_DESCRIPTION,
+    OPTIMIZE_DESCRIPTION + HOST_AGENT_NOTE,
     tool_hints(
         "Optimise a prompt from feedback",
         read_only=False,
@@ -171,9 +207,9 @@ async def summarize_thread(
 async def optimize_prompt(
     ctx: Ctx,
     trajectories: Annotated[
-        list[Any],
+        list[Any] | None,
         Field(description="[[messages, feedback], ...]: conversations and the feedback on each."),
-    ],
+    ] = None,
     prompt: Annotated[
         str | dict[str, Any] | None,
         Field(description="The prompt: text, or {name, prompt, when_to_update, update_instructions}."),
@@ -186,12 +222,28 @@ async def optimize_prompt(
     config: Annotated[
         dict[str, Any] | None, Field(description="{max_reflection_steps, min_reflection_steps}")
     ] = None,
+    episodes: Annotated[
+        str | None, Field(description="A task: its stored episodes are used as trajectories.")
+    ] = None,
+    proposed_prompt: Annotated[str | None, Field(description="Your new prompt, completing a task.")] = None,
 ) -> OptimizationOutcome | InputRequiredResult:
     served = ctx.request_context.lifespan_context
     svc = (await served.services()).llm
-    llm = svc.llm(ctx)
+    llm, why = (None, "") if proposed_prompt is not None else svc.llm_or_why(ctx)
     result = await _run(
-        ctx, llm, lambda: svc.optimize_prompt(llm, trajectories, prompt, prompts, kind, config)
+        ctx,
+        llm,
+        lambda: svc.optimize_prompt(
+            llm,
+            trajectories,
+            prompt,
+            prompts,
+            kind,
+            config,
+            proposed_prompt=proposed_prompt,
+            episodes=episodes,
+            unavailable=why,
+        ),
     )
     if isinstance(result, OptimizationOutcome):
         added = [
@@ -204,7 +256,134 @@ async def optimize_prompt(
     return result
 
 
+@FEATURE.tool(
+    "record_episode",
+    EPISODE_DESCRIPTION + HOST_AGENT_NOTE,
+    tool_hints("Record an episode", read_only=False, destructive=False, idempotent=False, open_world=True),
+)
+async def record_episode(
+    ctx: Ctx,
+    trajectories: Annotated[list[Any] | None, Field(description="[[messages, feedback], ...]")] = None,
+    thread_id: Annotated[str | None, Field(description="A stored thread, instead of trajectories.")] = None,
+    feedback: Annotated[str | dict[str, Any] | None, Field(description="How the thread went.")] = None,
+    namespace: Annotated[list[str] | None, Field(description='Default ["episodes"].')] = None,
+    episodes: Annotated[
+        list[dict[str, Any]] | None,
+        Field(description="Your episodes {task, situation, attempt, outcome, lesson}, completing a task."),
+    ] = None,
+    task_id: Annotated[str | None, Field(description="The task's id, when it gives one.")] = None,
+) -> EpisodeOutcome | InputRequiredResult:
+    svc = (await services(ctx)).llm
+    llm, why = (None, "") if episodes is not None else svc.llm_or_why(ctx)
+    return await _run(
+        ctx,
+        llm,
+        lambda: svc.record_episode(
+            llm, trajectories, thread_id, feedback, namespace, episodes, task_id, unavailable=why
+        ),
+    )
+
+
+# -- prompts: distill, few_shot ----------------------------------------------------------------------
+#: Marks these prompts offered, among the optimized prompts' names (which never contain '/').
+OFFERED = "llm/distill+few_shot"
+
+
+async def distill(served: ServerContext) -> str:
+    """The work waiting for a model, as tasks for the agent reading this prompt."""
+    return await (await served.services()).llm.distill_prompt()
+
+
+async def few_shot_text(served: ServerContext, task: str, k: str = "", namespace: str = "") -> str:
+    from langmem_mcp.engine import namespaces
+    from langmem_mcp.engine.episodes import worked_examples
+
+    svc = (await served.services()).llm
+    found = await svc.episodes.few_shot(
+        task, int_param(k, "k", default=3, maximum=10), namespaces.parse(namespace) if namespace else None
+    )
+    return worked_examples(task, found)
+
+
+def offer_episode_prompts(mcp: MCPServer[Any], served: ServerContext) -> None:
+    """The MCP prompts ``distill`` and ``few_shot``: hosts show them as slash commands."""
+    if OFFERED in served.offered_prompts:
+        return
+
+    async def render_distill() -> str:
+        return await _prompt_errors(distill(served))
+
+    async def render_few_shot(task: str, k: str = "3") -> str:
+        return await _prompt_errors(few_shot_text(served, task, k))
+
+    mcp.add_prompt(
+        Prompt(
+            name="distill",
+            title="Distil waiting conversations and episodes",
+            description="Work captured while no model was configured, as tasks for you to do now.",
+            arguments=[],
+            fn=render_distill,
+            context_kwarg=None,
+        )
+    )
+    mcp.add_prompt(
+        Prompt(
+            name="few_shot",
+            title="Worked examples for a task",
+            description="The past episodes most useful for a task (what worked first), as worked examples.",
+            arguments=[
+                PromptArgument(name="task", description="The task at hand.", required=True),
+                PromptArgument(name="k", description="How many examples (default 3).", required=False),
+            ],
+            fn=render_few_shot,
+            context_kwarg=None,
+        )
+    )
+    served.offered_prompts.add(OFFERED)
+
+
+async def _prompt_errors(text: Awaitable[str]) -> str:
+    """A domain error reaches the client with its message (the SDK replaces any other error's
+    message with "Error rendering prompt")."""
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import INTERNAL_ERROR, INVALID_PARAMS
+
+    from langmem_mcp.errors import InvalidInput, LangmemError
+
+    try:
+        return await text
+    except LangmemError as exc:
+        raise MCPError(INVALID_PARAMS if isinstance(exc, InvalidInput) else INTERNAL_ERROR, str(exc)) from exc
+
+
+async def _offer_episode_prompts(mcp: MCPServer[Any], served: ServerContext) -> None:
+    offer_episode_prompts(mcp, served)
+
+
+FEATURE.on_start.append(_offer_episode_prompts)
+
+
 # -- resources -------------------------------------------------------------------------------------
+@FEATURE.resource(
+    "llm://few-shot/{task}{?k,namespace}",
+    "few-shot",
+    "Worked examples for a task: the top-k past episodes (default 3), what worked first.",
+    mime_type="text/markdown",
+)
+async def few_shot(ctx: Ctx, task: str, k: str = "", namespace: str = "") -> str:
+    return await few_shot_text(ctx.request_context.lifespan_context, task, k, namespace)
+
+
+@FEATURE.resource(
+    "llm://waiting",
+    "waiting-work",
+    "How many captured conversations and raw episodes wait to be distilled (see the distill prompt).",
+)
+async def waiting(served: ServerContext) -> str:
+    work = await (await served.services()).llm.waiting_work()
+    return dump({"threads": work.threads, "episodes": work.episodes, "summary": work.describe()})
+
+
 @FEATURE.resource(
     "llm://usage",
     "llm-usage",

@@ -9,6 +9,32 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 
+# A host-agent task (see engine/host_agent.py): work for the calling agent when the server has no
+# model. The agent does what `instructions` say with `material` (`trimmed`: cut to its budget, the
+# most recent part kept), then makes the calls in `complete_with`, with the <...> values filled;
+# they are checked exactly as a model's answer would be. `why`: why no model, how to give it one.
+# The models' docstrings are left short: they are part of every LLM tool's output schema.
+class TaskCall(BaseModel):
+    tool: str
+    arguments: dict[str, Any]
+
+
+class HostAgentTask(BaseModel):
+    """Work for the calling agent when the server has no model: the agent is the model. Do what
+    `instructions` say with `material`, then make the calls in `complete_with`; they are checked
+    exactly as a model's answer would be."""
+
+    method: Literal["host_agent"] = "host_agent"
+    procedure: str
+    instructions: str
+    material: str
+    trimmed: bool = Field(
+        False, description="The material was cut to its budget (the most recent part kept)."
+    )
+    complete_with: list[TaskCall]
+    why: str = Field("", description="Why the server has no model, and how to give it one.")
+
+
 class StoredMemory(BaseModel):
     id: str
     action: Literal["created", "exists", "updated", "deleted"]
@@ -37,15 +63,18 @@ class ExtractionOutcome(BaseModel):
     steps: int = 0
     finished: bool = False
     backend: str = ""
+    method: Literal["llm", "host_agent"] = "llm"
+    task: HostAgentTask | None = None
 
 
 class SummaryOutcome(BaseModel):
     summary: dict[str, Any]
-    method: Literal["llm", "extractive"]
+    method: Literal["llm", "extractive", "host_agent"]
     thread_id: str | None = None
     memory_id: str | None = Field(None, description="The thread's summary memory, when stored.")
     namespace: list[str] | None = None
     note: str = ""
+    task: HostAgentTask | None = None
 
 
 class PromptOutcome(BaseModel):
@@ -69,3 +98,23 @@ class OptimizationOutcome(BaseModel):
     outcomes: list[PromptOutcome] = Field(default_factory=list)
     reason: str = ""
     backend: str = ""
+    method: Literal["llm", "host_agent"] = "llm"
+    task: HostAgentTask | None = None
+
+
+class StoredEpisode(BaseModel):
+    id: str
+    action: Literal["created", "exists"]
+    episode: dict[str, str]
+
+
+# What record_episode did: episodes distilled and stored, or the trajectory kept raw (`raw_id`, with
+# a task to distil it when there is no model); `raw_id` is also the raw episode a distillation removed.
+class EpisodeOutcome(BaseModel):
+    namespace: list[str]
+    method: Literal["llm", "host_agent", "raw"]
+    episodes: list[StoredEpisode] = Field(default_factory=list)
+    raw_id: str | None = None
+    backend: str = ""
+    note: str = ""
+    task: HostAgentTask | None = None

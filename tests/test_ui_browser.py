@@ -25,7 +25,7 @@ import pytest_asyncio
 
 from tests.browser import chromium, screenshot_dir, why_no_browser
 from tests.http_server import Server, create_token, http_server, mcp_session
-from tests.mcp_client import call, server_env
+from tests.mcp_client import call, server_env, stdio_session
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
@@ -40,9 +40,13 @@ pytestmark = [
 LIVE_TIMEOUT_MS = 15_000
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ui") / "data"
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
-    data_dir = tmp_path_factory.mktemp("ui") / "data"
+async def server(data_dir: Path) -> AsyncIterator[Server]:
     async with http_server(data_dir, LANGMEM_MCP_LLM="none") as s:
         yield s
 
@@ -220,6 +224,24 @@ async def test_memory_saved_by_an_assistant_appears_without_a_reload(
         await home.wait_for_selector("#live-status[data-state=live]")
         await remember(server, ["live", "new-place"], "A namespace that did not exist a second ago")
         await home.wait_for_selector('tr[data-ns="live/new-place"]', timeout=LIVE_TIMEOUT_MS)
+        assert problems == []
+
+
+async def test_memory_saved_by_a_hosts_stdio_server_appears_too(
+    browser: Browser, server: Server, data_dir: Path
+) -> None:
+    """The usual setup: a desktop host spawned its own stdio server on the same data dir."""
+    await remember(server, ["live", "desktop"], "Dana uses a standing desk")
+    async with tab(browser, server) as (_, page, problems):
+        await page.goto("/ui/memories?ns=live/desktop")
+        await page.wait_for_selector("#live-status[data-state=live]")
+        await page.evaluate("window.__sameDocument = 'yes'")
+        async with stdio_session(data_dir, LANGMEM_MCP_LLM="none") as s:
+            await call(
+                s, "manage_memory", content="Dana switched to a split keyboard", namespace=["live", "desktop"]
+            )
+        await page.wait_for_selector("text=Dana switched to a split keyboard", timeout=LIVE_TIMEOUT_MS)
+        assert await page.evaluate("window.__sameDocument") == "yes"
         assert problems == []
 
 

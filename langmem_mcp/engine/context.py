@@ -102,7 +102,9 @@ def conversation_neighbours(
         for other in side[:limit]:
             if abs((other.at - me.at).total_seconds()) > policy.window_seconds:
                 break
-            if provenance(other.metadata) != mine or (mine is None and lexical.speaker(other.content) is None):
+            if provenance(other.metadata) != mine or (
+                mine is None and lexical.speaker(other.content) is None
+            ):
                 break
             run.append(other.content)
         out.append(run)

@@ -48,12 +48,15 @@ def presented_token(headers: dict[str, str]) -> str | None:
 class AccessControl:
     """ASGI middleware in front of every route (MCP and REST)."""
 
-    def __init__(self, app: ASGIApp, served: ServerContext) -> None:
+    def __init__(self, app: ASGIApp, served: ServerContext, own_access: tuple[str, ...] = ()) -> None:
         self.app = app
         self.served = served
+        #: Path prefixes that check access themselves (the memory browser: session cookies).
+        self.own_access = own_access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        path = scope.get("path", "")
+        if scope["type"] != "http" or any(path == p or path.startswith(p + "/") for p in self.own_access):
             await self.app(scope, receive, send)
             return
         tokens = self.served.tokens

@@ -1,5 +1,6 @@
-"""The HTTP server: MCP over streamable HTTP (`/mcp`) and SSE (`/sse`, `/messages/`), and the
-LangMem REST API, in one Starlette app with one runtime (one lifespan) behind all of them.
+"""The HTTP server: MCP over streamable HTTP (`/mcp`) and SSE (`/sse`, `/messages/`), the
+LangMem REST API and the memory browser (`/ui/`), in one Starlette app with one runtime (one
+lifespan) behind all of them.
 
 uvicorn serves it; SIGINT and SIGTERM stop accepting, let requests finish, then the lifespan
 closes the runtime (pending writes committed, the index flushed, the SQLite WAL checkpointed).
@@ -8,7 +9,8 @@ closes the runtime (pending writes committed, the index flushed, the SQLite WAL 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -47,8 +49,11 @@ def build_app(settings: Settings, served: ServerContext | None = None) -> Starle
             yield {}
         log.info("stopped; data committed and closed")
 
-    routes: list[BaseRoute] = [*http_app.routes, *sse_app.routes, *rest_routes(served)]
-    return Starlette(routes=routes, middleware=[Middleware(AccessControl, served=served)], lifespan=lifespan)
+    from langmem_mcp.server.ui import PREFIX, ui_mount
+
+    routes: list[BaseRoute] = [*http_app.routes, *sse_app.routes, *rest_routes(served), ui_mount(served)]
+    middleware = [Middleware(AccessControl, served=served, own_access=(PREFIX,))]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 async def active_tokens(settings: Settings) -> int:
@@ -80,12 +85,20 @@ def _stop(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, on_listening: Callable[[str], None] | None = None) -> None:
     """Serve until SIGINT or SIGTERM. uvicorn handles both (stop accepting, finish requests, run
-    the lifespan's exit), then re-raises the signal; both then end as KeyboardInterrupt."""
+    the lifespan's exit), then re-raises the signal; both then end as KeyboardInterrupt.
+    `on_listening` gets the server's base URL once it accepts connections (port 0: a free one)."""
     import signal
 
     import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if on_listening is not None and not self.should_exit:
+                port = self.servers[0].sockets[0].getsockname()[1]
+                on_listening(f"http://{url_host(settings.host)}:{port}")
 
     check_safe_to_bind(settings)
     signal.signal(signal.SIGTERM, _stop)
@@ -97,4 +110,9 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    Server(config).run()
+
+
+def url_host(host: str) -> str:
+    """A host as it is written in a URL (IPv6 in brackets)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

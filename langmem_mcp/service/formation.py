@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from langmem_mcp.errors import LangmemError, NotFound
 from langmem_mcp.service import scoping
 from langmem_mcp.service.functions import FunctionService
 from langmem_mcp.service.memories import MemoryService, NewItem
-from langmem_mcp.service.models.langmem import FormationReport, FunctionRun
+from langmem_mcp.service.models.langmem import NEEDS_LLM, FormationReport, FormationStatus, FunctionRun
 from langmem_mcp.service.waiting import DISTILL
 from langmem_mcp.store.functions import FunctionRow, FunctionStore
 from langmem_mcp.store.threads import MessageRow, ThreadStore
@@ -49,6 +50,8 @@ SUMMARY_WINDOW = 300
 #: Threads the worker takes per round; failed threads are retried after the delay, this many times.
 BATCH = 20
 MAX_RETRIES = 3
+#: Runs remembered (in memory, per process) for the status page.
+RECENT_RUNS = 200
 NOT_AUTHORED = frozenset({"assistant", "system", "tool", "function", "developer", "ai"})
 
 LLM_HINT = (
@@ -99,6 +102,8 @@ class Formation:
         self._failures: dict[tuple[str, str], int] = {}
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
+        #: (scope, finished at, run) of the latest runs, newest last.
+        self._runs: deque[tuple[str, str, FunctionRun]] = deque(maxlen=RECENT_RUNS)
 
     # -- the model ------------------------------------------------------------------------------
     def llm(self) -> LLM | None:
@@ -133,6 +138,25 @@ class Formation:
             runs += await self.process_thread(scope, tid, only_user=uid)
         return FormationReport(thread_ids=threads, memories_formed=sum(r.formed for r in runs), runs=runs)
 
+    async def status(self, recent: int = 50) -> FormationStatus:
+        """What formation is doing for the caller's scope: threads waiting to go quiet, memory
+        functions waiting for an LLM, and the latest runs of this process."""
+        scope = scoping.current_scope()
+        missing = llm_missing(self.settings)
+        waiting = [f"{f.name} ({f.type})" for f in await self.functions.active(scope) if f.type in NEEDS_LLM]
+        runs = [(at, r) for s, at, r in self._runs if s == scope][-recent:]
+        return FormationStatus(
+            llm=None if missing else self.settings.llm,
+            llm_missing=missing,
+            delay_seconds=self.settings.formation_delay_seconds,
+            pending=[
+                {"thread_id": tid, "since": since}
+                for tid, since in await self.threads.pending_in_scope(scope)
+            ],
+            waiting_for_llm=waiting if missing else [],
+            recent=[{"at": at, **r.model_dump()} for at, r in reversed(runs)],
+        )
+
     # -- the work -------------------------------------------------------------------------------
     async def process_thread(
         self, scope: str, thread_id: str, only_user: str | None = None
@@ -164,6 +188,8 @@ class Formation:
                     runs.append(
                         await self._run_guarded(self._user_function, scope, thread_id, fn, u, last, names)
                     )
+            finished = datetime.now(UTC).isoformat()
+            self._runs.extend((scope, finished, r) for r in runs)
             if only_user is None:
                 key = (scope, thread_id)
                 if any(r.status == "error" for r in runs):

@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from langmem_mcp.config import Settings
@@ -20,11 +20,13 @@ from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.index.handle import IndexHandle
 from langmem_mcp.service import access
 from langmem_mcp.service.models.memories import (
+    ExplainedHit,
     Memory,
     MemoryHit,
     MemoryPage,
     NamespaceStats,
     Stats,
+    Why,
     WriteResult,
 )
 from langmem_mcp.store.memories import MemoryRow, MemoryStore, NewMemory, content_hash
@@ -203,19 +205,54 @@ class MemoryService:
         return to_memory(await self._owned(memory_id, self.namespace(namespace)))
 
     async def list(
-        self, namespace: Sequence[str] | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        namespace: Sequence[str] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        newest_first: bool = False,
+        filter: dict[str, Any] | None = None,
+        created_from: str | None = None,
+        created_to: str | None = None,
     ) -> MemoryPage:
+        """A page in stored order (`newest_first`: the reverse), optionally only memories whose
+        metadata passes `filter` and that were created in [created_from, created_to] (ISO dates
+        or times; a date alone means the whole day)."""
         ns = self.namespace(namespace)
         limit, _ = validation.paging(limit, 0)
         try:
             after = int(cursor) if cursor else 0
         except ValueError as exc:
             raise InvalidInput(f"cursor {cursor[:40]!r} is not one this server issued") from exc
-        page = await self.store.page(ns, limit, after)
+        if after < 0:
+            raise InvalidInput("cursor is not one this server issued")
+        where, params = _listing_filter(filter, created_from, created_to)
+        page = await self.store.page(ns, limit, after, newest_first=newest_first, where=where, params=params)
         next_cursor = str(page[-1][0]) if len(page) == limit else None
         return MemoryPage(
             namespace=namespaces.split(ns), memories=[to_memory(r) for _, r in page], next_cursor=next_cursor
         )
+
+    async def count(
+        self,
+        namespace: Sequence[str] | None = None,
+        *,
+        filter: dict[str, Any] | None = None,
+        created_from: str | None = None,
+        created_to: str | None = None,
+    ) -> int:
+        """How many memories `list` would page through with the same conditions."""
+        where, params = _listing_filter(filter, created_from, created_to)
+        return await self.store.count(self.namespace(namespace), where, params)
+
+    async def version(self, namespace: Sequence[str] | None = None) -> str:
+        """A value that changes whenever the namespace's memories change (live views poll it)."""
+        return await self.store.version(self.namespace(namespace))
+
+    async def change_marker(self) -> tuple[int, int]:
+        """Moves whenever anything is written to the store, by any process: the cheap test a
+        live view makes before asking `version`."""
+        return await self.store.change_marker()
 
     async def search(
         self,
@@ -225,9 +262,11 @@ class MemoryService:
         offset: int = 0,
         filter: dict[str, Any] | None = None,
         weights: ranking.Weights | None = None,
+        explain: bool = False,
     ) -> list[MemoryHit]:
         """Hybrid search: FTS5 BM25 and vector similarity fused by reciprocal rank, then
-        blended with recency and importance when those weights are set."""
+        blended with recency and importance when those weights are set. `explain=True` returns
+        `ExplainedHit`s carrying each hit's ranks and score parts (the memory browser shows them)."""
         ns = self.namespace(namespace)
         text = validation.query(query, MAX_QUERY_CHARS)
         limit, offset = validation.paging(limit, offset)
@@ -246,6 +285,22 @@ class MemoryService:
         def tiebreak(k: str) -> tuple[int, int]:
             return (lex_at.get(k, depth), sem_at.get(k, depth))
 
+        def why(k: str, blended: ranking.Scored | None = None, w: ranking.Weights | None = None) -> Why:
+            parts = {}
+            if blended is not None and w is not None:
+                parts = {
+                    "relevance": round(w.relevance * blended.relevance, 6),
+                    "recency": round(w.recency * blended.recency, 6),
+                    "importance": round(w.importance * blended.importance, 6),
+                }
+            lex, sem = lex_at.get(k), sem_at.get(k)
+            return Why(
+                keyword_rank=None if lex is None else lex + 1,
+                meaning_rank=None if sem is None else sem + 1,
+                fused=round(fused[k], 6),
+                **parts,
+            )
+
         w = weights or ranking.Weights(
             self.settings.weight_relevance, self.settings.weight_recency, self.settings.weight_importance
         )
@@ -254,11 +309,7 @@ class MemoryService:
             order = sorted(fused, key=lambda k: (-fused[k], tiebreak(k)))
             page = order[offset : offset + limit]
             rows = await self.store.get_many(page)
-            return [
-                MemoryHit(**to_memory(rows[k]).model_dump(), score=round(fused[k], 6))
-                for k in page
-                if k in rows
-            ]
+            return [self._hit(rows[k], fused[k], why(k) if explain else None) for k in page if k in rows]
         rows = await self.store.get_many(list(fused))
         fused = {k: v for k, v in fused.items() if k in rows}  # deleted meanwhile
         scored = ranking.blend(
@@ -270,9 +321,16 @@ class MemoryService:
         )
         scored.sort(key=lambda x: (-x.score, tiebreak(x.id)))
         return [
-            MemoryHit(**to_memory(rows[s.id]).model_dump(), score=round(s.score, 6))
+            self._hit(rows[s.id], s.score, why(s.id, s, w) if explain else None)
             for s in scored[offset : offset + limit]
         ]
+
+    @staticmethod
+    def _hit(row: MemoryRow, score: float, why: Why | None) -> MemoryHit:
+        fields = to_memory(row).model_dump()
+        if why is None:
+            return MemoryHit(**fields, score=round(score, 6))
+        return ExplainedHit(**fields, score=round(score, 6), why=why)
 
     async def _lexical(self, text: str, ns: str, depth: int, where: str, params: Sequence[Any]) -> list[str]:
         """BM25 over each memory and its context; memories by a speaker the query names first."""
@@ -343,3 +401,36 @@ class MemoryService:
             data_dir=str(self.settings.data_dir),
             schema_version=self.schema_version,
         )
+
+
+def _listing_filter(
+    spec: dict[str, Any] | None, created_from: str | None, created_to: str | None
+) -> tuple[str, list[Any]]:
+    where, params = filters.compile_filter(spec)
+    clauses = [where] if where else []
+    for value, name, op in ((created_from, "from", ">="), (created_to, "to", "<")):
+        if value in (None, ""):
+            continue
+        bound = _time_bound(value, name, end=op == "<")
+        clauses.append(f"m.created_at {op} ?")
+        params.append(bound)
+    return " AND ".join(clauses), params
+
+
+def _time_bound(value: Any, name: str, end: bool) -> str:
+    """An ISO date or time as the stored timestamps are written (UTC ISO 8601); the end of a
+    range given as a date alone is the start of the next day."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time")
+    text = value.strip()
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{name} {text[:40]!r} is not a date (YYYY-MM-DD) or an ISO 8601 time such as 2025-03-01T14:00"
+        ) from exc
+    if end and len(text) == 10:  # a date alone: up to the end of that day
+        when += timedelta(days=1)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat()

@@ -94,13 +94,52 @@ class MemoryStore:
         )
         return MemoryRow.from_row(row) if row else None
 
-    async def page(self, namespace: str, limit: int, after_rowid: int = 0) -> list[tuple[int, MemoryRow]]:
-        """Oldest first, keyset-paged by rowid so a listing never costs more than a page."""
+    async def page(
+        self,
+        namespace: str,
+        limit: int,
+        after_rowid: int = 0,
+        *,
+        newest_first: bool = False,
+        where: str = "",
+        params: Sequence[Any] = (),
+    ) -> list[tuple[int, MemoryRow]]:
+        """Oldest first (or newest first, from before `after_rowid` when it is not 0), keyset-paged
+        by rowid so a listing never costs more than a page; `where` filters (alias `m`)."""
+        clauses: list[str] = ["m.namespace = ?"]
+        args: list[Any] = [namespace]
+        if after_rowid or not newest_first:
+            clauses.append(f"m.rowid {'<' if newest_first else '>'} ?")
+            args.append(after_rowid)
+        if where:
+            clauses.append(where)
+            args += params
         rows = await self.db.fetchall(
-            f"SELECT rowid, {_COLUMNS} FROM memories WHERE namespace = ? AND rowid > ? ORDER BY rowid LIMIT ?",
-            (namespace, after_rowid, limit),
+            f"SELECT m.rowid AS rowid, {_COLUMNS} FROM memories m WHERE {' AND '.join(clauses)} "
+            f"ORDER BY m.rowid {'DESC' if newest_first else 'ASC'} LIMIT ?",
+            (*args, limit),
         )
         return [(r["rowid"], MemoryRow.from_row(r)) for r in rows]
+
+    async def count(self, namespace: str, where: str = "", params: Sequence[Any] = ()) -> int:
+        return await self.db.scalar(
+            f"SELECT COUNT(*) FROM memories m WHERE m.namespace = ? {('AND ' + where) if where else ''}",
+            (namespace, *params),
+        )
+
+    async def version(self, namespace: str) -> str:
+        """Changes whenever a memory of the namespace is added, changed or deleted."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*), MAX(rowid), MAX(updated_at) FROM memories WHERE namespace = ?", (namespace,)
+        )
+        return "" if row is None else f"{row[0]}:{row[1]}:{row[2]}"
+
+    async def change_marker(self) -> tuple[int, int]:
+        """Moves whenever anything is committed to the database, by this process or another (a
+        cheap test before asking what changed)."""
+        row = await self.db.fetchone("SELECT total_changes()")
+        version = await self.db.scalar("PRAGMA data_version")
+        return (version, 0 if row is None else row[0])
 
     async def lexical(
         self,

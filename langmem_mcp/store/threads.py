@@ -285,6 +285,15 @@ class ThreadStore:
         )
         return [(r[0], r[1], r[2]) for r in rows]
 
+    async def pending_in_scope(self, scope: str, limit: int = 100) -> list[tuple[str, str]]:
+        """(thread id, pending_since) of one scope's threads not formed yet, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT id, pending_since FROM svc_threads WHERE pending_since IS NOT NULL AND scope = ?"
+            " ORDER BY pending_since LIMIT ?",
+            (scope, limit),
+        )
+        return [(r[0], r[1]) for r in rows]
+
     async def clear_pending(self, scope: str, thread_id: str, seen: str | None) -> None:
         """Mark formed, unless messages arrived after `seen` (then they are still pending)."""
         async with self.db.transaction() as conn:

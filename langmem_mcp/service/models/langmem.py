@@ -181,3 +181,16 @@ class FormationReport(BaseModel):
     thread_ids: list[str]
     memories_formed: int
     runs: list[FunctionRun]
+
+
+class FormationStatus(BaseModel):
+    model_config = LAZY
+
+    llm: str | None = Field(None, description="The model backend formation uses; None: it has none.")
+    llm_missing: str | None = Field(None, description="Why formation has no model, and what to do.")
+    delay_seconds: float = Field(description="How long a thread must be quiet before it is formed.")
+    pending: list[dict[str, Any]] = Field(description="Threads with messages not formed yet, oldest first.")
+    waiting_for_llm: list[str] = Field(
+        description="Active memory functions that form nothing without an LLM."
+    )
+    recent: list[dict[str, Any]] = Field(description="The latest runs in this server process, newest first.")

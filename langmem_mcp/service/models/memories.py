@@ -26,6 +26,22 @@ class MemoryHit(Memory):
     score: float
 
 
+class Why(BaseModel):
+    """Why a hit ranked where it did (`MemoryService.search(..., explain=True)`; tools leave it off)."""
+
+    keyword_rank: int | None = Field(None, description="1-based rank by BM25; None: no keyword match.")
+    meaning_rank: int | None = Field(None, description="1-based rank by vector similarity.")
+    fused: float = Field(description="Reciprocal-rank fusion of the two ranks.")
+    #: Set when recency or importance is weighted: each part of the blended score.
+    relevance: float | None = None
+    recency: float | None = None
+    importance: float | None = None
+
+
+class ExplainedHit(MemoryHit):
+    why: Why
+
+
 class SearchResult(BaseModel):
     memories: list[MemoryHit]
 

@@ -93,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.add_arguments(serve_parser)
         for key, value in vars(serve_parser.parse_args([])).items():
             setattr(args, key, value)
-    return module.run(args, settings)
+    status: int = module.run(args, settings)
+    return status
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ class Settings:
 
 
 def _coerce(raw: str, current: Any, name: str) -> Any:
-    kind = type(current) if current is not None else str
+    kind: type = type(current) if current is not None else str
     if name in ("data_dir", "prompts_dir"):
         return Path(raw).expanduser()
     if kind is bool:

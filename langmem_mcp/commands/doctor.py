@@ -15,6 +15,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from langmem_mcp.config import Settings
 
@@ -53,7 +54,7 @@ def check_data_dir(r: Report, settings: Settings) -> bool:
     return True
 
 
-def check_model(r: Report, settings: Settings) -> object | None:
+def check_model(r: Report, settings: Settings) -> Any:
     from langmem_mcp.index.embeddings import make_embedder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model that needs a download must fail here
@@ -71,7 +72,7 @@ def check_model(r: Report, settings: Settings) -> object | None:
     return embedder
 
 
-async def check_index(r: Report, settings: Settings, embedder: object) -> None:
+async def check_index(r: Report, settings: Settings, embedder: Any) -> None:
     """The vectors kept in SQLite (one per indexed memory), then Chroma's collections of large
     namespaces against them. What is off is queued for the server's next start to redo: rows
     to re-embed (`indexed = 0`), stray vectors to delete (tombstones)."""

@@ -180,7 +180,8 @@ def embed_memories(
 
     def vec_of(text: str) -> np.ndarray:
         assert encoded is not None
-        return encoded[wanted[text]]
+        found: np.ndarray = encoded[wanted[text]]
+        return found
 
     out = []
     for row, vec in zip(rows, known, strict=True):
@@ -194,4 +195,5 @@ def embed_memories(
             out.append(base + np.mean([vec_of(t) for t in (*before, *after)], axis=0))
     vectors = np.stack(out).astype(np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    normalised: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return normalised

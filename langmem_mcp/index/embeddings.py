@@ -98,7 +98,8 @@ def _return_freed_memory() -> None:
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    out: np.ndarray = (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    return out
 
 
 class MiniLMOnnxEmbedder:
@@ -368,7 +369,7 @@ def make_embedder(spec: str = DEFAULT_SPEC) -> Embedder:
             raise EmbeddingModelError(
                 f"{spec!r} needs the sentence-transformers package: pip install sentence-transformers"
             )
-        return SentenceTransformerEmbedder(model_name)
+        return SentenceTransformerEmbedder(model_name)  # type: ignore[return-value]
     raise EmbeddingModelError(
         f"Unknown embedder {spec!r}; expected {DEFAULT_SPEC!r}, 'chroma-default' or "
         "'sentence-transformers:<model name>'"
@@ -450,7 +451,7 @@ def ensure_chroma_registered() -> type:
                 if "spec" in new_config and new_config["spec"] != old_config.get("spec"):
                     raise ValueError("Changing the embedding model needs a re-index, not a config update")
 
-        register_embedding_function(LangmemEmbeddingFunction)
+        register_embedding_function(LangmemEmbeddingFunction)  # type: ignore[no-untyped-call]
         _chroma_ef_class = LangmemEmbeddingFunction
         return _chroma_ef_class
 
@@ -461,4 +462,5 @@ def chroma_embedding_function(embedder: Embedder) -> EmbeddingFunction[Any]:
     spec = _spec_of(embedder)
     with _chroma_lock:
         _live_embedders[spec] = embedder
-    return cls(embedder=embedder, spec=spec)
+    function: EmbeddingFunction[Any] = cls(embedder=embedder, spec=spec)
+    return function

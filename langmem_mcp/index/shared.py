@@ -180,10 +180,12 @@ class SharedIndex:
         """None when there is no approximate index of the namespace to ask (not filled yet, or
         its owner unreachable): the caller scores the namespace's vectors exactly instead."""
         try:
-            return self._call("query", vector, namespace, n)
+            hits: list[VectorHit] | None = self._call("query", vector, namespace, n)
+            return hits
         except RemoteUnavailable:
             log.warning("index owner unreachable; scoring the namespace exactly")
             return None
 
     def all_ids(self) -> dict[str, set[str]]:
-        return self._call("all_ids")
+        ids: dict[str, set[str]] = self._call("all_ids")
+        return ids

@@ -77,12 +77,12 @@ def _sdk_logging_setup_skipped() -> Iterator[None]:
     if not logging.getLogger().handlers:
         yield
         return
-    configure = sdk_server.configure_logging
-    sdk_server.configure_logging = lambda *_, **__: None
+    configure = sdk_server.configure_logging  # type: ignore[attr-defined]
+    sdk_server.configure_logging = lambda *_, **__: None  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        sdk_server.configure_logging = configure
+        sdk_server.configure_logging = configure  # type: ignore[attr-defined]
 
 
 def build_server(

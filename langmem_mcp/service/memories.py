@@ -7,6 +7,7 @@ behaviour are the same whichever door a request came through.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from langmem_mcp.config import Settings
+from langmem_mcp.engine import context as ctx
 from langmem_mcp.engine import filters, lexical, namespaces, ranking, similarity, validation
 from langmem_mcp.engine.context import ContextPolicy
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
@@ -79,6 +81,12 @@ class MemoryService:
     ) -> None:
         self.settings = settings
         self.context = context
+        #: Multi-granularity ranking (ranking.stretch): off unless set.
+        self.stretch_weight = 0.0
+        self.stretch_window = 3
+        #: Diversity over stretches of talk (ranking.diversify): off unless below 1.
+        self.diversity_penalty = 1.0
+        self.diversity_window = 2
         self.store = store
         self.vectors = vectors
         self.index = index
@@ -278,6 +286,10 @@ class MemoryService:
         finally:
             semantic_ids = await semantic
         fused = ranking.reciprocal_rank_fusion([lexical_ids, semantic_ids], k=RRF_K)
+        if self.stretch_weight > 0 or self.diversity_penalty < 1:
+            positions = await self._conversation_positions(list(fused))
+            fused = ranking.stretch(fused, positions, self.stretch_window, self.stretch_weight)
+            fused = ranking.diversify(fused, positions, self.diversity_window, self.diversity_penalty)
         # Equal scores keep the rankers' own order (not the ids'), so results do not depend on ids.
         lex_at = {k: i for i, k in enumerate(lexical_ids)}
         sem_at = {k: i for i, k in enumerate(semantic_ids)}
@@ -324,6 +336,16 @@ class MemoryService:
             self._hit(rows[s.id], s.score, why(s.id, s, w) if explain else None)
             for s in scored[offset : offset + limit]
         ]
+
+    async def _conversation_positions(self, ids: list[str]) -> dict[str, tuple[str, int]]:
+        """(conversation, position) of the candidates that belong to a conversation: by their
+        provenance, or a dialogue (a memory with a context and no provenance)."""
+        out = {}
+        for key, (rowid, metadata, context) in (await self.store.positions(ids)).items():
+            source = ctx.provenance(json.loads(metadata))
+            if source is not None or any(ctx.split(context)):
+                out[key] = (source or "", rowid)
+        return out
 
     @staticmethod
     def _hit(row: MemoryRow, score: float, why: Why | None) -> MemoryHit:

@@ -121,10 +121,23 @@ class MemoryStore:
         )
         return [(r["rowid"], MemoryRow.from_row(r)) for r in rows]
 
+    async def positions(self, ids: Sequence[str]) -> dict[str, tuple[int, str, str]]:
+        """{id: (rowid, metadata JSON, context)} of these memories: where each sits in the order
+        of writes, and what says which conversation it belongs to."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = await self.db.fetchall(
+            f"SELECT id, rowid, metadata, context FROM memories WHERE id IN ({marks})", list(ids)
+        )
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
     async def count(self, namespace: str, where: str = "", params: Sequence[Any] = ()) -> int:
-        return await self.db.scalar(
-            f"SELECT COUNT(*) FROM memories m WHERE m.namespace = ? {('AND ' + where) if where else ''}",
-            (namespace, *params),
+        return int(
+            await self.db.scalar(
+                f"SELECT COUNT(*) FROM memories m WHERE m.namespace = ? {('AND ' + where) if where else ''}",
+                (namespace, *params),
+            )
         )
 
     async def version(self, namespace: str) -> str:
@@ -210,7 +223,8 @@ class MemoryStore:
             for ns, ks in by_ns.items():
                 digests = {k: content_hash(items[k].content) for k in ks}
                 known = await _known_hashes(conn, ns, list(dict.fromkeys(digests.values())))
-                rows, kept = [], []
+                rows: list[tuple[Any, ...]] = []
+                kept: list[tuple[str, str, np.ndarray]] = []
                 for k in ks:
                     item, digest = items[k], digests[k]
                     if digest in known:
@@ -223,8 +237,9 @@ class MemoryStore:
                         (item.id, ns, item.content, json.dumps(item.metadata), item.importance)
                         + (created, created, digest, int(state))
                     )
-                    if vectors[k] is not None:
-                        kept.append((ns, item.id, vectors[k]))
+                    vector = vectors[k]
+                    if vector is not None:
+                        kept.append((ns, item.id, vector))
                 await conn.executemany(
                     "INSERT INTO memories (id, namespace, content, metadata, importance, created_at,"
                     " updated_at, content_hash, indexed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -244,7 +259,8 @@ class MemoryStore:
         """Change a memory in place (new content comes with its own text's vector); returns the
         new row, None if the id is gone."""
         async with self.db.transaction() as conn:
-            sets, params = ["updated_at = ?"], [now_iso()]
+            sets: list[str] = ["updated_at = ?"]
+            params: list[Any] = [now_iso()]
             if content is not None:
                 state = Indexed.MISSING if vector is None else Indexed.FRESH
                 sets += ["content = ?", "content_hash = ?", "indexed = ?"]

@@ -202,13 +202,14 @@ class ThreadStore:
         """Messages in (timestamp, seq) order, keyset-paged from `after` (exclusive)."""
         op, order = (">", "ASC") if ascending else ("<", "DESC")
         where, params = "scope = ? AND thread_id = ?", [scope, thread_id]
+        args: list[Any] = list(params)
         if after is not None:
             where += f" AND (timestamp, seq) {op} (?, ?)"
-            params += [after[0], after[1]]
+            args += [after[0], after[1]]
         rows = await self.db.fetchall(
             f"SELECT {_MESSAGE_COLUMNS} FROM svc_messages WHERE {where}"
             f" ORDER BY timestamp {order}, seq {order} LIMIT ?",
-            (*params, limit),
+            (*args, limit),
         )
         return [MessageRow.of(r) for r in rows]
 
@@ -303,9 +304,10 @@ class ThreadStore:
             )
 
     async def get_pending(self, scope: str, thread_id: str) -> str | None:
-        return await self.db.scalar(
+        found: str | None = await self.db.scalar(
             "SELECT pending_since FROM svc_threads WHERE scope = ? AND id = ?", (scope, thread_id)
         )
+        return found
 
     async def retry_later(self, scope: str, thread_id: str) -> None:
         async with self.db.transaction() as conn:

@@ -82,7 +82,7 @@ def namespaces_over(conn: sqlite3.Connection, size: int) -> list[str]:
     return [r[0] for r in conn.execute(NAMESPACES_OVER, (size,))]
 
 
-def _decode(rows: Sequence[tuple[str, bytes]], dim: int) -> tuple[list[str], np.ndarray]:
+def _decode(rows: Sequence[Any], dim: int) -> tuple[list[str], np.ndarray]:
     """Ids and their stored vectors as one (len(rows), dim) float32 matrix."""
     import numpy as np
 

@@ -154,9 +154,8 @@ async def locomo(data_dir: Path, shuffled: bool, context_vectors: str) -> dict[s
 
 async def wait_idle(services: Any, timeout: float = 600) -> None:
     """Until the index worker has finished every pending row (contexts and vectors)."""
-    db = services.runtime.db
     deadline = time.monotonic() + timeout
-    while await db.scalar("SELECT COUNT(*) FROM memories WHERE indexed NOT IN (1, 2)"):
+    while await services.runtime.memories.pending():
         if time.monotonic() > deadline:
             raise TimeoutError("the index worker did not catch up")
         await asyncio.sleep(0.2)

@@ -105,6 +105,7 @@ def offer(mcp: MCPServer[Any], served: ServerContext, name: str, text: str) -> b
                 for p in sorted(placeholders(text))
             ],
             fn=render,
+            context_kwarg=None,
         )
     )
     served.offered_prompts.add(name)
@@ -443,7 +444,8 @@ async def _run(ctx: Ctx, llm: "LLM | None", procedure: Callable[[], Awaitable[T]
     from langmem_mcp.llm.sampling import run_sampled  # loaded with the service
 
     try:
-        return await run_sampled(ctx, procedure)
+        result: T | InputRequiredResult = await run_sampled(ctx, procedure)
+        return result
     finally:
         close = getattr(llm, "aclose", None)
         if close is not None:

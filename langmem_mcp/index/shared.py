@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langmem_mcp.config import Settings
 from langmem_mcp.index.indexer import Indexer, IndexItem
@@ -21,8 +21,9 @@ from langmem_mcp.index.owner import LOCK_FILE, OwnerClient, OwnerLock, OwnerServ
 if TYPE_CHECKING:
     import numpy as np
 
-    from langmem_mcp.index.chroma import VectorHit
+    from langmem_mcp.index.chroma import VectorHit, VectorIndex
     from langmem_mcp.index.embeddings import Embedder
+    from langmem_mcp.index.healing import GuardedIndex
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ TAKEOVER_SECONDS = 1.0
 SWEEP_SECONDS = 10.0
 #: How long a follower keeps retrying an owner that is changing hands.
 RPC_PATIENCE_SECONDS = 5.0
+#: After a failure, the worker waits this long before trying again.
+ERROR_PAUSE_SECONDS = 2.0
 #: The worker upgrades fast vectors once nothing was written for this long.
 UPGRADE_IDLE_SECONDS = 2.0
 
@@ -48,6 +51,7 @@ class SharedIndex:
         self.settings = settings
         self.embedder = embedder
         self.indexer: Indexer | None = None
+        self.guard: GuardedIndex | None = None
         self.reconciled = 0
         self._lock = OwnerLock(settings.data_dir / LOCK_FILE)
         self._server: OwnerServer | None = None
@@ -100,11 +104,15 @@ class SharedIndex:
             return True
 
     def _become_owner(self) -> None:
-        from langmem_mcp.index.chroma import VectorIndex
+        from langmem_mcp.index.healing import GuardedIndex
 
-        index = VectorIndex.open(self.embedder, path=self.settings.chroma_dir, url=self.settings.chroma_url)
+        # Never fails because of Chroma: a broken index is replaced and rebuilt (index/healing.py).
+        index = self.guard = GuardedIndex.open(self.settings, self.embedder)
         indexer = Indexer(
-            index, self.settings.db_path, self.settings.context_vectors, self.settings.exact_search_max
+            cast("VectorIndex", index),
+            self.settings.db_path,
+            self.settings.context_vectors,
+            self.settings.exact_search_max,
         )
         indexer.busy = self.held
         indexer.prepare()
@@ -112,7 +120,8 @@ class SharedIndex:
         if not self.settings.chroma_url:
             self._server = OwnerServer(self.settings.data_dir, self._handle)
         self._client.close()
-        indexer.grow(everywhere=True)
+        if not index.rebuild:  # a rebuild refills every collection, in the background (_run)
+            indexer.grow(everywhere=True)
         done = indexer.sync(self.embedder, full=True)
         if done:
             log.info("reconciled %d memories into the vector index", done)
@@ -121,6 +130,7 @@ class SharedIndex:
 
     def _run(self) -> None:
         last_try = last_sweep = last_change = time.monotonic()
+        last_error = ""
         while not self._stop.wait(POLL_SECONDS):
             try:
                 now = time.monotonic()
@@ -130,6 +140,8 @@ class SharedIndex:
                         last_try = now
                         self.try_takeover()
                     continue
+                if self.guard is not None:
+                    self.guard.heal(indexer)
                 full = now - last_sweep >= SWEEP_SECONDS
                 if full:
                     last_sweep = now
@@ -139,9 +151,16 @@ class SharedIndex:
                 elif now - max(last_change, self._last_busy) >= UPGRADE_IDLE_SECONDS and not self.held():
                     indexer.upgrade(self.embedder)
                 indexer.grow()
-            except Exception:  # noqa: BLE001 - keep the index worker alive
-                if not self._stop.is_set():
+                last_error = ""
+            except Exception as exc:  # noqa: BLE001 - keep the index worker alive
+                if self._stop.is_set():
+                    continue
+                # The same failure again (a full or read-only disk) is logged once, and waited out.
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:
                     log.exception("index worker")
+                    last_error = error
+                self._stop.wait(ERROR_PAUSE_SECONDS)
 
     def close(self) -> None:
         self._stop.set()
@@ -152,6 +171,8 @@ class SharedIndex:
                 self._server.close()
             if self.indexer is not None:
                 self.indexer.close()
+            if self.guard is not None:
+                self.guard.close()
             self._client.close()
             self._lock.release()
 
@@ -165,6 +186,8 @@ class SharedIndex:
             return indexer.delete(*args)
         if op in ("query", "all_ids"):
             return getattr(indexer.index, op)(*args)
+        if op == "rebuild" and self.guard is not None:  # doctor --repair, while this server runs
+            return self.guard.request_rebuild(*args)
         raise ValueError(f"unknown index call {op!r}")
 
     def _call(self, op: str, *args: Any) -> Any:
@@ -201,3 +224,9 @@ class SharedIndex:
 
     def all_ids(self) -> dict[str, set[str]]:
         return self._call("all_ids")
+
+    def rebuild(self, broken: bool) -> str:
+        """Rebuild the index from SQLite, moved aside first if `broken` (`doctor --repair`): by
+        this process if it owns the index or can take it over, else by the owner, in the background.
+        Returns what is being done."""
+        return str(self._call("rebuild", broken))

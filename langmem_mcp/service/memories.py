@@ -7,6 +7,7 @@ behaviour are the same whichever door a request came through.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from langmem_mcp.service.models.memories import (
 )
 from langmem_mcp.store.memories import MemoryRow, MemoryStore, NewMemory, content_hash
 from langmem_mcp.store.vector_rows import VectorRows
+
+log = logging.getLogger(__name__)
 
 #: Fusion: how many candidates each ranker contributes, and the RRF constant. A small k lets the
 #: top of each list dominate, so deep lists add recall without their tails adding noise (LoCoMo
@@ -141,11 +144,19 @@ class MemoryService:
         ]
 
     async def _reindex(self, ids: Sequence[str], bulk: bool = False) -> None:
-        """Embed and index these memories now (their SQLite rows are already committed)."""
+        """Embed and index these memories now (their SQLite rows are already committed).
+
+        A failure here does not fail the write: the rows stay marked unindexed, and the index
+        owner's worker indexes them on its next pass."""
         if not ids:
             return
-        rows = await self.store.get_many(list(dict.fromkeys(ids)))
-        await self.index.index_rows(list(rows.values()), bulk=bulk)
+        try:
+            rows = await self.store.get_many(list(dict.fromkeys(ids)))
+            await self.index.index_rows(list(rows.values()), bulk=bulk)
+        except Exception as exc:  # noqa: BLE001 - committed already: the write stands
+            log.warning(
+                "%d memories saved; indexing them now failed (%s); the index worker retries", len(ids), exc
+            )
 
     async def update(
         self,
@@ -183,8 +194,16 @@ class MemoryService:
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
         if self.index.ready:
             index = await self.index.get()
-            await asyncio.to_thread(index.delete, ns, [row.id])
-            await self.store.clear_tombstones([row.id])
+            try:
+                await asyncio.to_thread(index.delete, ns, [row.id])
+            except Exception as exc:  # noqa: BLE001 - committed already; the tombstone stays for the worker
+                log.warning(
+                    "memory %s deleted; removing its vector failed (%s); the index worker retries",
+                    row.id,
+                    exc,
+                )
+            else:
+                await self.store.clear_tombstones([row.id])
             await self._reindex(list(touched))
         return WriteResult(action="deleted", id=row.id)
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,19 @@ class StdioServer:
         self.server_requests: list[dict[str, Any]] = []
 
     @classmethod
-    async def start(cls, data_dir: Path, log: Path, sampling: bool = False, **env: str) -> StdioServer:
+    async def start(
+        cls,
+        data_dir: Path,
+        log: Path,
+        sampling: bool = False,
+        command_prefix: Sequence[str] = (),
+        **env: str,
+    ) -> StdioServer:
+        """Spawn the server (after `command_prefix`, e.g. a tool that drops privileges) and do the
+        handshake; `sampling`: the client offers MCP sampling."""
         with open(log, "wb") as err:
             proc = await asyncio.create_subprocess_exec(
+                *command_prefix,
                 *console_script(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

@@ -52,6 +52,8 @@ class SharedIndex:
         self.embedder = embedder
         self.indexer: Indexer | None = None
         self.guard: GuardedIndex | None = None
+        #: The data dir cannot be written: no process can own the index; searches are exact.
+        self.read_only = False
         self.reconciled = 0
         self._lock = OwnerLock(settings.data_dir / LOCK_FILE)
         self._server: OwnerServer | None = None
@@ -98,7 +100,15 @@ class SharedIndex:
         with self._switch:
             if self.indexer is not None:
                 return True
-            if not self._lock.try_acquire():
+            try:
+                acquired = self._lock.try_acquire()
+            except OSError as exc:  # the lock file cannot be made: a read-only data dir
+                if not self.read_only:
+                    log.warning("cannot take the index lock (%s): searching exactly from SQLite", exc)
+                self.read_only = True
+                return False
+            self.read_only = False
+            if not acquired:
                 return False
             self._become_owner()
             return True
@@ -195,6 +205,8 @@ class SharedIndex:
         while True:
             if self.indexer is not None or self.try_takeover():
                 return self._handle(op, args)
+            if self.read_only:  # no owner can serve this data dir; nothing is written to it either
+                raise RemoteUnavailable(f"{self.settings.data_dir} is read-only: there is no index owner")
             try:
                 return self._client.call(op, *args)
             except RemoteUnavailable:
@@ -219,7 +231,8 @@ class SharedIndex:
         try:
             return self._call("query", vector, namespace, n)
         except RemoteUnavailable:
-            log.warning("index owner unreachable; scoring the namespace exactly")
+            if not self.read_only:
+                log.warning("index owner unreachable; scoring the namespace exactly")
             return None
 
     def all_ids(self) -> dict[str, set[str]]:

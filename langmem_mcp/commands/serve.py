@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         startup_gc.pause()  # resumed once the host has its tool list (ServerContext.ready)
         from langmem_mcp.server.stdio_guard import StopOnSignals, run_stdio
 
-        # First, so a signal during the imports below already stops the process.
+        # Before the server is built, so a signal while it loads already stops the process.
         stop = StopOnSignals()
         stop.install()
         import anyio

@@ -130,9 +130,8 @@ class GuardedIndex:
         self._made_here = False
         self._next_try = 0.0
         self._warned = False
-        #: What healing did, for doctor and the tests: where broken indexes were moved, rebuilds done.
+        #: What healing did, for doctor: where failed indexes were moved, what the last rebuild refilled.
         self.moved: list[Path] = []
-        self.rebuilds = 0
         self.refilled: list[str] = []
 
     @classmethod
@@ -149,7 +148,7 @@ class GuardedIndex:
             guard.inner = guard._open()
         except Exception as exc:  # noqa: BLE001 - any failure to open: served without it
             guard._broke(guard._generation, exc, "opening it")
-            guard._replace()
+            guard._reopen(guard._retire())
         return guard
 
     # -- failures ---------------------------------------------------------------------------
@@ -188,14 +187,15 @@ class GuardedIndex:
             return False
         if time.monotonic() < self._next_try:
             return False
-        with indexer.lock:  # nothing writes to the index while it is replaced
-            if self.failure is not None or self.inner is None:
-                if not self._replace():
-                    return False
-            inner = self.inner
-            assert inner is not None
-            inner.forget_filled()  # each namespace is searched exactly until refilled
-            generation = self._generation
+        if self.failure is not None or self.inner is None:
+            with indexer.lock:  # nothing writes to the failed index while it is closed and moved
+                moved = self._retire()
+            if not self._reopen(moved):  # (a server may take its timeout to answer: not under the lock)
+                return False
+        with self._lock:
+            inner, generation = self.inner, self._generation
+        assert inner is not None
+        inner.forget_filled()  # each namespace is searched exactly until refilled
         started = time.monotonic()
         filled = indexer.grow(everywhere=True)
         with self._lock:
@@ -204,7 +204,6 @@ class GuardedIndex:
                 self._next_try = time.monotonic() + RETRY_SECONDS
                 return False
             self.rebuild = False
-            self.rebuilds += 1
             self.refilled = filled
         record_rebuild(self._db_path, False)
         log.info(
@@ -215,28 +214,36 @@ class GuardedIndex:
         )
         return True
 
-    def _replace(self) -> bool:
-        """Close the failed index, move it aside if its files are at fault, open a new one."""
+    def _retire(self) -> Path | None:
+        """Close the failed index and, if its files are at fault, move them aside (kept), or delete
+        a directory this process made. Returns where the failed index was moved."""
         with self._lock:
             old, self.inner = self.inner, None
             self._generation += 1
             exc = self._failure_exc
-            why = self.failure or "a rebuild was asked for"
         if old is not None:
             try:
                 old.close()
             except Exception:  # noqa: BLE001 - it is broken already
                 log.debug("closing the failed vector index", exc_info=True)
+        if not self._embedded or not self._path.exists() or (exc is not None and transient(exc)):
+            return None
         moved = None
-        if self._embedded and self._path.exists() and not (exc is not None and transient(exc)):
-            try:
-                if self._made_here:  # holds nothing but copies this process made: not kept
-                    shutil.rmtree(self._path)
-                else:
-                    moved = quarantine(self._path)
-                    self.moved.append(moved)
-            except OSError as move_exc:
-                log.debug("could not move the vector index aside: %s", move_exc)
+        try:
+            if self._made_here:  # holds nothing but copies this process made: not kept
+                shutil.rmtree(self._path)
+            else:
+                moved = quarantine(self._path)
+                self.moved.append(moved)
+        except OSError as move_exc:
+            log.debug("could not move the vector index aside: %s", move_exc)
+            return None
+        self._made_here = True  # what is at the path from now on, this process made
+        return moved
+
+    def _reopen(self, moved: Path | None) -> bool:
+        """Open the index anew; on failure try again after RETRY_SECONDS."""
+        why = self.failure or "a rebuild was asked for"
         try:
             inner = self._open()
         except Exception as open_exc:  # noqa: BLE001 - served without it; retried later
@@ -247,7 +254,6 @@ class GuardedIndex:
             self.inner = inner
             self.failure = None
             self._failure_exc = None
-            self._made_here = self._made_here or moved is not None
         self._warn(why, moved, retry=None)
         return True
 

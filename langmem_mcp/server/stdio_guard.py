@@ -171,9 +171,8 @@ class StopOnSignals:
     and after it stops (while the interpreter waits for worker threads at exit).
     """
 
-    def __init__(self, deadline: float = SHUTDOWN_SECONDS, exit: Callable[[int], Any] = os._exit) -> None:
+    def __init__(self, deadline: float = SHUTDOWN_SECONDS) -> None:
         self.deadline = deadline
-        self._exit = exit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._end: Callable[[], None] | None = None
         self.stopping: int | None = None  # the first signal's number
@@ -219,7 +218,7 @@ class StopOnSignals:
                 stream.flush()
             except (OSError, ValueError):
                 pass
-        self._exit(status)
+        os._exit(status)
 
 
 async def run_stdio(mcp: Any, stop: StopOnSignals | None = None) -> None:

@@ -155,7 +155,10 @@ class MemoryService:
             await self.index.index_rows(list(rows.values()), bulk=bulk)
         except Exception as exc:  # noqa: BLE001 - committed already: the write stands
             log.warning(
-                "%d memories saved; indexing them now failed (%s); the index worker retries", len(ids), exc
+                "%d memories saved; indexing them now failed (%s); they stay marked unindexed for the "
+                "next index pass (or the next start)",
+                len(ids),
+                exc,
             )
 
     async def update(
@@ -196,14 +199,13 @@ class MemoryService:
             index = await self.index.get()
             try:
                 await asyncio.to_thread(index.delete, ns, [row.id])
+                await self.store.clear_tombstones([row.id])
             except Exception as exc:  # noqa: BLE001 - committed already; the tombstone stays for the worker
                 log.warning(
-                    "memory %s deleted; removing its vector failed (%s); the index worker retries",
+                    "memory %s deleted; removing its vector failed (%s); the next index pass removes it",
                     row.id,
                     exc,
                 )
-            else:
-                await self.store.clear_tombstones([row.id])
             await self._reindex(list(touched))
         return WriteResult(action="deleted", id=row.id)
 

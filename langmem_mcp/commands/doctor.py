@@ -4,6 +4,11 @@ Checks: the data dir is writable; the embedding model loads offline; every index
 its vector in SQLite, and Chroma's collections of large namespaces agree with them; whether an LLM
 is configured, and how a configured endpoint answers one tiny request; and that each host config
 that names this server points at this install and data dir. Exits 1 if a check failed (warnings do not fail).
+
+`--repair` mends the index now instead of queueing the work for the next server start: a vector
+index that cannot be opened or read is moved aside (kept) and rebuilt from the vectors kept in
+SQLite, memories without a vector are embedded. With a server running on the data dir, the server
+(which owns the index) is asked to do it, in the background.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import time
 import uuid
@@ -27,17 +33,32 @@ OK, WARN, FAIL = "ok", "warn", "FAIL"
 ENDPOINT_TIMEOUT = 30.0
 
 
+#: What the index check found: nothing to mend, work to redo (from SQLite), or unreadable files.
+INDEX_OK, INDEX_STALE, INDEX_BROKEN = "ok", "stale", "broken"
+REPAIR_HINT = "`langmem-mcp doctor --repair` rebuilds it from the vectors kept in SQLite"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--project-dir", default=".", help="project folder for Claude Code / VS Code configs")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="rebuild a broken or inconsistent vector index now, from the vectors kept in SQLite",
+    )
 
 
 class Report:
-    def __init__(self) -> None:
+    def __init__(self, repairing: bool = False) -> None:
         self.failed = False
+        self.repairing = repairing
 
     def line(self, status: str, what: str, detail: str) -> None:
         self.failed |= status == FAIL
         print(f"[{status:>4}] {what}: {detail}")
+
+    def problem(self, what: str, detail: str) -> None:
+        """A failed check; only a warning when --repair is about to mend it."""
+        self.line(WARN if self.repairing else FAIL, what, detail)
 
 
 def check_data_dir(r: Report, settings: Settings) -> bool:
@@ -72,10 +93,11 @@ def check_model(r: Report, settings: Settings) -> Any:
     return embedder
 
 
-async def check_index(r: Report, settings: Settings, embedder: Any) -> None:
+async def check_index(r: Report, settings: Settings, embedder: Any) -> str:
     """The vectors kept in SQLite (one per indexed memory), then Chroma's collections of large
     namespaces against them. What is off is queued for the server's next start to redo: rows
-    to re-embed (`indexed = 0`), stray vectors to delete (tombstones)."""
+    to re-embed (`indexed = 0`), stray vectors to delete (tombstones). Returns INDEX_OK,
+    INDEX_STALE or INDEX_BROKEN."""
     from langmem_mcp.index.chroma import VectorIndex
     from langmem_mcp.store import vector_rows
     from langmem_mcp.store.sqlite import Database
@@ -85,10 +107,12 @@ async def check_index(r: Report, settings: Settings, embedder: Any) -> None:
         db = await Database.open(settings.db_path)
     except Exception as exc:  # noqa: BLE001
         r.line(FAIL, "database", f"{settings.db_path}: {exc}")
-        return
+        return INDEX_OK  # nothing the index repair could mend
     try:
         total = int(await db.scalar("SELECT COUNT(*) FROM memories"))
-        pending = int(await db.scalar("SELECT COUNT(*) FROM memories WHERE indexed = 0"))
+        pending = int(
+            await db.scalar("SELECT COUNT(*) FROM memories WHERE indexed != 1 OR context_stale = 1")
+        )
         r.line(
             OK,
             "database",
@@ -99,8 +123,7 @@ async def check_index(r: Report, settings: Settings, embedder: Any) -> None:
         if missing:
             async with db.transaction() as conn:
                 await conn.execute(f"UPDATE memories AS m SET indexed = 0 WHERE {vector_rows.LACKING}")
-            r.line(
-                FAIL,
+            r.problem(
                 "vectors",
                 f"{missing} indexed memories had no vector; marked to be re-embedded at start",
             )
@@ -111,68 +134,131 @@ async def check_index(r: Report, settings: Settings, embedder: Any) -> None:
         else:
             r.line(OK, "vectors", f"{kept} kept in SQLite, one for each memory")
 
+        verdict = INDEX_STALE if missing or pending else INDEX_OK
         try:
             index = await asyncio.to_thread(
                 VectorIndex.open, embedder, path=settings.chroma_dir, url=settings.chroma_url
             )
         except Exception as exc:  # noqa: BLE001
-            r.line(FAIL, "index", f"cannot open the vector index at {where}: {exc}")
-            return
-        if index.model_changed:
-            r.line(
-                WARN, "index", f"{where} was built by another model: dropped; the server re-embeds at start"
-            )
-            return
-        large = {
-            row[0] for row in await db.fetchall(vector_rows.NAMESPACES_OVER, (settings.exact_search_max,))
-        }
-        in_index = await asyncio.to_thread(index.all_ids)
-        lost: list[tuple[str, str]] = []
-        stray: list[tuple[str, str]] = []
-        for ns, ids in in_index.items():
-            in_db = {
-                row[0]
-                for row in await db.fetchall("SELECT id FROM memory_vectors WHERE namespace = ?", (ns,))
-            }
-            if ns in index.filled():
-                lost += [(ns, i) for i in in_db - ids]
-            stray += [(ns, i) for i in ids - in_db]
-        if lost or stray:
-            async with db.transaction() as conn:
-                await conn.executemany(
-                    "UPDATE memories SET indexed = 0 WHERE id = ?", [(i,) for _, i in lost]
-                )
-                await conn.executemany(
-                    "INSERT OR IGNORE INTO index_tombstones (id, namespace) VALUES (?, ?)",
-                    [(i, ns) for ns, i in stray],
-                )
-            r.line(
-                FAIL,
-                "index",
-                f"{where}: {len(lost)} memories missing from Chroma, {len(stray)} vectors without a memory; "
-                "queued for the server to mend at start",
-            )
-            return
-        waiting = large - index.filled()
-        if waiting or index.has_legacy:
-            r.line(
-                WARN,
-                "index",
-                f"{where}: {len(waiting)} namespaces over {settings.exact_search_max} memories wait for their "
-                "approximate index"
-                + (" (and the single collection of an older version)" if index.has_legacy else "")
-                + "; the server builds them from the kept vectors at start",
-            )
-            return
-        n = sum(len(v) for v in in_index.values())
-        r.line(
-            OK,
-            "index",
-            f"{where}: {len(in_index)} namespaces over {settings.exact_search_max} memories in Chroma "
-            f"({n} vectors), consistent with SQLite",
-        )
+            r.problem("index", f"cannot open the vector index at {where} ({exc}); {REPAIR_HINT}")
+            return INDEX_BROKEN
+        try:
+            return await _check_collections(r, settings, embedder, db, index, where, verdict)
+        finally:
+            await asyncio.to_thread(index.close)
     finally:
         await db.close()
+
+
+async def _check_collections(
+    r: Report, settings: Settings, embedder: Any, db: Any, index: Any, where: str, verdict: str
+) -> str:
+    from langmem_mcp.store import vector_rows
+
+    if index.model_changed:
+        r.line(WARN, "index", f"{where} was built by another model: dropped; the server re-embeds at start")
+        return INDEX_STALE
+    large = {row[0] for row in await db.fetchall(vector_rows.NAMESPACES_OVER, (settings.exact_search_max,))}
+    try:
+        in_index = await asyncio.to_thread(index.all_ids)
+        # A search in each collection loads its HNSW graph: corrupt segment files show here.
+        probe = (await asyncio.to_thread(embedder.embed, ["doctor check"]))[0]
+        for ns in index.filled():
+            await asyncio.to_thread(index.query, probe, ns, 1)
+    except Exception as exc:  # noqa: BLE001
+        r.problem("index", f"cannot read the vector index at {where} ({exc}); {REPAIR_HINT}")
+        return INDEX_BROKEN
+    lost: list[tuple[str, str]] = []
+    stray: list[tuple[str, str]] = []
+    for ns, ids in in_index.items():
+        in_db = {
+            row[0] for row in await db.fetchall("SELECT id FROM memory_vectors WHERE namespace = ?", (ns,))
+        }
+        if ns in index.filled():
+            lost += [(ns, i) for i in in_db - ids]
+        stray += [(ns, i) for i in ids - in_db]
+    if lost or stray:
+        async with db.transaction() as conn:
+            await conn.executemany("UPDATE memories SET indexed = 0 WHERE id = ?", [(i,) for _, i in lost])
+            await conn.executemany(
+                "INSERT OR IGNORE INTO index_tombstones (id, namespace) VALUES (?, ?)",
+                [(i, ns) for ns, i in stray],
+            )
+        r.problem(
+            "index",
+            f"{where}: {len(lost)} memories missing from Chroma, {len(stray)} vectors without a memory; "
+            "queued for the server to mend at start",
+        )
+        return INDEX_STALE
+    waiting = large - index.filled()
+    if waiting or index.has_legacy:
+        r.line(
+            WARN,
+            "index",
+            f"{where}: {len(waiting)} namespaces over {settings.exact_search_max} memories wait for their "
+            "approximate index"
+            + (" (and the single collection of an older version)" if index.has_legacy else "")
+            + "; the server builds them from the kept vectors at start",
+        )
+        return INDEX_STALE
+    n = sum(len(v) for v in in_index.values())
+    r.line(
+        OK,
+        "index",
+        f"{where}: {len(in_index)} namespaces over {settings.exact_search_max} memories in Chroma "
+        f"({n} vectors), consistent with SQLite",
+    )
+    return verdict
+
+
+def repair_index(r: Report, settings: Settings, embedder: Any, broken: bool) -> None:
+    """Rebuild the index from SQLite, as a server does when its index fails (index/healing.py):
+    here, if no server owns the index; otherwise by asking the server that does."""
+    import sqlite3
+
+    from langmem_mcp.index.shared import SharedIndex
+
+    t0 = time.perf_counter()
+    # What the server would log as it heals, this reports below.
+    logging.getLogger("langmem_mcp.index.healing").setLevel(logging.ERROR)
+    shared = SharedIndex(settings, embedder)
+    try:
+        doing = shared.rebuild(broken)  # takes the index over if no server holds it
+        if not shared.is_owner:
+            pid = _owner_pid(settings)
+            r.line(
+                OK,
+                "repair",
+                f"asked the running server{f' (pid {pid})' if pid else ''} to mend the index: {doing}; "
+                "it searches large namespaces exactly until it is done (see its log)",
+            )
+            return
+        guard, indexer = shared.guard, shared.indexer
+        assert guard is not None and indexer is not None
+        if not guard.heal(indexer):
+            r.line(FAIL, "repair", f"could not rebuild the vector index at {guard.where}: {guard.failure}")
+            return
+        with sqlite3.connect(settings.db_path) as conn:
+            marks = ",".join("?" * len(guard.refilled))
+            vectors = conn.execute(
+                f"SELECT COUNT(*) FROM memory_vectors WHERE namespace IN ({marks})", guard.refilled
+            ).fetchone()[0]
+        done = [f"moved the unreadable index aside to {m} (kept)" for m in guard.moved]
+        done.append(f"rebuilt {len(guard.refilled)} large namespaces ({vectors} vectors) from SQLite")
+        if shared.reconciled:
+            done.append(f"embedded {shared.reconciled} memories that had no vector")
+        r.line(OK, "repair", "; ".join(done) + f" in {time.perf_counter() - t0:.1f} s")
+    finally:
+        shared.close()
+
+
+def _owner_pid(settings: Settings) -> int | None:
+    from langmem_mcp.index.owner import INFO_FILE
+
+    try:
+        return int(json.loads((settings.data_dir / INFO_FILE).read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def check_llm(r: Report, settings: Settings) -> None:
@@ -291,11 +377,15 @@ def check_hosts(r: Report, settings: Settings, project_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    r = Report()
+    r = Report(repairing=args.repair)
     if check_data_dir(r, settings):
         embedder = check_model(r, settings)
         if embedder is not None:
-            asyncio.run(check_index(r, settings, embedder))
+            verdict = asyncio.run(check_index(r, settings, embedder))
+            if args.repair and verdict != INDEX_OK:
+                repair_index(r, settings, embedder, broken=verdict == INDEX_BROKEN)
+            elif args.repair:
+                r.line(OK, "repair", "nothing to repair")
     check_llm(r, settings)
     asyncio.run(check_llm_endpoint(r, settings))
     check_hosts(r, settings, Path(args.project_dir).absolute())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 
 from langmem_mcp.config import Settings
@@ -19,12 +18,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="port for sse/http (default 8765)")
 
 
-def _sigterm_as_sigint() -> None:
-    """On stdio, let SIGTERM shut down like Ctrl-C does: the lifespan closes the runtime."""
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -35,16 +28,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from langmem_mcp.server import startup_gc
 
         startup_gc.pause()  # resumed once the host has its tool list (ServerContext.ready)
+        from langmem_mcp.server.stdio_guard import StopOnSignals, run_stdio
+
+        # Before the server is built, so a signal while it loads already stops the process.
+        stop = StopOnSignals()
+        stop.install()
         import anyio
 
         from langmem_mcp.server.app import build_server
-        from langmem_mcp.server.stdio_guard import run_stdio
 
-        _sigterm_as_sigint()
-        try:
-            anyio.run(run_stdio, build_server(settings))
-        except KeyboardInterrupt:
-            pass
+        anyio.run(run_stdio, build_server(settings), stop)
         return 0
     from langmem_mcp.server.http import RefuseToStart, serve
 

@@ -52,6 +52,17 @@ class VectorHit:
     similarity: float
 
 
+def _forget_failed_system(path: str) -> None:
+    """chromadb caches one system per directory and keeps one that failed to start: every later
+    client for the directory would get it. Drop it, so the directory can be opened again (e.g. once
+    a broken one was moved aside)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    with SharedSystemClient._refcount_lock:
+        SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)
+
+
 class VectorIndex:
     def __init__(self, client: Any, embedder: Embedder, found: Sequence[Any], model_changed: bool) -> None:
         self._client = client
@@ -89,8 +100,16 @@ class VectorIndex:
         else:
             assert path is not None
             path.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-        found = [c for c in client.list_collections() if c.name == LEGACY or c.name.startswith(PREFIX)]
+            try:
+                client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            except Exception:
+                _forget_failed_system(str(path))
+                raise
+        try:
+            found = [c for c in client.list_collections() if c.name == LEGACY or c.name.startswith(PREFIX)]
+        except Exception:
+            getattr(client, "close", lambda: None)()  # release its files (see close())
+            raise
         stale = [
             c
             for c in found
@@ -135,6 +154,11 @@ class VectorIndex:
                 metadata=self._metadata(namespace, False),
                 configuration={"hnsw": {"space": "cosine"}},
             )
+
+    def forget_filled(self) -> None:
+        """Search no collection until it is filled again (`index/healing.py` refills them)."""
+        with self._lock:
+            self._filled.clear()
 
     def finish_filling(self, namespace: str) -> None:
         with self._lock:
@@ -188,6 +212,12 @@ class VectorIndex:
                 offset += page
             out[namespace] = ids
         return out
+
+    def close(self) -> None:
+        """Release the client (an embedded store's files), e.g. before its directory is moved."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
 
     def drop_all(self) -> None:
         with self._lock:

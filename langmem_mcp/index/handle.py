@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class ClosedWhileLoading(RuntimeError):
+    """The handle was closed before its warm-up finished: the index was not kept open."""
+
+
+#: How long closing waits for a warm-up still loading; past it, the loader closes what it opened.
+CLOSE_WAIT_SECONDS = 1.0
+
+
 class IndexHandle:
     """Loads the index once, hands it to whoever needs it, and embeds what writes commit with."""
 
@@ -37,6 +45,7 @@ class IndexHandle:
         self._batcher: EmbedBatcher | None = None
         self._warmup: asyncio.Task[SharedIndex] | None = None
         self.reconciled = 0  # memories (re)indexed at the last reconcile, for stats and tests
+        self._closing = False
 
     def start_warmup(self) -> asyncio.Task[SharedIndex]:
         if self._warmup is None:
@@ -66,9 +75,14 @@ class IndexHandle:
             load_model = getattr(embedder, "load", None)
             if load_model is not None:
                 load_model()
+            if self._closing:  # closed while the model loaded: take no ownership
+                raise ClosedWhileLoading("the index was closed while it loaded")
             shared = SharedIndex(self.settings, embedder)
             shared.on_reconcile = self._reconciled
             shared.start()
+            if self._closing:  # close() stopped waiting for us: release the lock ourselves
+                shared.close()
+                raise ClosedWhileLoading("the index was closed while it loaded")
             return shared
 
         index = await asyncio.to_thread(load)
@@ -91,12 +105,26 @@ class IndexHandle:
             self._index.wake()
 
     async def close(self) -> None:
-        if self._warmup is not None and not self._warmup.done():
-            try:
-                await self._warmup
-            except Exception:  # noqa: BLE001 - closing anyway
-                log.exception("index warm-up failed")
+        """Close the index; a warm-up still loading gets CLOSE_WAIT_SECONDS, then is left to close
+        what it opens (loading the model and reconciling can take seconds; a host stopping the
+        server waits on this)."""
+        self._closing = True
+        warmup = self._warmup
+        if warmup is not None and not warmup.done():
+            await asyncio.wait({warmup}, timeout=CLOSE_WAIT_SECONDS)
+            if not warmup.done():
+                log.info("the index is still loading; it closes itself once loaded")
+                warmup.add_done_callback(_loaded_after_close)
+                return
+        if warmup is not None:
+            _loaded_after_close(warmup)
         if self._batcher is not None:
             await self._batcher.close()
         if self._index is not None:
             await asyncio.to_thread(self._index.close)
+
+
+def _loaded_after_close(warmup: asyncio.Task[SharedIndex]) -> None:
+    exc = None if warmup.cancelled() else warmup.exception()
+    if exc is not None and not isinstance(exc, ClosedWhileLoading):
+        log.error("index warm-up failed", exc_info=exc)

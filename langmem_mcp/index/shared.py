@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langmem_mcp.config import Settings
 from langmem_mcp.index.indexer import Indexer
@@ -21,8 +21,9 @@ from langmem_mcp.index.owner import LOCK_FILE, OwnerClient, OwnerLock, OwnerServ
 if TYPE_CHECKING:
     import numpy as np
 
-    from langmem_mcp.index.chroma import VectorHit
+    from langmem_mcp.index.chroma import VectorHit, VectorIndex
     from langmem_mcp.index.embeddings import Embedder
+    from langmem_mcp.index.healing import GuardedIndex
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ TAKEOVER_SECONDS = 1.0
 SWEEP_SECONDS = 10.0
 #: How long a follower keeps retrying an owner that is changing hands.
 RPC_PATIENCE_SECONDS = 5.0
+#: After a failure, the worker waits this long before trying again.
+ERROR_PAUSE_SECONDS = 2.0
 #: The worker upgrades fast vectors once nothing was written for this long.
 UPGRADE_IDLE_SECONDS = 2.0
 
@@ -48,6 +51,9 @@ class SharedIndex:
         self.settings = settings
         self.embedder = embedder
         self.indexer: Indexer | None = None
+        self.guard: GuardedIndex | None = None
+        #: The data dir cannot be written: no process can own the index; searches are exact.
+        self.read_only = False
         self.reconciled = 0
         self._lock = OwnerLock(settings.data_dir / LOCK_FILE)
         self._server: OwnerServer | None = None
@@ -80,24 +86,37 @@ class SharedIndex:
         with self._switch:
             if self.indexer is not None:
                 return True
-            if not self._lock.try_acquire():
+            try:
+                acquired = self._lock.try_acquire()
+            except OSError as exc:  # the lock file cannot be made: a read-only data dir
+                if not self.read_only:
+                    log.warning("cannot take the index lock (%s): searching exactly from SQLite", exc)
+                self.read_only = True
+                return False
+            self.read_only = False
+            if not acquired:
                 return False
             self._become_owner()
             return True
 
     def _become_owner(self) -> None:
-        from langmem_mcp.index.chroma import VectorIndex
+        from langmem_mcp.index.healing import GuardedIndex
 
-        index = VectorIndex.open(self.embedder, path=self.settings.chroma_dir, url=self.settings.chroma_url)
+        # Never fails because of Chroma: a broken index is replaced and rebuilt (index/healing.py).
+        index = self.guard = GuardedIndex.open(self.settings, self.embedder)
         indexer = Indexer(
-            index, self.settings.db_path, self.settings.context_vectors, self.settings.exact_search_max
+            cast("VectorIndex", index),
+            self.settings.db_path,
+            self.settings.context_vectors,
+            self.settings.exact_search_max,
         )
         indexer.prepare()
         self.indexer = indexer
         if not self.settings.chroma_url:
             self._server = OwnerServer(self.settings.data_dir, self._handle)
         self._client.close()
-        indexer.grow(everywhere=True)
+        if not index.rebuild:  # a rebuild refills every collection, in the background (_run)
+            indexer.grow(everywhere=True)
         backlog = indexer.backlog()
         done = indexer.sync(self.embedder)
         if backlog:
@@ -107,6 +126,7 @@ class SharedIndex:
 
     def _run(self) -> None:
         last_try = last_sweep = last_change = time.monotonic()
+        last_error = ""
         while not self._stop.is_set():
             woken = self._wake.wait(POLL_SECONDS)
             self._wake.clear()
@@ -120,6 +140,8 @@ class SharedIndex:
                         last_try = now
                         self.try_takeover()
                     continue
+                if self.guard is not None:
+                    self.guard.heal(indexer)
                 full = now - last_sweep >= SWEEP_SECONDS
                 if full:
                     last_sweep = now
@@ -129,9 +151,16 @@ class SharedIndex:
                 elif now - last_change >= UPGRADE_IDLE_SECONDS:
                     indexer.upgrade(self.embedder)
                 indexer.grow()
-            except Exception:  # noqa: BLE001 - keep the index worker alive
-                if not self._stop.is_set():
+                last_error = ""
+            except Exception as exc:  # noqa: BLE001 - keep the index worker alive
+                if self._stop.is_set():
+                    continue
+                # The same failure again (a full or read-only disk) is logged once, and waited out.
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:
                     log.exception("index worker")
+                    last_error = error
+                self._stop.wait(ERROR_PAUSE_SECONDS)
 
     def close(self) -> None:
         self._stop.set()
@@ -143,6 +172,8 @@ class SharedIndex:
                 self._server.close()
             if self.indexer is not None:
                 self.indexer.close()
+            if self.guard is not None:
+                self.guard.close()
             self._client.close()
             self._lock.release()
 
@@ -154,6 +185,8 @@ class SharedIndex:
             return indexer.delete(*args)
         if op in ("query", "all_ids"):
             return getattr(indexer.index, op)(*args)
+        if op == "rebuild" and self.guard is not None:  # doctor --repair, while this server runs
+            return self.guard.request_rebuild(*args)
         raise ValueError(f"unknown index call {op!r}")
 
     def _call(self, op: str, *args: Any) -> Any:
@@ -161,6 +194,8 @@ class SharedIndex:
         while True:
             if self.indexer is not None or self.try_takeover():
                 return self._handle(op, args)
+            if self.read_only:  # no owner can serve this data dir; nothing is written to it either
+                raise RemoteUnavailable(f"{self.settings.data_dir} is read-only: there is no index owner")
             try:
                 return self._client.call(op, *args)
             except RemoteUnavailable:
@@ -183,9 +218,16 @@ class SharedIndex:
             hits: list[VectorHit] | None = self._call("query", vector, namespace, n)
             return hits
         except RemoteUnavailable:
-            log.warning("index owner unreachable; scoring the namespace exactly")
+            if not self.read_only:
+                log.warning("index owner unreachable; scoring the namespace exactly")
             return None
 
     def all_ids(self) -> dict[str, set[str]]:
         ids: dict[str, set[str]] = self._call("all_ids")
         return ids
+
+    def rebuild(self, broken: bool) -> str:
+        """Rebuild the index from SQLite, moved aside first if `broken` (`doctor --repair`): by
+        this process if it owns the index or can take it over, else by the owner, in the background.
+        Returns what is being done."""
+        return str(self._call("rebuild", broken))

@@ -55,6 +55,8 @@ TABLE: dict[type[BaseException], Mapping] = {
 BY_NAME: dict[str, Mapping] = {
     "LLMError": Mapping(502, "failed"),
     "SchemaTooNew": Mapping(500, "failed"),
+    "DiskFull": Mapping(507, "failed"),  # 507 Insufficient Storage
+    "ReadOnlyData": Mapping(503, "failed"),
 }
 
 

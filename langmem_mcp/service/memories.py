@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from langmem_mcp.service.models.memories import (
 )
 from langmem_mcp.store.memories import MemoryRow, MemoryStore, NewMemory, content_hash
 from langmem_mcp.store.vector_rows import VectorRows
+
+log = logging.getLogger(__name__)
 
 #: Fusion: how many candidates each ranker contributes, and the RRF constant. A small k lets the
 #: top of each list dominate, so deep lists add recall without their tails adding noise (LoCoMo
@@ -149,7 +152,7 @@ class MemoryService:
         todo = [k for k, m in enumerate(new) if (m.namespace, content_hash(m.content)) not in known]
         vectors: list[Any] = [None] * len(new)
         if todo:
-            for k, vector in zip(todo, await self.index.embed([new[k].content for k in todo]), strict=True):
+            for k, vector in zip(todo, await self._embed([new[k].content for k in todo]), strict=True):
                 vectors[k] = vector
         outcome = await self.store.insert_many(new, vectors, bulk=len(todo) >= BULK_WRITE)
         self.index.notify()
@@ -159,6 +162,19 @@ class MemoryService:
             else WriteResult(action="exists", id=existing)
             for m, existing in outcome
         ]
+
+    async def _embed(self, texts: list[str]) -> list[Any]:
+        """The vectors of new texts; None for each when the model or the index fails: the write
+        still commits (SQLite is the truth), and the index worker embeds the rows later."""
+        try:
+            return list(await self.index.embed(texts))
+        except Exception as exc:  # noqa: BLE001 - a broken index must not fail a write
+            log.warning(
+                "saving %d memories without their vectors for now (%s); the index worker adds them",
+                len(texts),
+                exc,
+            )
+            return [None] * len(texts)
 
     async def update(
         self,
@@ -184,7 +200,7 @@ class MemoryService:
             other = await self.store.find_by_hash(ns, content_hash(new_content))
             if other is not None and other.id != row.id:
                 raise Conflict(f"memory {other.id!r} in this namespace already has exactly this content")
-            vector = (await self.index.embed([new_content]))[0]
+            vector = (await self._embed([new_content]))[0]
         updated = await self.store.update(row.id, new_content, meta, imp, vector)
         if updated is None:
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
@@ -199,8 +215,15 @@ class MemoryService:
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
         if self.index.ready:
             index = await self.index.get()
-            await asyncio.to_thread(index.delete, ns, [row.id])
-            await self.store.clear_tombstones([row.id])
+            try:
+                await asyncio.to_thread(index.delete, ns, [row.id])
+                await self.store.clear_tombstones([row.id])
+            except Exception as exc:  # noqa: BLE001 - committed already; the tombstone stays for the worker
+                log.warning(
+                    "memory %s deleted; removing its vector failed (%s); the next index pass removes it",
+                    row.id,
+                    exc,
+                )
         self.index.notify()
         return WriteResult(action="deleted", id=row.id)
 

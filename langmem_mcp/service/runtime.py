@@ -33,5 +33,6 @@ class Runtime:
         return cls(settings, db)
 
     async def close(self) -> None:
-        await self.index.close()
+        # The truth first: nothing the index is still doing can keep the database open.
         await self.db.close()
+        await self.index.close()

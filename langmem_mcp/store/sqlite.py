@@ -3,14 +3,20 @@
 Every record lives here; the vector index can be rebuilt from it. The schema version is
 SQLite's `user_version`: older files are migrated when opened, newer ones are refused
 and never rewritten.
+
+A full disk or a read-only data dir loses nothing: a transaction that cannot be written is rolled
+back and fails with `DiskFull` or `ReadOnlyData`, which say so in words; reads go on. A data dir
+that cannot be written at all (a read-only mount, no write permission) is opened read-only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -94,18 +100,73 @@ class SchemaTooNew(LangmemError):
     """The data dir was written by a newer version; it is left untouched."""
 
 
+class DiskFull(LangmemError):
+    """A write found no space left on the data dir's device; it was rolled back."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(
+            f"no space left on device at {data_dir}: this change was not saved. Free some space and "
+            "try again (no restart needed); everything saved before is intact, and searches still work"
+        )
+
+
+class ReadOnlyData(LangmemError):
+    """The data dir cannot be written (a read-only mount, or no write permission)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(
+            f"the data directory is read-only ({data_dir}): this change was not saved. Searches work; "
+            "to save memories, make it writable (permissions, or a read-write mount) and restart the server"
+        )
+
+
+def storage_error(exc: BaseException, data_dir: Path) -> LangmemError | None:
+    """What a failed write means for the user, when it was the disk: full, or read-only."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc).lower()
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return DiskFull(data_dir)
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return ReadOnlyData(data_dir)
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    if name == "SQLITE_FULL" or "disk is full" in text:
+        return DiskFull(data_dir)
+    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+        return ReadOnlyData(data_dir)
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) or "disk i/o error" in text:
+        # SQLite reports some failed writes as I/O errors; the device says which it was.
+        if not writable(data_dir):
+            return ReadOnlyData(data_dir)
+        try:
+            if os.statvfs(data_dir).f_bavail == 0:
+                return DiskFull(data_dir)
+        except (OSError, AttributeError):  # no statvfs on Windows
+            pass
+    return None
+
+
+def writable(directory: Path) -> bool:
+    """Can files be created in this directory (not a read-only mount, write permission)?"""
+    return os.access(directory, os.W_OK)
+
+
 class Database:
     """One aiosqlite connection per process; writes are serialised by a lock and run as
     short transactions, so a second process on the same file waits (busy_timeout) instead of
     failing."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, read_only: bool = False) -> None:
         self.conn = conn
         self.path = path
+        #: Opened read-only: the data dir cannot be written. Every write fails with ReadOnlyData.
+        self.read_only = read_only
         self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path, busy_timeout_ms: int = 10_000) -> Database:
+        if path.parent.exists() and not writable(path.parent):
+            return await cls._open_read_only(path, busy_timeout_ms)
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
@@ -114,10 +175,15 @@ class Database:
         try:
             # Before anything writes (journal_mode rewrites the header): a newer file stays untouched.
             await db._refuse_newer()
+            await conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as exc:
+            await conn.close()
+            if isinstance(storage_error(exc, path.parent), ReadOnlyData):  # e.g. the file is not writable
+                return await cls._open_read_only(path, busy_timeout_ms)
+            raise
         except BaseException:
             await conn.close()
             raise
-        await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         try:
@@ -125,6 +191,38 @@ class Database:
         except BaseException:
             await conn.close()
             raise
+        return db
+
+    @classmethod
+    async def _open_read_only(cls, path: Path, busy_timeout_ms: int) -> Database:
+        """Open a data dir that cannot be written. Without its write-ahead log, SQLite cannot make
+        the shared-memory file it needs, so the file is opened immutable; with one (left by a server
+        that did not close), read-only with the log."""
+        if not path.exists():
+            raise LangmemError(
+                f"the data directory {path.parent} is read-only and holds no database yet: make it "
+                "writable, or choose another with --data-dir (LANGMEM_MCP_DATA_DIR)"
+            )
+        wal = path.with_name(path.name + "-wal").exists()
+        uri = path.resolve().as_uri() + ("?mode=ro" if wal else "?mode=ro&immutable=1")
+        conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db = cls(conn, path, read_only=True)
+        try:
+            await db._migrate(check_only=True)
+            version = await db.scalar("PRAGMA user_version")
+        except BaseException:
+            await conn.close()
+            raise
+        if version < SCHEMA_VERSION:
+            await conn.close()
+            raise LangmemError(
+                f"the data directory {path.parent} is read-only, and its database (schema {version}) must "
+                f"be migrated to schema {SCHEMA_VERSION} by this version, which writes to it: make it "
+                "writable once, or keep using the version that wrote it"
+            )
+        log.warning("%s is read-only: serving searches; every write will be refused", path.parent)
         return db
 
     async def _refuse_newer(self) -> None:
@@ -155,15 +253,36 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE … COMMIT under the process-wide write lock; rolls back on error."""
+        """BEGIN IMMEDIATE … COMMIT under the process-wide write lock; rolls back on error. A write
+        the disk refuses (full, read-only) fails with DiskFull or ReadOnlyData."""
+        if self.read_only:
+            raise ReadOnlyData(self.path.parent)
         async with self._write_lock:
-            await self._begin()
+            try:
+                await self._begin()
+            except sqlite3.Error as exc:
+                self._raise_storage_error(exc)
+                raise
             try:
                 yield self.conn
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self.conn.execute("COMMIT")
+            except BaseException as exc:
+                await self._rollback()
+                self._raise_storage_error(exc)
                 raise
-            await self.conn.execute("COMMIT")
+
+    def _raise_storage_error(self, exc: BaseException) -> None:
+        """Raise DiskFull or ReadOnlyData for a failure of the disk; return for anything else."""
+        translated = storage_error(exc, self.path.parent)
+        if translated is not None:
+            raise translated from exc
+
+    async def _rollback(self) -> None:
+        try:
+            await self.conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:  # SQLite rolls back itself after some errors (a full disk)
+            if "no transaction is active" not in str(exc):
+                raise
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE, retried as in `immediate_transaction`."""

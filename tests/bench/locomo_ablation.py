@@ -72,7 +72,9 @@ async def score(
             setattr(memories, k, v)
 
 
-def pooled(per_conv: dict[str, dict[int, float]], convs: list[Conversation], names: list[str], k: int) -> float:
+def pooled(
+    per_conv: dict[str, dict[int, float]], convs: list[Conversation], names: list[str], k: int
+) -> float:
     """Recall@k over the questions of `names` (each question counts once)."""
     n = {c.name: len(c.questions) for c in convs}
     return sum(per_conv[c][k] * n[c] for c in names) / sum(n[c] for c in names)
@@ -114,10 +116,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 knobs, per = max(scored, key=lambda p: pooled(p[1], convs, rest, 10))
                 loo.append((held, knobs, {k: per[held][k] for k in KS}))
             results[variant] = {
-                "best_on_all": {"knobs": best[0], **{f"@{k}": round(100 * pooled(best[1], convs, names, k), 1) for k in KS}},
+                "best_on_all": {
+                    "knobs": best[0],
+                    **{f"@{k}": round(100 * pooled(best[1], convs, names, k), 1) for k in KS},
+                },
                 "held_out": {
                     f"@{k}": round(
-                        100 * sum(r[k] * len(c.questions) for (_, _, r), c in zip(loo, convs, strict=True))
+                        100
+                        * sum(r[k] * len(c.questions) for (_, _, r), c in zip(loo, convs, strict=True))
                         / sum(len(c.questions) for c in convs),
                         1,
                     )
@@ -130,7 +136,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--store", type=Path)
     parser.add_argument("--shuffled", action="store_true")
     parser.add_argument("--out", type=Path)

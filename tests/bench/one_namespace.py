@@ -93,7 +93,9 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def session(data_dir: Path) -> Any:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "langmem_mcp"], env=server_env(data_dir))
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "langmem_mcp"], env=server_env(data_dir)
+    )
     return stdio_client(params, errlog=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
 
 
@@ -155,7 +157,9 @@ def raw_chroma(data_dir: Path, questions: list[str]) -> list[float]:
     for q in questions:
         t0 = time.perf_counter()
         vector = embedder.embed([q])[0]
-        collection.query(query_embeddings=np.asarray(vector).reshape(1, -1), n_results=10, include=["distances"])
+        collection.query(
+            query_embeddings=np.asarray(vector).reshape(1, -1), n_results=10, include=["distances"]
+        )
         times.append((time.perf_counter() - t0) * 1000)
     return times
 
@@ -177,7 +181,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         rss_before = rss_mib(pid)
         more = await searches(s, (questions * (args.more // len(questions) + 1))[: args.more])
         rss_after = rss_mib(pid)
-        out["rss_mib"] = {"after_searches": round(rss_before, 1), f"after_{args.more}_more": round(rss_after, 1)}
+        out["rss_mib"] = {
+            "after_searches": round(rss_before, 1),
+            f"after_{args.more}_more": round(rss_after, 1),
+        }
         out["rss_growth_pct"] = round(100 * (rss_after - rss_before) / rss_before, 2)
         out["search_more_ms"] = {"p50": round(statistics.median(more), 2), "p95": round(pct(more, 0.95), 2)}
         big = await writes(s, NS, 100, "Big")
@@ -201,7 +208,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--more", type=int, default=1000)

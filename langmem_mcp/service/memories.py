@@ -170,7 +170,8 @@ class MemoryService:
             return list(await self.index.embed(texts))
         except Exception as exc:  # noqa: BLE001 - a broken index must not fail a write
             log.warning(
-                "saving %d memories without their vectors for now (%s); the index worker adds them",
+                "%d memories saved; indexing them now failed (%s); they stay marked unindexed for the "
+                "next index pass (or the next start)",
                 len(texts),
                 exc,
             )

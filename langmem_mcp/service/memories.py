@@ -26,6 +26,7 @@ from langmem_mcp.service.models.memories import (
     Stats,
     WriteResult,
 )
+from langmem_mcp.service.secrets import SecretPolicy
 from langmem_mcp.store.memories import MemoryRow, MemoryStore, NewMemory, content_hash
 from langmem_mcp.store.vector_rows import VectorRows
 
@@ -78,6 +79,7 @@ class MemoryService:
         self.vectors = vectors
         self.index = index
         self.schema_version = schema_version
+        self.secrets = SecretPolicy.of(settings)
 
     def namespace(self, namespace: Sequence[str] | None) -> str:
         """The stored key of a namespace given by a caller (None: the configured default), checked
@@ -130,14 +132,15 @@ class MemoryService:
         ]
         if not new:
             return []
+        new, redacted = self.secrets.memories(new)
         outcome, touched = await self.store.insert_many(new)
         inserted = [m.id for m, existing in outcome if existing is None]
         await self._reindex([*inserted, *touched], bulk=len(inserted) >= BULK_WRITE)
         return [
-            WriteResult(action="created", id=m.id)
+            WriteResult(action="created", id=m.id, redacted=list(kinds))
             if existing is None
-            else WriteResult(action="exists", id=existing)
-            for m, existing in outcome
+            else WriteResult(action="exists", id=existing, redacted=list(kinds))
+            for (m, existing), kinds in zip(outcome, redacted, strict=True)
         ]
 
     async def _reindex(self, ids: Sequence[str], bulk: bool = False) -> None:
@@ -164,6 +167,7 @@ class MemoryService:
         imp = validation.importance(importance)
         if new_content is None and meta is None and imp is None:
             raise InvalidInput("update needs new content (or metadata/importance)")
+        new_content, meta, redacted = self.secrets.change(ns, new_content, meta)
         if new_content is not None and new_content != row.content:
             other = await self.store.find_by_hash(ns, content_hash(new_content))
             if other is not None and other.id != row.id:
@@ -173,7 +177,7 @@ class MemoryService:
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
         if new_content is not None:
             await self._reindex([updated.id, *touched])
-        return WriteResult(action="updated", id=row.id)
+        return WriteResult(action="updated", id=row.id, redacted=list(redacted))
 
     async def delete(self, memory_id: Any, namespace: Sequence[str] | None = None) -> WriteResult:
         ns = self.namespace(namespace)

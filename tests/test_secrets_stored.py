@@ -10,6 +10,7 @@ namespace prefix, and `scan-secrets` on a data dir that already holds secrets.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tests.secret_checks import (
     SECRET_CASES,
     assert_kept_nowhere,
     assert_vectors_from_stored_text,
+    files_holding,
     rows,
 )
 from tests.test_redaction import ANTHROPIC, AWS_ID, GH_PAT, JWT, PASSWORD, PEM_RSA, RANDOM_TOKEN, STRIPE_LIVE
@@ -444,3 +446,114 @@ async def test_keep_secrets_in_keeps_them_in_those_namespaces_only(tmp_path: Pat
     assert {ns for ns, c in stored.items() if PASSWORD in c} == {"vault", "vault/servers", "users/alice/keys"}
     assert stored["vaults"] == stored["memories"] == "Backup server root password is [redacted: password]"
     assert PASSWORD not in json.dumps(rows(data, "SELECT content FROM svc_messages"))
+
+
+# -- scan-secrets ------------------------------------------------------------------------------------------
+
+
+async def _data_dir_with_old_secrets(data: Path) -> dict[str, Any]:
+    """A data dir as a version without redaction (or a user who opted out, then back in) left it."""
+    from langmem_mcp.service.container import open_services
+    from langmem_mcp.store.functions import FunctionStore
+    from langmem_mcp.store.prompt_versions import PromptVersionStore
+    from langmem_mcp.store.threads import NewMessage, ThreadStore
+
+    # memories with secrets, written and indexed while their namespaces were opted out
+    env = {**NO_LLM, "LANGMEM_MCP_KEEP_SECRETS_IN": "notes,vault"}
+    ids = {}
+    async with memory_session(data, **env) as s:
+        for case, text, *_rest in SECRET_CASES:
+            ids[case] = (await call(s, "manage_memory", content=as_tool_text(text), namespace=["notes"]))[
+                "id"
+            ]
+        twins = [
+            (await call(s, "manage_memory", content=f"DEPLOY_TOKEN={t}", namespace=["notes"]))["id"]
+            for t in (RANDOM_TOKEN, RANDOM_TOKEN[::-1])
+        ]
+        vault = (await call(s, "manage_memory", content=f"Vault: stripe {VAULT_KEY}", namespace=["vault"]))[
+            "id"
+        ]
+        old_log = ("step ok\n" * 500 + f"GITHUB_TOKEN={GONE_TOKEN}\n") * 20  # a CI log, 80 kB
+        gone = (await call(s, "manage_memory", content=old_log, namespace=["notes"]))["id"]
+    # deleted by a SQLite that does not zero what it frees (secure_delete is a build option: off in
+    # many builds, on in this one): its text stays in the file's free pages
+    conn = sqlite3.connect(data / "memory.sqlite3")
+    conn.execute("PRAGMA secure_delete = OFF")
+    conn.execute("DELETE FROM memories WHERE id = ?", (gone,))
+    conn.commit()
+    conn.close()
+    assert GONE_TOKEN.encode() in (data / "memory.sqlite3").read_bytes()
+    # thread messages, a formed state and a prompt version with secrets, as the old code stored them
+    async with open_services(Settings(data_dir=data, llm="none")) as services:
+        db = services.runtime.db
+        threads = ThreadStore(db)
+        await threads.insert_thread("", "t-old", {})
+        msgs = []
+        for i, (_case, text, *_rest) in enumerate(SECRET_CASES):
+            ts = f"2025-06-01T10:{i:02d}:00.000000+00:00"
+            msgs.append(
+                NewMessage(
+                    f"m{i}",
+                    "user",
+                    text,
+                    None,
+                    None,
+                    None,
+                    ts,
+                    {"token": RANDOM_TOKEN},
+                    message_dedup_key(ts, text),
+                )
+            )
+        await threads.add_messages("", "t-old", msgs, create=False)
+        await FunctionStore(db).set_state("", "fn-1", "user", "u-1", {"notes": ECHO})
+        await PromptVersionStore(db).add("", "helper", f"Use {GH_PAT}", "given")
+    return {"ids": ids, "twins": twins, "vault": vault}
+
+
+@pytest.mark.process
+async def test_scan_secrets_reports_then_redacts_everything_it_found(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    made = await _data_dir_with_old_secrets(data)
+    secrets = [*ALL_SECRETS, RANDOM_TOKEN[::-1], JWT, AWS_ID, PASSWORD, GH_PAT, GONE_TOKEN]
+    assert files_holding(data, secrets), "the test data should hold secrets before the scan"
+    keep = {"LANGMEM_MCP_KEEP_SECRETS_IN": "vault"}
+
+    report = cli(data, "scan-secrets", **keep)
+    assert report.returncode == 1, report.stdout + report.stderr
+    out = report.stdout
+    assert not [x[:12] for x in [*secrets, VAULT_KEY] if x in out + report.stderr]  # places, never secrets
+    assert f"memories: {len(SECRET_CASES) + 2} of {len(SECRET_CASES) + 3} hold secrets" in out
+    assert f"memory {made['ids']['anthropic-in-shell']} in notes: anthropic-api-key" in out
+    assert f"thread messages: {len(SECRET_CASES)} of {len(SECRET_CASES)} hold secrets" in out
+    assert "thread t-old, message m0: anthropic-api-key, token" in out
+    assert "user and thread state: 1 of 1" in out and "prompt versions: 1 of 1" in out
+    assert (
+        f"kept on purpose (LANGMEM_MCP_KEEP_SECRETS_IN): 1\n    memory {made['vault']} in vault: stripe-key"
+        in out
+    )
+
+    done = cli(data, "scan-secrets", "--redact", **keep)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"redacted {len(SECRET_CASES) + 2} memories, {len(SECRET_CASES)} thread messages, 1 user and thread "
+        "state, 1 prompt versions (1 merged into a memory that already had the redacted text)"
+    ) in done.stdout
+    assert "kept 1 on purpose" in done.stdout and "wiped the old text" in done.stdout
+
+    # nothing left anywhere: files (deleted rows, old FTS segments and the WAL included), rows, FTS,
+    # vectors and export; the kept memory is untouched
+    assert_kept_nowhere(data, secrets, placeholders_of(SECRET_CASES) | {"[redacted: token]"})
+    assert assert_vectors_from_stored_text(data) == len(SECRET_CASES) + 2
+    assert rows(data, "SELECT content FROM memories WHERE id = ?", (made["vault"],)) == [
+        (f"Vault: stripe {VAULT_KEY}",)
+    ]
+    twins = rows(data, "SELECT content FROM memories WHERE content LIKE 'DEPLOY_TOKEN=%'")
+    assert twins == [("DEPLOY_TOKEN=[redacted: token]",)]
+    for ts, content, dedup in rows(data, "SELECT timestamp, content, dedup_key FROM svc_messages"):
+        assert dedup == message_dedup_key(ts, json.loads(content))
+
+    clean = cli(data, "scan-secrets", **keep)
+    assert clean.returncode == 0, clean.stdout
+    assert f"memories: 0 of {len(SECRET_CASES) + 2} hold secrets" in clean.stdout
+    unkept = cli(data, "scan-secrets")  # without the opt-out the vault memory is reported
+    assert unkept.returncode == 1 and f"memory {made['vault']} in vault: stripe-key" in unkept.stdout

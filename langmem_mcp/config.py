@@ -47,6 +47,9 @@ class Settings:
     # larger ones also get an approximate (HNSW) index in Chroma
     exact_search_max: int = 5000
     max_content_chars: int = 100_000
+    # secrets are redacted before anything is stored, except in memories of namespaces under these
+    # prefixes (comma-separated, segments joined by "/"): for users who want a secret remembered
+    keep_secrets_in: str = ""
     # LLM
     llm: LLMBackend = "auto"
     anthropic_api_key: str | None = None
@@ -87,6 +90,14 @@ class Settings:
     def llm_endpoint_configured(self) -> bool:
         """An Anthropic-compatible endpoint is configured: a key, or a base URL that needs none."""
         return bool(self.anthropic_api_key) or self.local_llm_endpoint
+
+    @property
+    def keep_secrets_prefixes(self) -> list[str]:
+        """The namespace prefixes of ``keep_secrets_in``, each as its stored key ("a/b")."""
+        prefixes = (
+            "/".join(s.strip() for s in p.split("/") if s.strip()) for p in self.keep_secrets_in.split(",")
+        )
+        return [p for p in prefixes if p]
 
     @property
     def db_path(self) -> Path:

@@ -66,20 +66,24 @@ import base64
 import binascii
 import bisect
 import functools
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "KINDS",
     "Finding",
     "Redacted",
+    "added_kinds",
     "find_private",
     "find_secrets",
     "placeholder",
     "redact",
+    "redact_value",
     "strip_private",
 ]
 
@@ -973,3 +977,67 @@ def redact(text: str) -> Redacted:
             break
         out = _replace(out, findings)
     return Redacted(out, _kinds(out))
+
+
+# --- what a write removed, and structured values ------------------------------------------------------
+
+
+def _placeholder_counts(text: str) -> Counter[str]:
+    if "[redacted: " not in text and "[private]" not in text:
+        return Counter()
+    return Counter(m.group(1) or m.group(2) for m in _PLACEHOLDER_KIND.finditer(text))
+
+
+def added_kinds(before: str, after: str) -> tuple[str, ...]:
+    """The kinds ``after`` holds more placeholders of than ``before``: what redacting ``before``
+    into ``after`` removed, leaving out placeholders that were already there (a memory copied from a
+    search result, an export imported again), so a write reports only what it took out."""
+    if after == before:
+        return ()
+    grown = _placeholder_counts(after) - _placeholder_counts(before)
+    return tuple(sorted(k for k in grown if k in _KNOWN_KINDS))
+
+
+def redact_value(value: Any) -> tuple[Any, tuple[str, ...]]:
+    """A JSON value (content blocks, metadata, a formed state) with every string in it redacted, dict
+    keys included, and the sorted kinds removed (as ``added_kinds``).
+
+    A string under a secret-like key (``{"password": "Tr0ub4dor&3"}``) is a secret by where it is,
+    which the string alone does not show: it is read again together with its key, as the JSON it is
+    written in. Anything that is not a string, list or dict is returned as it is.
+    """
+    found: set[str] = set()
+    return _redact_in(value, None, found), tuple(sorted(found))
+
+
+def _redact_in(value: Any, key: str | None, found: set[str]) -> Any:
+    if isinstance(value, str):
+        return _redact_leaf(value, key, found)
+    if isinstance(value, dict):
+        return {
+            (_redact_leaf(k, None, found) if isinstance(k, str) else k): _redact_in(
+                v, k if isinstance(k, str) else None, found
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact_in(v, key, found) for v in value]  # {"api_keys": [...]}: each under the key
+    return value
+
+
+def _redact_leaf(text: str, key: str | None, found: set[str]) -> str:
+    out = redact(text).text
+    kind = None if key is None or len(key) > _KEY_MAX else _key_kind(key)
+    if kind is not None and out:
+        pair = json.dumps({key: out}, ensure_ascii=False)
+        again = redact(pair).text
+        if again != pair:
+            try:
+                loaded = json.loads(again)
+            except ValueError:
+                loaded = None
+            value = loaded.get(key) if isinstance(loaded, dict) and len(loaded) == 1 else None
+            # A span that took a quote with it leaves no JSON to read back: the value goes whole.
+            out = value if isinstance(value, str) else placeholder(kind)
+    found.update(added_kinds(text, out))
+    return out

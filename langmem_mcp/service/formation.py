@@ -31,6 +31,7 @@ from langmem_mcp.service import scoping
 from langmem_mcp.service.functions import FunctionService
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.models.langmem import NEEDS_LLM, FormationReport, FormationStatus, FunctionRun
+from langmem_mcp.service.secrets import redact_value
 from langmem_mcp.service.waiting import DISTILL
 from langmem_mcp.store.functions import FunctionRow, FunctionStore
 from langmem_mcp.store.threads import MessageRow, ThreadStore
@@ -367,7 +368,8 @@ class Formation:
                 instructions=((fn.custom_instructions or "") + "\n\n" + about).strip(),
             )
             if patch.changed or current is None:
-                await self.function_store.set_state(scope, fn.id, "user", user_id, patch.state)
+                state = redact_value(patch.state)[0]  # the model read the messages: no secret is kept
+                await self.function_store.set_state(scope, fn.id, "user", user_id, state)
                 return 1
             return 0
         if fn.type == "user_append_state":
@@ -412,7 +414,7 @@ class Formation:
             schema=fn.parameters,
             instructions=fn.custom_instructions,
         )
-        await self.function_store.set_state(scope, fn.id, "thread", thread_id, summary)
+        await self.function_store.set_state(scope, fn.id, "thread", thread_id, redact_value(summary)[0])
         await self.function_store.set_watermark(scope, thread_id, fn.id, "", last)
         return self._run(fn, thread_id, None, "formed", 1)
 

@@ -31,7 +31,7 @@ from langmem_mcp.index.handle import IndexHandle
 from langmem_mcp.llm.base import ENABLE_HINT, LLM, LLMUnavailable, Usage
 from langmem_mcp.llm.factory import make_llm
 from langmem_mcp.llm.prompts import PromptLibrary
-from langmem_mcp.service import optimized_prompts, scoping, waiting
+from langmem_mcp.service import optimized_prompts, scoping, secrets, waiting
 from langmem_mcp.service.episodes import EpisodeService
 from langmem_mcp.service.memories import MAX_QUERY_CHARS, MemoryService, NewItem
 from langmem_mcp.service.models.procedures import (
@@ -695,9 +695,12 @@ class LLMService:
 
     async def _keep(self, name: str, given: str, result: optimizer.OptimizedPrompt, kind: str) -> int:
         scope = optimized_prompts.scope()
-        version = await self.versions.add(scope, name, given, "given")
+        text = secrets.redact_text  # the history is kept: no secret from the trajectories in it
+        version = await self.versions.add(scope, name, text(given)[0], "given")
         if result.updated:
-            version = await self.versions.add(scope, name, result.prompt, "optimized", kind, result.analysis)
+            version = await self.versions.add(
+                scope, name, text(result.prompt)[0], "optimized", kind, text(result.analysis)[0]
+            )
         return version
 
     # -- reads --------------------------------------------------------------------------

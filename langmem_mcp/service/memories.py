@@ -32,6 +32,7 @@ from langmem_mcp.service.models.memories import (
     Why,
     WriteResult,
 )
+from langmem_mcp.service.secrets import SecretPolicy
 from langmem_mcp.store.memories import MemoryRow, MemoryStore, NewMemory, content_hash
 from langmem_mcp.store.vector_rows import VectorRows
 
@@ -94,6 +95,7 @@ class MemoryService:
         self.vectors = vectors
         self.index = index
         self.schema_version = schema_version
+        self.secrets = SecretPolicy.of(settings)
 
     def namespace(self, namespace: Sequence[str] | None) -> str:
         """The stored key of a namespace given by a caller (None: the configured default), checked
@@ -148,6 +150,7 @@ class MemoryService:
         ]
         if not new:
             return []
+        new, redacted = self.secrets.memories(new)
         known = await self.store.known_hashes([(m.namespace, content_hash(m.content)) for m in new])
         todo = [k for k, m in enumerate(new) if (m.namespace, content_hash(m.content)) not in known]
         vectors: list[Any] = [None] * len(new)
@@ -157,10 +160,10 @@ class MemoryService:
         outcome = await self.store.insert_many(new, vectors, bulk=len(todo) >= BULK_WRITE)
         self.index.notify()
         return [
-            WriteResult(action="created", id=m.id)
+            WriteResult(action="created", id=m.id, redacted=list(kinds))
             if existing is None
-            else WriteResult(action="exists", id=existing)
-            for m, existing in outcome
+            else WriteResult(action="exists", id=existing, redacted=list(kinds))
+            for (m, existing), kinds in zip(outcome, redacted, strict=True)
         ]
 
     async def _embed(self, texts: list[str]) -> list[Any]:
@@ -194,6 +197,7 @@ class MemoryService:
         imp = validation.importance(importance)
         if new_content is None and meta is None and imp is None:
             raise InvalidInput("update needs new content (or metadata/importance)")
+        new_content, meta, redacted = self.secrets.change(ns, new_content, meta)
         vector = None
         if new_content == row.content:
             new_content = None  # the same text: nothing to re-index
@@ -207,7 +211,7 @@ class MemoryService:
             raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
         if new_content is not None:
             self.index.notify()
-        return WriteResult(action="updated", id=row.id)
+        return WriteResult(action="updated", id=row.id, redacted=list(redacted))
 
     async def delete(self, memory_id: Any, namespace: Sequence[str] | None = None) -> WriteResult:
         ns = self.namespace(namespace)

@@ -9,7 +9,6 @@ same timestamp and content (or the same id) is a duplicate and changes nothing.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.service import scoping
 from langmem_mcp.service.models.langmem import AddMessagesResult, MessagePage, Thread, ThreadList, ThreadState
 from langmem_mcp.service.paging import page_limit
+from langmem_mcp.service.secrets import message_dedup_key, redact_value
 from langmem_mcp.store.threads import MessageRow, NewMessage, ThreadRow, ThreadStore
 
 MAX_MESSAGES_PER_CALL = 1000
@@ -88,7 +88,9 @@ def _content(value: Any, where: str, max_chars: int) -> Any:
     raise InvalidInput(f"{where} must be a string or a list of content blocks")
 
 
-def parse_message(raw: Any, i: int, now: str, max_chars: int) -> NewMessage:
+def parse_message(raw: Any, i: int, now: str, max_chars: int, redacted: set[str] | None = None) -> NewMessage:
+    """A message as it is stored: secrets and <private> spans taken out (their kinds added to
+    ``redacted``)."""
     where = f"messages[{i}]"
     if not isinstance(raw, dict):
         raise InvalidInput(f"{where} must be an object with role and content")
@@ -124,15 +126,15 @@ def parse_message(raw: Any, i: int, now: str, max_chars: int) -> NewMessage:
     content = _content(raw.get("content"), f"{where}.content", max_chars)
     uid = None if user_id is None else scoping.entity_id(user_id, f"{where} user_id")
     ts = parse_timestamp(timestamp, f"{where} timestamp")
-    dedup = None
-    if ts is not None:
-        digest = hashlib.sha256((ts + "\x00" + json.dumps(content, sort_keys=True)).encode("utf-8"))
-        dedup = digest.hexdigest()
     mid = raw.get("id")
     mid = scoping.new_id() if mid is None else scoping.entity_id(mid, f"{where}.id")
     metadata.pop("user_id", None)
     metadata.pop("timestamp", None)
     metadata = validation.metadata(metadata)
+    (content, metadata), kinds = redact_value((content, metadata))  # before it is hashed or stored
+    if redacted is not None:
+        redacted.update(kinds)
+    dedup = None if ts is None else message_dedup_key(ts, content)
     return NewMessage(
         id=mid,
         role=role,
@@ -146,7 +148,7 @@ def parse_message(raw: Any, i: int, now: str, max_chars: int) -> NewMessage:
     )
 
 
-def parse_messages(messages: Any, max_chars: int) -> list[NewMessage]:
+def parse_messages(messages: Any, max_chars: int, redacted: set[str] | None = None) -> list[NewMessage]:
     if messages is None:
         return []
     if isinstance(messages, dict | str) or not isinstance(messages, Sequence):
@@ -156,7 +158,7 @@ def parse_messages(messages: Any, max_chars: int) -> list[NewMessage]:
             f"at most {MAX_MESSAGES_PER_CALL} messages per call; send the rest in another call"
         )
     now = datetime.now(UTC).isoformat(timespec="microseconds")
-    return [parse_message(m, i, now, max_chars) for i, m in enumerate(messages)]
+    return [parse_message(m, i, now, max_chars, redacted) for i, m in enumerate(messages)]
 
 
 def render_message(
@@ -238,7 +240,8 @@ class ThreadService:
             if thread_id is None
             else await self._thread_id(scope, thread_id, must_exist=False)
         )
-        parsed = parse_messages(messages, self.max_chars)
+        redacted: set[str] = set()
+        parsed = parse_messages(messages, self.max_chars, redacted)
         if not parsed:
             raise InvalidInput("messages must contain at least one message")
         meta = thread_metadata(metadata) if metadata is not None else None
@@ -247,7 +250,13 @@ class ThreadService:
         )
         if not ok:
             raise NotFound(f"no thread with id {tid!r}")
-        return AddMessagesResult(thread_id=tid, added=len(added), duplicates=duplicates, message_ids=added)
+        return AddMessagesResult(
+            thread_id=tid,
+            added=len(added),
+            duplicates=duplicates,
+            message_ids=added,
+            redacted=sorted(redacted),
+        )
 
     async def get(self, thread_id: Any) -> Thread:
         scope = scoping.current_scope()

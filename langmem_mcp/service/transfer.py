@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import namespaces, validation
 from langmem_mcp.errors import InvalidInput, LangmemError
+from langmem_mcp.service import secrets
 from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
 
 if TYPE_CHECKING:
@@ -284,6 +285,7 @@ async def _insert_rows(
                     async with conn.execute(f'PRAGMA table_info("{table}")') as cur:
                         columns[table] = {r[1] for r in await cur.fetchall()}
                 values = {k: _unplain(v) for k, v in rec.items() if k in columns[table]}
+                values = secrets.redact_row(table, values)[0]  # memories are redacted by create_many
                 old_seq = values.pop(RENUMBERED[table], None) if table in RENUMBERED else None
                 if table == "svc_watermarks" and isinstance(values.get("seq"), int):
                     values["seq"] = _renumbered(

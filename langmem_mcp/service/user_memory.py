@@ -32,6 +32,7 @@ from langmem_mcp.service.models.langmem import (
     Scores,
     ThreadSummary,
 )
+from langmem_mcp.service.secrets import redact_value
 from langmem_mcp.service.users import UserService
 from langmem_mcp.store.functions import FunctionRow, FunctionStore
 from langmem_mcp.store.threads import ThreadStore
@@ -222,7 +223,7 @@ class UserMemoryService:
             if errors:
                 raise InvalidInput("the state does not follow the function's schema: " + "; ".join(errors))
             validation.metadata(state)  # plain JSON, size and depth limits
-            await self.function_store.set_state(scope, fn.id, "user", user.id, state)
+            await self.function_store.set_state(scope, fn.id, "user", user.id, redact_value(state)[0])
             return await self.state_of(scope, fn, user)
         items = self._state_items(scope, fn, user, state)
         ns = (scoping.user_namespace if fn.type == "user_semantic_memory" else scoping.append_namespace)(

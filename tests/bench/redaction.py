@@ -1,22 +1,29 @@
-"""Redaction cost: redact() per text, and what it adds to a transcript import.
+"""Redaction cost: redact() per text, and what it adds to a single write and to an import.
 
 - per text: redact() p50/p95 for short (100 chars), medium (2,000) and long (20,000) texts cut
   from ordinary developer conversation (tests/redaction_corpus.py), clean and with a few fake
   secrets pasted in;
-- import throughput: JSONL transcript lines → json.loads → (redact) → SQLite row + FTS5 index,
-  and the same with the store's embedder (MiniLM int8, batches of 32) when it loads; the runs
-  with and without redaction alternate, and the ratio of their medians is the figure (the machine
-  is shared);
+- single writes (issue #20's budget: <= 1 ms added at p50): one memory at a time through
+  MemoryService.create, and through the manage_memory tool over an in-process MCP session, into a
+  namespace that is redacted and one under LANGMEM_MCP_KEEP_SECRETS_IN (not redacted), alternating
+  write by write in one data dir; the figure is the difference of the two p50s;
+- import (budget: <= 10 % throughput): `langmem-mcp import`'s service function (transfer.import_file)
+  on transcript turns, into a redacted namespace and into a kept one, fresh data dirs, rounds
+  alternating; the figure is the ratio of the median times. Also the synthetic pipeline
+  (json.loads → (redact) → SQLite row + FTS5, with and without the MiniLM embedder);
 - ordinary chat (LoCoMo turns, if shared/data has them): how many texts the pre-filter passes;
 - detect-secrets, if installed: scan_line over each line of the same texts, for the record.
 
-    python -m tests.bench.redaction [--rounds 5] [--messages 2000] [--embed-messages 300]
-                                    [--embed-rounds 3] [--out bench-results/redaction.json]
+    python -m tests.bench.redaction [--parts latency,chat,pipeline,writes,import,detect-secrets]
+        [--rounds 5] [--messages 2000] [--embed-messages 300] [--embed-rounds 3]
+        [--writes off:200,window:60] [--write-chars 400] [--import-messages 200]
+        [--import-rounds 4] [--out bench-results/redaction.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import importlib.metadata
 import json
@@ -24,8 +31,9 @@ import random
 import sqlite3
 import statistics
 import string
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +148,7 @@ class Pipeline:
 
 def load_embedder() -> Any | None:
     try:
-        from langmem_mcp.store.embeddings import make_embedder
+        from langmem_mcp.index.embeddings import make_embedder
 
         embedder = make_embedder("minilm-int8")
         if hasattr(embedder, "load"):
@@ -241,29 +249,287 @@ def detect_secrets_latency(corpus: Sequence[str]) -> dict[str, Any] | None:
     return out
 
 
+# -- through the service: a single write, an import --------------------------------------------------
+
+REDACTED_NS = ["bench", "redacted"]
+KEPT_NS = ["bench", "kept"]  # under LANGMEM_MCP_KEEP_SECRETS_IN: stored as written, no redaction
+
+
+def _ms(xs: list[float]) -> dict[str, float]:
+    xs = sorted(xs)
+    return {
+        "p50_ms": round(statistics.median(xs), 3),
+        "p95_ms": round(xs[int(0.95 * (len(xs) - 1))], 3),
+        "mean_ms": round(statistics.fmean(xs), 3),
+    }
+
+
+async def _alternate(
+    texts: Sequence[str], write: Callable[[str, list[str]], Awaitable[Any]]
+) -> dict[str, list[float]]:
+    """Each text written once into each namespace, the order switching every text."""
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    for i, text in enumerate(texts):
+        pairs = [("with", REDACTED_NS), ("without", KEPT_NS)]
+        for label, ns in pairs if i % 2 == 0 else pairs[::-1]:
+            t0 = time.perf_counter()
+            await write(text, ns)
+            times[label].append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def _compare(times: dict[str, list[float]], texts: Sequence[str]) -> dict[str, Any]:
+    """p50 with and without redaction, their difference, and the median of the paired differences
+    (the same text written both ways, one right after the other) with a bootstrap 95 % interval."""
+    with_, without = _ms(times["with"]), _ms(times["without"])
+    diffs = [a - b for a, b in zip(times["with"], times["without"], strict=True)]
+    # A text with a secret is shorter once redacted, so it embeds faster: report clean texts apart.
+    secret = [redact(t).text != t for t in texts]
+    clean = [d for d, s in zip(diffs, secret, strict=True) if not s]
+    return {
+        "writes_each": len(diffs),
+        "with_redaction": with_,
+        "without_redaction": without,
+        "added_p50_ms": round(with_["p50_ms"] - without["p50_ms"], 3),
+        "ratio_p50": round(with_["p50_ms"] / without["p50_ms"], 4),
+        "paired_difference": _median_ci(diffs),
+        "paired_difference_clean_texts": _median_ci(clean),
+        "paired_difference_texts_with_a_secret": _median_ci(
+            [d for d, s in zip(diffs, secret, strict=True) if s]
+        ),
+        "redact_alone_p50_ms": round(per_text(redact, texts)["p50_us"] / 1000, 4),
+    }
+
+
+def _median_ci(xs: list[float]) -> dict[str, Any]:
+    """The median and its bootstrap 95 % interval."""
+    if not xs:
+        return {"n": 0}
+    r = random.Random(0)
+    boot = sorted(statistics.median(r.choices(xs, k=len(xs))) for _ in range(2000))
+    return {
+        "n": len(xs),
+        "median_ms": round(statistics.median(xs), 3),
+        "ci95_ms": [round(boot[50], 3), round(boot[1949], 3)],
+    }
+
+
+def _write_texts(corpus: Sequence[str], n: int, seed: int, chars: int) -> list[str]:
+    """n distinct memories of up to ``chars`` characters cut from developer-chat messages, a fake
+    secret pasted into every third (the path that does the most work)."""
+    r = random.Random(seed)
+    out = []
+    for i, m in enumerate(corpus[:n]):
+        text = m[:chars]
+        if i % 3 == 0:
+            text += "\n" + r.choice(_fake_secrets(r))
+        out.append(text)
+    return out
+
+
+def added_step(memories: Any, texts: Sequence[str]) -> dict[str, Any]:
+    """What redaction adds to a write, measured without the write's noise: the step create_many runs
+    on its validated memories (``MemoryService.secrets.memories``), the same texts into a redacted
+    namespace and into a kept one (where the step is only the namespace check)."""
+    from langmem_mcp.store.memories import NewMemory
+
+    def step(ns: list[str]) -> Callable[[str], object]:
+        key = "/".join(ns)
+        return lambda text: memories.secrets.memories(
+            [NewMemory(id="x", namespace=key, content=text, metadata={"source": "bench"}, importance=0.5)]
+        )
+
+    with_, without = per_text(step(REDACTED_NS), texts), per_text(step(KEPT_NS), texts)
+    return {
+        "with_redaction": with_,
+        "without_redaction": without,
+        "added_p50_ms": round((with_["p50_us"] - without["p50_us"]) / 1000, 4),
+        "added_p95_ms": round((with_["p95_us"] - without["p95_us"]) / 1000, 4),
+    }
+
+
+async def single_writes(
+    corpus: Sequence[str], tmp: Path, chars: int, modes: dict[str, int]
+) -> dict[str, Any]:
+    """Single writes with each context_vectors mode (mode → how many texts)."""
+    from langmem_mcp.config import Settings
+    from langmem_mcp.service.container import open_services
+    from tests.mcp_client import call, memory_session
+
+    keep = "/".join(KEPT_NS)
+    out: dict[str, Any] = {}
+    for mode, n in modes.items():
+        texts = _write_texts(corpus, n, seed=20, chars=chars)
+        warm = _write_texts(corpus[n:], 10, seed=21, chars=chars)
+        out.setdefault("mean_chars", round(statistics.fmean(len(t) for t in texts)))
+        settings = Settings(
+            data_dir=tmp / f"service-{mode}", llm="none", keep_secrets_in=keep, context_vectors=mode
+        )  # type: ignore[arg-type]
+        async with open_services(settings) as services:
+            memories = services.memories
+
+            async def create(text: str, ns: list[str], memories: Any = memories) -> None:
+                await memories.create(text, ns)
+
+            await services.runtime.index.get()
+            await _alternate(warm, create)
+            key = f"memory_service[context_vectors={mode}]"
+            out[key] = _compare(await _alternate(texts, create), texts)
+            if "added_step" not in out:
+                out["added_step"] = added_step(memories, texts)
+                print(f"the step a write adds (SecretPolicy.memories): {out['added_step']}", flush=True)
+        print(f"single write, {key}: {out[key]}", flush=True)
+        env = {
+            "LANGMEM_MCP_KEEP_SECRETS_IN": keep,
+            "LANGMEM_MCP_LLM": "none",
+            "ANTHROPIC_API_KEY": "",
+            "LANGMEM_MCP_CONTEXT_VECTORS": mode,
+        }
+        async with memory_session(tmp / f"mcp-{mode}", **env) as session:
+
+            async def tool(text: str, ns: list[str]) -> None:
+                await call(session, "manage_memory", content=text, namespace=ns)
+
+            await _alternate(warm, tool)
+            key = f"manage_memory[context_vectors={mode}]"
+            out[key] = _compare(await _alternate(texts, tool), texts)
+        print(f"single write, {key} (in-process MCP): {out[key]}", flush=True)
+    return out
+
+
+async def import_throughput(corpus: Sequence[str], n: int, rounds: int, tmp: Path) -> dict[str, Any]:
+    """transfer.import_file (what `langmem-mcp import` runs) on n transcript turns."""
+    from langmem_mcp.config import Settings
+    from langmem_mcp.service import transfer
+    from langmem_mcp.service.container import open_services
+    from langmem_mcp.service.secrets import SecretPolicy
+    from langmem_mcp.store.memories import NewMemory
+
+    turns = [f"{'User' if i % 2 == 0 else 'Assistant'}: {m}" for i, m in enumerate(corpus[:n])]
+    files = {}
+    for label, ns in (("with", REDACTED_NS), ("without", KEPT_NS)):
+        files[label] = tmp / f"turns-{label}.jsonl"
+        files[label].write_text("".join(json.dumps({"content": t, "namespace": ns}) + "\n" for t in turns))
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    for k in range(rounds + 1):  # round 0 warms up (model, caches) and is not counted
+        for label in ("with", "without") if k % 2 == 0 else ("without", "with"):
+            settings = Settings(
+                data_dir=tmp / f"import-{k}-{label}", llm="none", keep_secrets_in="/".join(KEPT_NS)
+            )
+            async with open_services(settings) as services:
+                await services.runtime.index.get()
+                t0 = time.perf_counter()
+                report = await transfer.import_file(services, files[label])
+                elapsed = time.perf_counter() - t0
+            assert report.created == n, report
+            if k:
+                times[label].append(elapsed)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    policy = SecretPolicy(("/".join(KEPT_NS),))
+    step = {}
+    for label, ns in (("with", REDACTED_NS), ("without", KEPT_NS)):
+        new = [
+            NewMemory(id=str(i), namespace="/".join(ns), content=t, metadata={}, importance=0.5)
+            for i, t in enumerate(turns)
+        ]
+        t0 = time.perf_counter()
+        policy.memories(new)
+        step[label] = time.perf_counter() - t0
+    out = {
+        "messages": n,
+        "rounds": rounds,
+        "mean_chars": round(statistics.fmean(len(t) for t in turns)),
+        "seconds_with": round(med["with"], 3),
+        "seconds_without": round(med["without"], 3),
+        "messages_per_s_with": round(n / med["with"], 1),
+        "messages_per_s_without": round(n / med["without"], 1),
+        "ratio_with_over_without": round(med["with"] / med["without"], 3),
+        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        # the redaction step alone over the same turns, against the import's median time without it
+        "step_seconds_with": round(step["with"], 4),
+        "step_seconds_without": round(step["without"], 4),
+        "step_share_of_import": round((step["with"] - step["without"]) / med["without"], 4),
+    }
+    print(f"import through transfer.import_file: {out}", flush=True)
+    return out
+
+
+def _commit() -> str:
+    """The checked-out commit, marked when the working tree has changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+PARTS = ("latency", "chat", "pipeline", "writes", "import", "detect-secrets")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--embed-messages", type=int, default=300, help="0: no embedding pipeline")
     parser.add_argument("--embed-rounds", type=int, default=3)
+    parser.add_argument("--write-chars", type=int, default=400, help="longest single-write memory")
+    parser.add_argument(
+        "--writes",
+        default="off:200,window:60",
+        help="context_vectors mode:single writes into each namespace, comma-separated",
+    )
+    parser.add_argument("--import-messages", type=int, default=200)
+    parser.add_argument("--import-rounds", type=int, default=4)
     parser.add_argument("--out", type=Path, default=Path("bench-results/redaction.json"))
     args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    unknown = parts - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; use {', '.join(PARTS)}")
     corpus = dev_conversation(args.messages, seed=7)
-    results: dict[str, Any] = {"latency": latency(corpus)}
-    results["latency"]["1k"] = {"chars": 1000, **per_text(redact, texts_of(1000, 1000, corpus, 1000, False))}
-    print(f"redact {'1k':>14} ({1000:>6} chars): {results['latency']['1k']}", flush=True)
-    chat = ordinary_chat()
-    if chat is not None:
-        results["ordinary_chat"] = chat
-    results["import"] = throughput(corpus, args.rounds, args.embed_messages, args.embed_rounds)
-    ds = detect_secrets_latency(corpus)
-    if ds is not None:
-        results["detect_secrets"] = ds
-        results["speedup_vs_detect_secrets"] = {
-            k: round(ds[k]["p50_us"] / results["latency"][k]["p50_us"]) for k in ("1k", "medium", "long")
+    results: dict[str, Any] = {}
+    if args.out.exists():  # a run of some parts keeps the figures of the others
+        results = json.loads(args.out.read_text())
+    stamp = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": _commit()}
+    measured = results.setdefault("measured", {})  # which run each part's figures come from
+    measured.update({p: stamp for p in parts if p != "detect-secrets"})
+    if "latency" in parts:
+        results["latency"] = latency(corpus)
+        results["latency"]["1k"] = {
+            "chars": 1000,
+            **per_text(redact, texts_of(1000, 1000, corpus, 1000, False)),
         }
-        print(f"speed-up over detect-secrets (p50): {results['speedup_vs_detect_secrets']}", flush=True)
+        print(f"redact {'1k':>14} ({1000:>6} chars): {results['latency']['1k']}", flush=True)
+    if "chat" in parts:
+        chat = ordinary_chat()
+        if chat is not None:
+            results["ordinary_chat"] = chat
+    if "pipeline" in parts:
+        results["import"] = throughput(corpus, args.rounds, args.embed_messages, args.embed_rounds)
+    with tempfile.TemporaryDirectory() as tmp:
+        if "writes" in parts:
+            modes = {
+                m.split(":")[0].strip(): int(m.split(":")[1]) for m in args.writes.split(",") if m.strip()
+            }
+            results["single_write"] = asyncio.run(single_writes(corpus, Path(tmp), args.write_chars, modes))
+        if "import" in parts:
+            results["import_service"] = asyncio.run(
+                import_throughput(corpus, args.import_messages, args.import_rounds, Path(tmp))
+            )
+    if "detect-secrets" in parts:
+        ds = detect_secrets_latency(corpus)
+        if ds is not None and "latency" in results:
+            measured["detect-secrets"] = stamp
+            results["detect_secrets"] = ds
+            results["speedup_vs_detect_secrets"] = {
+                k: round(ds[k]["p50_us"] / results["latency"][k]["p50_us"]) for k in ("1k", "medium", "long")
+            }
+            print(f"speed-up over detect-secrets (p50): {results['speedup_vs_detect_secrets']}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -66,6 +66,12 @@ class AddMessagesResult(BaseModel):
     added: int
     duplicates: int = Field(description="Messages already in the thread (same timestamp and content, or id).")
     message_ids: list[str]
+    redacted: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda kinds: not kinds,
+        description="Present when secrets or <private> spans were taken out of the messages before "
+        "storing: their kinds.",
+    )
 
 
 class MessagePage(BaseModel):

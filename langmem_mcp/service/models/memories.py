@@ -10,6 +10,13 @@ from pydantic import BaseModel, Field
 class WriteResult(BaseModel):
     action: Literal["created", "updated", "deleted", "exists"]
     id: str
+    redacted: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda kinds: not kinds,
+        description="Present when secrets or <private> spans were taken out before storing: their "
+        "kinds (anthropic-api-key, password, private, ...). The stored text holds placeholders "
+        "such as [redacted: password] instead.",
+    )
 
 
 class Memory(BaseModel):

@@ -73,6 +73,7 @@ async def test_exact_and_index_paths_agree(tmp_path: Path) -> None:
             NOTES
         )
         await wait_filled(rt, "mira")
+        await wait_indexed(rt)  # both paths then score the same (final) vectors
         hnsw = [await semantic_ids(svc, q, ["mira"]) for q in QUESTIONS]
         exact_svc = Services.build(rt).memories
         exact_svc.settings = replace(rt.settings, exact_search_max=5000)
@@ -241,7 +242,7 @@ async def test_keyword_search_is_confined_to_its_namespace(tmp_path: Path) -> No
         for ns in spaces:
             await svc.create(f"The zorblax protocol note for {'/'.join(ns)}", ns)
         for ns in spaces:
-            ids = await svc._lexical("zorblax protocol", "/".join(ns), 10, "", [])
+            ids = await svc._lexical("zorblax protocol", "/".join(ns), 10, "", [], 0.4)
             rows = await rt.memories.get_many(ids)
             assert [r.namespace for r in rows.values()] == ["/".join(ns)]
     finally:

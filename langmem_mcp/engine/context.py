@@ -62,8 +62,8 @@ class ContextPolicy:
     window_seconds: float = 3600.0
     #: BM25 weight of the context column relative to the memory's own text.
     lexical_weight: float = 0.4
-    dialogue_pairs: int = 5
-    tolerant_pairs: int = 6
+    dialogue_pairs: int = 8
+    tolerant_pairs: int = 10
 
     @property
     def reach(self) -> int:

@@ -48,47 +48,6 @@ def stretch(
     return out
 
 
-def diversify(
-    fused: Mapping[str, float],
-    positions: Mapping[str, tuple[str, int]],
-    window: int,
-    penalty: float,
-    picks: int = 30,
-) -> dict[str, float]:
-    """Near-duplicates give way (MMR by stretch of talk): the first `picks` places go greedily
-    to the best score, where a candidate's score is multiplied by `penalty` for each candidate
-    already placed within `window` positions of it in its conversation. Neighbours in one stretch
-    share their context, so they match alike; the places they would take go to other stretches,
-    which is what a question about several moments needs. Returns scores that order as placed."""
-    if penalty >= 1 or window <= 0 or not fused:
-        return dict(fused)
-    left = dict(fused)
-    placed: list[str] = []
-    out: dict[str, float] = {}
-    top = max(fused.values())
-    while left and len(placed) < picks:
-
-        def effective(key: str) -> float:
-            if key not in positions:
-                return left[key]
-            group, pos = positions[key]
-            near = sum(
-                1
-                for other in placed
-                if other in positions
-                and positions[other][0] == group
-                and abs(positions[other][1] - pos) <= window
-            )
-            return left[key] * penalty**near
-
-        best = max(left, key=effective)
-        out[best] = 2 * top + 1 - len(placed) * 1e-6  # above every score not placed, in pick order
-        placed.append(best)
-        del left[best]
-    out.update(left)
-    return out
-
-
 def recency(updated_at: datetime, now: datetime, half_life_days: float) -> float:
     """1.0 for now, 0.5 one half-life ago: exponential decay with age."""
     age_days = max((now - updated_at).total_seconds(), 0.0) / 86400.0

@@ -7,7 +7,6 @@ behaviour are the same whichever door a request came through.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -47,6 +46,12 @@ RRF_K = 5
 BULK_WRITE = 32
 #: A question that names one of the speakers in a transcript is usually about what they said.
 SPEAKER_BOOST = 2.0
+#: Multi-granularity (LoCoMo ablation in the README): a second BM25 list over each memory of a
+#: conversation in its stretch of talk (its context counting as much as itself), and a small
+#: bonus for a candidate among other candidates of the same stretch (ranking.stretch).
+WINDOW_CONTEXT_WEIGHT = 1.0
+STRETCH_WEIGHT = 0.1
+STRETCH_WINDOW = 2
 MAX_QUERY_CHARS = 10_000
 
 
@@ -85,12 +90,6 @@ class MemoryService:
     ) -> None:
         self.settings = settings
         self.context = context
-        #: Multi-granularity ranking (ranking.stretch): off unless set.
-        self.stretch_weight = 0.0
-        self.stretch_window = 3
-        #: Diversity over stretches of talk (ranking.diversify): off unless below 1.
-        self.diversity_penalty = 1.0
-        self.diversity_window = 2
         self.store = store
         self.vectors = vectors
         self.index = index
@@ -310,14 +309,18 @@ class MemoryService:
         depth = max(FUSION_DEPTH, offset + limit)
         semantic = asyncio.ensure_future(self._semantic(text, ns, depth, where, params))
         try:
-            lexical_ids = await self._lexical(text, ns, depth, where, params)
+            lexical_ids = await self._lexical(text, ns, depth, where, params, self.context.lexical_weight)
+            window_ids = (
+                await self._lexical(text, ns, depth, where, params, WINDOW_CONTEXT_WEIGHT, True)
+                if WINDOW_CONTEXT_WEIGHT > 0
+                else []
+            )
         finally:
             semantic_ids = await semantic
-        fused = ranking.reciprocal_rank_fusion([lexical_ids, semantic_ids], k=RRF_K)
-        if self.stretch_weight > 0 or self.diversity_penalty < 1:
+        fused = ranking.reciprocal_rank_fusion([lexical_ids, window_ids, semantic_ids], k=RRF_K)
+        if STRETCH_WEIGHT > 0:
             positions = await self._conversation_positions(list(fused))
-            fused = ranking.stretch(fused, positions, self.stretch_window, self.stretch_weight)
-            fused = ranking.diversify(fused, positions, self.diversity_window, self.diversity_penalty)
+            fused = ranking.stretch(fused, positions, STRETCH_WINDOW, STRETCH_WEIGHT)
         # Equal scores keep the rankers' own order (not the ids'), so results do not depend on ids.
         lex_at = {k: i for i, k in enumerate(lexical_ids)}
         sem_at = {k: i for i, k in enumerate(semantic_ids)}
@@ -369,9 +372,11 @@ class MemoryService:
         """(conversation, position) of the candidates that belong to a conversation: by their
         provenance, or a dialogue (a memory with a context and no provenance)."""
         out = {}
-        for key, (rowid, metadata, context) in (await self.store.positions(ids)).items():
-            source = ctx.provenance(json.loads(metadata))
-            if source is not None or any(ctx.split(context)):
+        for key, (rowid, found, has_context) in (
+            await self.store.positions(ids, ctx.PROVENANCE_KEYS)
+        ).items():
+            source = ctx.provenance(found)
+            if source is not None or has_context:
                 out[key] = (source or "", rowid)
         return out
 
@@ -382,13 +387,23 @@ class MemoryService:
             return MemoryHit(**fields, score=round(score, 6))
         return ExplainedHit(**fields, score=round(score, 6), why=why)
 
-    async def _lexical(self, text: str, ns: str, depth: int, where: str, params: Sequence[Any]) -> list[str]:
-        """BM25 over each memory and its context; memories by a speaker the query names first."""
+    async def _lexical(
+        self,
+        text: str,
+        ns: str,
+        depth: int,
+        where: str,
+        params: Sequence[Any],
+        context_weight: float,
+        in_conversation: bool = False,
+    ) -> list[str]:
+        """BM25 over each memory and its context (weighted `context_weight`), of the memories of a
+        conversation only if `in_conversation`; memories by a speaker the query names first."""
         match = lexical.match_expression(text)
         if not match:
             return []
         hits = await self.store.lexical(
-            lexical.within_namespace(match, ns), ns, depth, where, params, self.context.lexical_weight
+            lexical.within_namespace(match, ns), ns, depth, where, params, context_weight, in_conversation
         )
         by_speaker = {i: lexical.speaker(content) for i, _, content in hits}
         named = lexical.mentioned_speakers(text, {s for s in by_speaker.values() if s})
@@ -410,11 +425,12 @@ class MemoryService:
         finally:
             vector = (await embedding)[0]
         if exact is None:
+            # Rows written since the worker last ran are not in the collection yet: their own
+            # text's vector is scored exactly beside the approximate hits. Read first: a row the
+            # worker finishes meanwhile was put in the collection before it left this list.
+            fresh_ids, fresh = await self.vectors.fresh(ns, dim, where, params)
             hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
             if hits is not None:
-                # Rows written since the worker last ran are not in the collection yet: their
-                # own text's vector is scored exactly beside the approximate hits.
-                fresh_ids, fresh = await self.vectors.fresh(ns, dim, where, params)
                 scored = [(h.similarity, h.id) for h in hits if h.id not in set(fresh_ids)]
                 scored += [(score, fresh_ids[i]) for i, score in similarity.top_k(vector, fresh, depth)]
                 scored.sort(key=lambda p: -p[0])

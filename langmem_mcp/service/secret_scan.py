@@ -19,6 +19,7 @@ Memories in namespaces under ``LANGMEM_MCP_KEEP_SECRETS_IN`` are reported as kep
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -245,26 +246,36 @@ async def _redact_memories(services: Services, fixes: list[_Fix]) -> tuple[int, 
     memories = services.memories
     store = memories.store
     index = services.runtime.index
-    await index.get()  # loaded first, so a merge (a delete) re-indexes its neighbours at once
+    await index.get()  # loaded first: this process (or the server owning the index) re-indexes
     changed = merged = 0
+    updates: list[tuple[str, str | None, Any]] = []
+    planned: dict[tuple[str, str], str] = {}  # (namespace, redacted text's hash): the memory keeping it
     for fix in fixes:
         mid, ns = fix.key
         content, metadata = fix.values["content"], fix.values["metadata"]
         if content is not None:
             other = await store.find_by_hash(ns, content_hash(content))
-            if other is not None and other.id != mid:
+            twin = planned.setdefault((ns, content_hash(content)), mid)
+            if (other is not None and other.id != mid) or twin != mid:
                 try:
                     await memories.delete(mid, namespaces.split(ns))
                 except NotFound:  # deleted meanwhile
                     continue
                 changed, merged = changed + 1, merged + 1
                 continue
-        row, _ = await store.update(mid, content, metadata, None)
-        changed += row is not None
-    stale = [r[0] for r in await services.runtime.db.fetchall("SELECT id FROM memories WHERE indexed = 0")]
-    for start in range(0, len(stale), PAGE):
-        rows = await memories.rows(stale[start : start + PAGE])
-        await index.index_rows(list(rows.values()))
+        updates.append((mid, content, metadata))
+    for start in range(0, len(updates), PAGE):
+        page = updates[start : start + PAGE]
+        texts = [c for _, c, _ in page if c is not None]
+        vectors = iter(await index.embed(texts)) if texts else iter(())
+        for mid, content, metadata in page:
+            row = await store.update(mid, content, metadata, None, None if content is None else next(vectors))
+            changed += row is not None
+    index.notify()
+    # The index worker re-makes the changed memories' contexts and vectors and their neighbours':
+    # only then is no old text left in a context or a vector.
+    while await store.pending():
+        await asyncio.sleep(0.05)
     return changed, merged
 
 

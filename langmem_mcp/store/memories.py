@@ -121,16 +121,23 @@ class MemoryStore:
         )
         return [(r["rowid"], MemoryRow.from_row(r)) for r in rows]
 
-    async def positions(self, ids: Sequence[str]) -> dict[str, tuple[int, str, str]]:
-        """{id: (rowid, metadata JSON, context)} of these memories: where each sits in the order
-        of writes, and what says which conversation it belongs to."""
+    async def positions(
+        self, ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, tuple[int, dict[str, Any], bool]]:
+        """{id: (rowid, {key: value} of the metadata `keys` it has, whether it has a context)} of
+        these memories: where each sits in the order of writes, and which conversation it is in."""
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
+        extracts = ", ".join(f"json_extract(metadata, '$.{k}')" for k in keys)
         rows = await self.db.fetchall(
-            f"SELECT id, rowid, metadata, context FROM memories WHERE id IN ({marks})", list(ids)
+            f"SELECT id, rowid, length(context) > 1, {extracts} FROM memories WHERE id IN ({marks})",
+            list(ids),
         )
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+        return {
+            r[0]: (r[1], {k: v for k, v in zip(keys, tuple(r)[3:], strict=True) if v is not None}, bool(r[2]))
+            for r in rows
+        }
 
     async def count(self, namespace: str, where: str = "", params: Sequence[Any] = ()) -> int:
         return int(
@@ -162,13 +169,17 @@ class MemoryStore:
         where: str = "",
         params: Sequence[Any] = (),
         context_weight: float = 0.4,
+        in_conversation: bool = False,
     ) -> list[tuple[str, float, str]]:
         """(id, BM25 score — higher is better, content) within one namespace, best first; the
-        context column counts `context_weight` as much as the memory's own text."""
+        context column counts `context_weight` as much as the memory's own text. With
+        `in_conversation`, only memories that have a context (a stored context is "before SEP
+        after": longer than the separator alone)."""
         rank = f"bm25(memories_fts, 1.0, {float(context_weight)!r}, 0.0)"
+        conditions = [c for c in (where, "length(m.context) > 1" if in_conversation else "") if c]
         sql = (
             f"SELECT m.id, -{rank}, m.content FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND m.namespace = ? {('AND ' + where) if where else ''} "
+            f"WHERE memories_fts MATCH ? AND m.namespace = ? {''.join(' AND ' + c for c in conditions)} "
             f"ORDER BY {rank} LIMIT ?"
         )
         rows = await self.db.fetchall(sql, (match, namespace, *params, limit))

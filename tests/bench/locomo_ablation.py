@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from langmem_mcp.config import Settings
+from langmem_mcp.service import memories as search_module
 from langmem_mcp.service.container import Services, open_services
 from tests.bench.locomo_data import Conversation, load, recall
 
@@ -51,11 +52,11 @@ async def build(services: Services, convs: list[Conversation], shuffled: bool) -
 async def score(
     services: Services, convs: list[Conversation], dia_of: dict[str, str], knobs: dict[str, Any]
 ) -> dict[str, dict[int, float]]:
-    """recall@k per conversation under `knobs` (attributes of the memory service)."""
+    """recall@k per conversation under `knobs` (constants of service/memories.py)."""
     memories = services.memories
-    saved = {k: getattr(memories, k) for k in knobs}
+    saved = {k: getattr(search_module, k) for k in knobs}
     for k, v in knobs.items():
-        setattr(memories, k, v)
+        setattr(search_module, k, v)
     try:
         out: dict[str, dict[int, float]] = {}
         for conv in convs:
@@ -69,7 +70,7 @@ async def score(
         return out
     finally:
         for k, v in saved.items():
-            setattr(memories, k, v)
+            setattr(search_module, k, v)
 
 
 def pooled(
@@ -80,14 +81,17 @@ def pooled(
     return sum(per_conv[c][k] * n[c] for c in names) / sum(n[c] for c in names)
 
 
+#: Each variant is a list of settings of the search's constants; one setting is a plain ablation,
+#: several are chosen among on the other conversations (leave-one-conversation-out).
 VARIANTS: dict[str, list[dict[str, Any]]] = {
-    "baseline": [{}],
-    "stretch": [
-        {"stretch_weight": w, "stretch_window": win} for w in (0.1, 0.2, 0.3, 0.5) for win in (2, 3, 5)
+    "one BM25 list (context 0.4), MiniLM": [{"WINDOW_CONTEXT_WEIGHT": 0.0, "STRETCH_WEIGHT": 0.0}],
+    "+ BM25 over the stretch of talk": [{"STRETCH_WEIGHT": 0.0}],
+    "+ stretch bonus (default)": [{}],
+    "window BM25 weight, chosen": [{"WINDOW_CONTEXT_WEIGHT": w} for w in (0.7, 1.0, 1.5, 3.0)],
+    "stretch bonus, chosen": [
+        {"STRETCH_WEIGHT": w, "STRETCH_WINDOW": win} for w in (0.05, 0.1, 0.2, 0.3) for win in (1, 2, 3)
     ],
-    "diversity": [
-        {"diversity_penalty": p, "diversity_window": win} for p in (0.3, 0.5, 0.7, 0.85) for win in (1, 2, 3)
-    ],
+    "RRF k, chosen": [{"RRF_K": k} for k in (3, 5, 10, 20)],
 }
 
 

@@ -9,9 +9,10 @@ contexts change together.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiosqlite
@@ -43,6 +44,35 @@ def content_hash(content: str) -> str:
     return sha256_hex(content)
 
 
+def normalised(content: str) -> str:
+    """The text as "the same memory" compares it: case folded, runs of whitespace as one space,
+    without trailing punctuation ("I like tea!" is "i like tea"). Text that is nothing but
+    punctuation keeps it."""
+    text = " ".join(unicodedata.normalize("NFC", content).casefold().split())
+    end = len(text)
+    while end and (text[end - 1].isspace() or unicodedata.category(text[end - 1]).startswith("P")):
+        end -= 1
+    return text[:end] or text
+
+
+def content_key(content: str) -> str:
+    """What makes two memories of a namespace the same: the hash of their normalised text."""
+    return sha256_hex(normalised(content))
+
+
+def utc_text(value: str) -> str:
+    """An ISO time as every time is stored: UTC, `datetime.isoformat()` ("…+00:00", microseconds
+    when not 0). Such texts order as the times do. (A naive time is UTC; text that is not a
+    time is left as it is.)"""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
 @dataclass(frozen=True)
 class MemoryRow:
     id: str
@@ -54,6 +84,12 @@ class MemoryRow:
     updated_at: str
     content_hash: str
     context: str = ""
+    #: Valid from (its created_at unless given) until valid_to (None: true now).
+    valid_from: str = ""
+    valid_to: str | None = None
+    superseded_by: str | None = None
+    #: How the current version came about: created, updated or superseded (at updated_at).
+    change: str = "created"
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> MemoryRow:
@@ -67,10 +103,32 @@ class MemoryRow:
             updated_at=row["updated_at"],
             content_hash=row["content_hash"],
             context=row["context"],
+            valid_from=row["valid_from"],
+            valid_to=row["valid_to"],
+            superseded_by=row["superseded_by"],
+            change=row["change"],
         )
 
 
-_COLUMNS = "id, namespace, content, metadata, importance, created_at, updated_at, content_hash, context"
+_COLUMNS = (
+    "id, namespace, content, metadata, importance, created_at, updated_at, content_hash, context, "
+    "valid_from, valid_to, superseded_by, change"
+)
+#: A memory `m` that is true now (not superseded, not ended).
+CURRENT = "m.valid_to IS NULL"
+
+
+@dataclass(frozen=True)
+class Version:
+    """An earlier version of a memory, as memory_history keeps it."""
+
+    content: str
+    metadata: dict[str, Any]
+    importance: float
+    valid_from: str
+    valid_to: str | None
+    change: str
+    changed_at: str
 
 
 @dataclass(frozen=True)
@@ -81,6 +139,21 @@ class NewMemory:
     metadata: dict[str, Any]
     importance: float
     created_at: str | None = None
+    #: Validity, for memories that come with their own (imports); default: from created_at, open.
+    valid_from: str | None = None
+    valid_to: str | None = None
+
+
+class Superseded(Exception):
+    """The memory to supersede is no longer current: `by` replaced it already (None: it ended)."""
+
+    def __init__(self, by: str | None) -> None:
+        super().__init__(by)
+        self.by = by
+
+
+class SameContent(Exception):
+    """The new text is the same as the memory it would supersede."""
 
 
 class MemoryStore:
@@ -89,6 +162,7 @@ class MemoryStore:
     def __init__(self, db: Database, rules: ContextRules) -> None:
         self.db = db
         self.rules = rules
+        self._keyed = False
 
     # -- reads ---------------------------------------------------------------------------
     async def get(self, memory_id: str) -> MemoryRow | None:
@@ -102,11 +176,84 @@ class MemoryStore:
         rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})", list(ids))
         return {r["id"]: MemoryRow.from_row(r) for r in rows}
 
-    async def find_by_hash(self, namespace: str, digest: str) -> MemoryRow | None:
+    async def find_current(self, namespace: str, key: str) -> MemoryRow | None:
+        """The current memory of the namespace with this content_key, if any."""
+        await self.ensure_keys()
         row = await self.db.fetchone(
-            f"SELECT {_COLUMNS} FROM memories WHERE namespace = ? AND content_hash = ?", (namespace, digest)
+            f"SELECT {_COLUMNS} FROM memories m WHERE namespace = ? AND content_key = ? AND {CURRENT}",
+            (namespace, key),
         )
         return MemoryRow.from_row(row) if row else None
+
+    async def has_ended(self, namespace: str) -> bool:
+        """Does the namespace hold any superseded (ended) memory? (partial index: microseconds)"""
+        return (
+            await self.db.fetchone(
+                "SELECT 1 FROM memories WHERE namespace = ? AND valid_to IS NOT NULL LIMIT 1", (namespace,)
+            )
+            is not None
+        )
+
+    async def current_rows(self, namespace: str) -> list[MemoryRow]:
+        """Every memory of a namespace that is true now, oldest first."""
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM memories m WHERE namespace = ? AND {CURRENT} ORDER BY rowid",
+            (namespace,),
+        )
+        return [MemoryRow.from_row(r) for r in rows]
+
+    async def versions(self, memory_id: str) -> list[Version]:
+        """The earlier versions of a memory, oldest first (the current one is its row)."""
+        rows = await self.db.fetchall(
+            "SELECT content, metadata, importance, valid_from, valid_to, change, changed_at "
+            "FROM memory_history WHERE memory_id = ? ORDER BY seq",
+            (memory_id,),
+        )
+        return [Version(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+    async def superseded_ids(self, memory_id: str) -> list[str]:
+        """The memories this one superseded, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM memories WHERE superseded_by = ? ORDER BY rowid", (memory_id,)
+        )
+        return [r[0] for r in rows]
+
+    async def namespace_page(
+        self, after: str, limit: int, prefix: str | None = None
+    ) -> list[tuple[str, int, int]]:
+        """(namespace, memories, current ones) in namespace order after `after`, only those equal
+        to or under `prefix` when given (segment-wise)."""
+        where, params = "namespace > ?", [after]
+        if prefix is not None:
+            # under "a/b": "a/b" itself, or between "a/b/" and "a/b0" ('0' follows '/')
+            where += " AND (namespace = ? OR (namespace > ? AND namespace < ?))"
+            params += [prefix, prefix + "/", prefix + "0"]
+        rows = await self.db.fetchall(
+            f"SELECT namespace, COUNT(*), COUNT(*) - COUNT(valid_to) FROM memories WHERE {where} "
+            "GROUP BY namespace ORDER BY namespace LIMIT ?",
+            (*params, limit),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def ensure_keys(self) -> None:
+        """Finish schema 9 for rows stored before it (once per process; a no-op after): their
+        content_key, and their created_at / valid_from in the one UTC spelling every time is
+        written in, so times compare as text (an import used to keep a file's "Z")."""
+        if self._keyed:
+            return
+        while True:
+            rows = await self.db.fetchall(
+                "SELECT rowid, content, created_at, valid_from FROM memories WHERE content_key IS NULL LIMIT 2000"
+            )
+            if not rows:
+                break
+            async with self.db.transaction() as conn:
+                await conn.executemany(
+                    "UPDATE memories SET content_key = ?, created_at = ?, valid_from = ? "
+                    "WHERE rowid = ? AND content_key IS NULL",
+                    [(content_key(r[1]), utc_text(r[2]), utc_text(r[3]), r[0]) for r in rows],
+                )
+        self._keyed = True
 
     async def page(self, namespace: str, limit: int, after_rowid: int = 0) -> list[tuple[int, MemoryRow]]:
         """Oldest first, keyset-paged by rowid so a listing never costs more than a page."""
@@ -166,6 +313,7 @@ class MemoryStore:
         memory per namespace from its tail and the batch, so a batch costs a few queries, not
         several per memory.
         """
+        await self.ensure_keys()
         existing_of: dict[int, str] = {}
         touched: set[str] = set()
         by_ns: dict[str, list[int]] = {}
@@ -190,10 +338,11 @@ class MemoryStore:
         neighbours whose context changed with it."""
         touched: set[str] = set()
         async with self.db.transaction() as conn:
-            sets, params = ["updated_at = ?"], [now_iso()]
+            await _keep_version(conn, memory_id)  # a correction: the version it replaces is history
+            sets, params = ["updated_at = ?", "change = 'updated'"], [now_iso()]
             if content is not None:
-                sets += ["content = ?", "content_hash = ?", "indexed = 0"]
-                params += [content, content_hash(content)]
+                sets += ["content = ?", "content_hash = ?", "content_key = ?", "indexed = 0"]
+                params += [content, content_hash(content), content_key(content)]
             if metadata is not None:
                 sets.append("metadata = ?")
                 params.append(json.dumps(metadata))
@@ -210,9 +359,91 @@ class MemoryStore:
                 touched = await _refresh_neighbours(conn, rowid, self.rules)
         return await self.get(memory_id), touched
 
+    async def supersede(self, old_id: str, new: NewMemory) -> tuple[str, bool, set[str]] | None:
+        """The world changed: store `new` (or find the current memory that already says it) and
+        end `old_id` at `new.created_at`, superseded by it, in one transaction. Returns the id
+        holding the new fact, whether it was inserted, and the neighbours to re-index; None if
+        `old_id` is gone. Raises Superseded if it is no longer current, SameContent if `new`
+        says the same."""
+        assert new.created_at is not None
+        await self.ensure_keys()
+        touched: set[str] = set()
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT namespace, content_key, valid_to, superseded_by FROM memories WHERE id = ?", (old_id,)
+            ) as cur:
+                old = await cur.fetchone()
+            if old is None:
+                return None
+            if old[2] is not None:
+                raise Superseded(old[3])
+            if content_key(new.content) == old[1]:
+                raise SameContent()
+            existing = await _insert_namespace_batch(conn, old[0], [(0, new)], self.rules, touched)
+            new_id = existing.get(0, new.id)
+            await _keep_version(conn, old_id)
+            await conn.execute(
+                "UPDATE memories SET valid_to = ?, superseded_by = ?, change = 'superseded', updated_at = ? "
+                "WHERE id = ?",
+                (new.created_at, new_id, new.created_at, old_id),
+            )
+        return new_id, 0 not in existing, touched
+
+    async def end(self, old_id: str, by: str, at: str) -> bool:
+        """`by` (an existing memory) supersedes `old_id` at `at`; False if that is no longer current."""
+        async with self.db.transaction() as conn:
+            if (
+                await _one(conn, "SELECT 1 FROM memories WHERE id = ? AND valid_to IS NULL", (old_id,))
+                is None
+            ):
+                return False
+            await _keep_version(conn, old_id)
+            await conn.execute(
+                "UPDATE memories SET valid_to = ?, superseded_by = ?, change = 'superseded', updated_at = ? "
+                "WHERE id = ?",
+                (at, by, at, old_id),
+            )
+        return True
+
+    async def set_validity(self, links: Sequence[tuple[str, str | None, str, str | None]]) -> None:
+        """(id, superseded_by, change, updated_at or None to keep it) of imported memories, set
+        after all of them are stored (a memory names one stored after it)."""
+        if not links:
+            return
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "UPDATE memories SET superseded_by = ?, change = ?, updated_at = COALESCE(?, updated_at) "
+                "WHERE id = ?",
+                [(by, change, updated, i) for i, by, change, updated in links],
+            )
+
+    async def add_versions(self, versions: Sequence[tuple[str, Version]]) -> None:
+        """(memory id, version) rows of history, oldest first (imports)."""
+        if not versions:
+            return
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO memory_history (memory_id, content, metadata, importance, valid_from, valid_to,"
+                " change, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        i,
+                        v.content,
+                        json.dumps(v.metadata),
+                        v.importance,
+                        v.valid_from,
+                        v.valid_to,
+                        v.change,
+                        v.changed_at,
+                    )
+                    for i, v in versions
+                ],
+            )
+
     async def delete(self, memory_id: str) -> tuple[bool, set[str]]:
         """Delete the row and leave a tombstone, so the vector is removed even after a crash.
-        Also returns the neighbours whose context changed."""
+        Its history goes with it (trigger memories_forget). Also returns the neighbours whose
+        context changed."""
         async with self.db.transaction() as conn:
             rowid = await _rowid(conn, memory_id)
             if rowid is None:
@@ -236,6 +467,16 @@ class MemoryStore:
             return
         async with self.db.transaction() as conn:
             await conn.executemany("DELETE FROM index_tombstones WHERE id = ?", [(i,) for i in ids])
+
+
+async def _keep_version(conn: aiosqlite.Connection, memory_id: str) -> None:
+    """Copy a memory's current version into its history (inside the caller's transaction)."""
+    await conn.execute(
+        "INSERT INTO memory_history (memory_id, content, metadata, importance, valid_from, valid_to,"
+        " change, changed_at) SELECT id, content, metadata, importance, valid_from, valid_to, change,"
+        " updated_at FROM memories WHERE id = ?",
+        (memory_id,),
+    )
 
 
 # -- context maintenance (inside a write transaction) ---------------------------------------
@@ -348,17 +589,20 @@ async def _insert_namespace_batch(
     policy: ContextRules,
     touched: set[str],
 ) -> dict[int, str]:
-    """Insert one namespace's share of a batch; returns {position: existing id} for duplicates."""
-    digests = {k: content_hash(item.content) for k, item in batch}
-    known: dict[str, str] = {}
-    unique = list(dict.fromkeys(digests.values()))
+    """Insert one namespace's share of a batch; returns {position: existing id} for duplicates:
+    a memory of the namespace with the same normalised text and the same end of validity (for a
+    new memory: a current one)."""
+    digests = {k: (content_key(item.content), item.valid_to) for k, item in batch}
+    known: dict[tuple[str, str | None], str] = {}
+    unique = list(dict.fromkeys(key for key, _ in digests.values()))
     for start in range(0, len(unique), 500):
         chunk = unique[start : start + 500]
         async with conn.execute(
-            f"SELECT content_hash, id FROM memories WHERE namespace = ? AND content_hash IN ({','.join('?' * len(chunk))})",
+            f"SELECT content_key, valid_to, id FROM memories WHERE namespace = ? AND content_key IN ({','.join('?' * len(chunk))})",
             (ns, *chunk),
         ) as cur:
-            known |= {r[0]: r[1] for r in await cur.fetchall()}
+            for r in await cur.fetchall():
+                known.setdefault((r[0], r[1]), r[2])
     reach = max(policy.before, policy.after)
     async with conn.execute(
         "SELECT rowid, id, content, created_at, context FROM memories WHERE namespace = ? ORDER BY rowid DESC LIMIT ?",
@@ -370,7 +614,7 @@ async def _insert_namespace_batch(
         ]
     seq = list(tail)
     duplicates: dict[int, str] = {}
-    fresh: list[tuple[NewMemory, str, str]] = []
+    fresh: list[tuple[NewMemory, str, tuple[str, str | None]]] = []
     for k, item in batch:
         digest = digests[k]
         if digest in known:
@@ -391,7 +635,7 @@ async def _insert_namespace_batch(
             touched.add(old.id)
     await conn.executemany(
         "INSERT INTO memories (id, namespace, content, metadata, importance, created_at, updated_at,"
-        " content_hash, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " content_hash, context, content_key, valid_from, valid_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 item.id,
@@ -401,8 +645,11 @@ async def _insert_namespace_batch(
                 item.importance,
                 created,
                 created,
-                digest,
+                content_hash(item.content),
                 context,
+                digest[0],
+                item.valid_from or created,
+                item.valid_to,
             )
             for (item, created, digest), context in zip(fresh, contexts[len(tail) :], strict=True)
         ],

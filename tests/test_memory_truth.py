@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -20,7 +22,7 @@ from langmem_mcp.service import transfer
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.runtime import Runtime
 from langmem_mcp.store.sqlite import MIGRATIONS, SCHEMA_VERSION, _statements, sha256_hex
-from tests.mcp_client import call, call_error, memory_session, read_json
+from tests.mcp_client import call, call_error, memory_session, read_json, server_env
 from tests.test_exact_search import wait_filled
 
 
@@ -432,5 +434,78 @@ async def test_a_data_dir_from_the_previous_schema_is_migrated(tmp_path: Path) -
     try:
         assert conn.execute("SELECT COUNT(*) FROM memories WHERE content_key IS NULL").fetchone()[0] == 0
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+
+
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m langmem_mcp --data-dir DATA_DIR ARGS`, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "langmem_mcp", "--data-dir", str(data_dir), *args],
+        env=server_env(data_dir, ANTHROPIC_API_KEY=""),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def shown(memory: dict, ids: dict[str, str]) -> dict:
+    """A memory as the other data dir must show it: its id and superseded_by by their content."""
+    out = {k: v for k, v in memory.items() if k not in ("id", "score")}
+    if "superseded_by" in out:
+        out["superseded_by"] = ids[out["superseded_by"]]
+    return out
+
+
+@pytest.mark.process
+async def test_export_and_import_carry_history_and_validity(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    q = "where does the user live"
+    async with memory_session(a) as s:
+        boston = (await call(s, "manage_memory", content="The user lives in Boston", metadata={"k": 1}))["id"]
+        await call(s, "manage_memory", action="update", id=boston, content="The user lives in Boston, MA")
+        t1 = now()
+        denver = (
+            await call(s, "manage_memory", action="supersede", id=boston, content="The user lives in Denver")
+        )["id"]
+        t2 = now()
+        back = (
+            await call(s, "manage_memory", action="supersede", id=denver, content="The user lives in Boston")
+        )["id"]
+        await call(s, "manage_memory", content="The user's sister lives in Lisbon")
+        content_of = {m["id"]: m["content"] for m in await search(s, q, include_superseded=True)}
+        before = {
+            when: [shown(m, content_of) for m in await search(s, q, as_of=when)]
+            for when in ("2000-01-01", t1, t2, now())
+        }
+        history = {
+            content_of[i]: (await read_json(s, f"memory://history/memories/{i}"))["versions"]
+            for i in (boston, denver, back)
+        }
+    exported = run_cli(a, "export", str(tmp_path / "all.jsonl"))
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
+    old = next(r for r in lines if r["table"] == "memories" and r["id"] == boston)
+    assert old["superseded_by"] == denver and old["valid_to"] and old["change"] == "superseded"
+    # earlier versions: Boston's first text and its correction; Denver's as created
+    assert sum(r["table"] == "memory_history" for r in lines) == 3
+
+    imported = run_cli(b, "import", "--quiet", str(tmp_path / "all.jsonl"))
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 4 memories (0 already there)" in imported.stderr
+    async with memory_session(b) as s:
+        content_of_b = {m["id"]: m["content"] for m in await search(s, q, include_superseded=True)}
+        assert boston not in content_of_b  # new ids...
+        for when, answer in before.items():  # ...and the same answers at every moment
+            assert [shown(m, content_of_b) for m in await search(s, q, as_of=when)] == answer, when
+        by_content = {c: i for i, c in content_of_b.items()}
+        for content, versions in history.items():
+            got = (await read_json(s, f"memory://history/memories/{by_content[content]}"))["versions"]
+            assert got == versions, content
+    again = run_cli(b, "import", "--quiet", str(tmp_path / "all.jsonl"))
+    assert "imported 0 memories (4 already there)" in again.stderr, again.stderr
+    conn = sqlite3.connect(b / "memory.sqlite3")
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM memory_history").fetchone()[0] == 3
     finally:
         conn.close()

@@ -509,3 +509,60 @@ async def test_export_and_import_carry_history_and_validity(tmp_path: Path) -> N
         assert conn.execute("SELECT COUNT(*) FROM memory_history").fetchone()[0] == 3
     finally:
         conn.close()
+
+
+@pytest.mark.process
+async def test_dedupe_lists_clusters_and_supersedes_with_apply(tmp_path: Path) -> None:
+    texts = {
+        "memories": [
+            "The user is allergic to peanuts",
+            "The user's sister is called Ana",
+            "The user has a peanut allergy",
+            "The user lives in Boston",
+            "Ana is the user's sister",
+        ],
+        "work": ["Deploys happen on Tuesdays", "Deployments happen every Tuesday"],
+    }
+    ids: dict[str, str] = {}
+    async with memory_session(tmp_path) as s:
+        for ns, items in texts.items():
+            for text in items:
+                ids[text] = (await call(s, "manage_memory", content=text, namespace=[ns]))["id"]
+
+    def clusters(res: subprocess.CompletedProcess[str]) -> list[tuple[str, list[str]]]:
+        assert res.returncode == 0, res.stderr
+        report = json.loads(res.stdout)
+        return [(c["keep"]["content"], [d["content"] for d in c["duplicates"]]) for c in report["clusters"]]
+
+    dry = run_cli(tmp_path, "dedupe", "--json")
+    assert clusters(dry) == [
+        ("Ana is the user's sister", ["The user's sister is called Ana"]),
+        ("The user has a peanut allergy", ["The user is allergic to peanuts"]),
+        ("Deployments happen every Tuesday", ["Deploys happen on Tuesdays"]),
+    ]
+    assert "3 clusters; 3 memories would be superseded (dry run" in dry.stderr
+    assert clusters(run_cli(tmp_path, "dedupe", "--json", "--namespace", "work")) == [
+        ("Deployments happen every Tuesday", ["Deploys happen on Tuesdays"])
+    ]
+    assert clusters(run_cli(tmp_path, "dedupe", "--json", "--threshold", "0.95")) == []
+    bad = run_cli(tmp_path, "dedupe", "--threshold", "1.5")
+    assert bad.returncode == 1 and "threshold must be a number above 0 and at most 1" in bad.stderr
+    readable = run_cli(tmp_path, "dedupe", "--namespace", "memories")
+    assert "keep " + ids["Ana is the user's sister"] in readable.stdout
+
+    applied = run_cli(tmp_path, "dedupe", "--apply", "--namespace", "memories")
+    assert applied.returncode == 0 and "2 clusters; 2 memories superseded" in applied.stderr
+    async with memory_session(tmp_path) as s:
+        now_true = {h["content"] for h in await search(s, "user", limit=20)}
+        assert now_true == {
+            "The user has a peanut allergy",
+            "Ana is the user's sister",
+            "The user lives in Boston",
+        }
+        old = await read_json(s, f"memory://item/memories/{ids['The user is allergic to peanuts']}")
+        assert old["superseded_by"] == ids["The user has a peanut allergy"]
+        history = await read_json(s, f"memory://history/memories/{ids['The user is allergic to peanuts']}")
+        assert [v["change"] for v in history["versions"]] == ["created", "superseded"]
+        work = {h["content"] for h in await search(s, "deploys", namespace=["work"])}
+        assert work == set(texts["work"])  # --namespace kept the other namespace as it was
+    assert clusters(run_cli(tmp_path, "dedupe", "--json", "--namespace", "memories")) == []

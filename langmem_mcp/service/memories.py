@@ -606,13 +606,13 @@ class MemoryService:
             keys = [self.namespace(namespace)]
         else:
             keys = sorted(k for k in await self.store.count_by_namespace() if access.current().allows(k))
-        index = await self.index.get()
+        embedder = await self._embedder()
         report = DedupeReport(threshold=threshold, applied=apply)
         for ns in keys:
             rows = await self.store.current_rows(ns)
             if len(rows) < 2:
                 continue
-            vectors = await asyncio.to_thread(index.embedder.embed, [r.content for r in rows])
+            vectors = await asyncio.to_thread(embedder.embed, [r.content for r in rows])
             newest = sorted(range(len(rows)), key=lambda i: (rows[i].created_at, i), reverse=True)
             for keep, members in duplicates.clusters(vectors, newest, float(threshold)):
                 report.clusters.append(
@@ -632,6 +632,19 @@ class MemoryService:
                     if await self.store.end(dup.id, cluster.keep.id, at):
                         report.superseded += 1
         return report
+
+    async def _embedder(self) -> Any:
+        """The index's embedder when the index is loaded; else the model alone (a CLI command
+        needs no vector index, nor the index owner's lock, to embed)."""
+        if self.index.ready:
+            return (await self.index.get()).embedder
+        from langmem_mcp.index.embeddings import shared_embedder
+
+        embedder = shared_embedder(self.settings.embedder)
+        load = getattr(embedder, "load", None)
+        if load is not None:
+            await asyncio.to_thread(load)
+        return embedder
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

@@ -566,3 +566,19 @@ async def test_dedupe_lists_clusters_and_supersedes_with_apply(tmp_path: Path) -
         work = {h["content"] for h in await search(s, "deploys", namespace=["work"])}
         assert work == set(texts["work"])  # --namespace kept the other namespace as it was
     assert clusters(run_cli(tmp_path, "dedupe", "--json", "--namespace", "memories")) == []
+
+
+async def test_similarity_is_read_before_the_new_text_joins_its_neighbours_context(tmp_path: Path) -> None:
+    """Storing a memory re-indexes the one before it with the new text in its context; the
+    similarity reported must come from that neighbour's vector as it was, not from the new text
+    mixed into it. With Boston alone in the namespace its vector is its own text's embedding."""
+    from langmem_mcp.index.embeddings import shared_embedder
+
+    embedder = shared_embedder("minilm-int8")
+    boston, denver = embedder.embed(["The user lives in Boston", "The user lives in Denver"])
+    expected = float(boston @ denver)
+    async with memory_session(tmp_path) as s:
+        await call(s, "manage_memory", content="The user lives in Boston")
+        made = await call(s, "manage_memory", content="The user lives in Denver")
+        [hint] = made["similar"]
+        assert abs(hint["similarity"] - expected) < 0.005, (hint, expected)

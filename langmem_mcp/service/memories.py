@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import (
@@ -46,7 +46,6 @@ from langmem_mcp.service.models.memories import (
     WriteResult,
 )
 from langmem_mcp.store.memories import (
-    CURRENT,
     MemoryRow,
     MemoryStore,
     NewMemory,
@@ -56,9 +55,6 @@ from langmem_mcp.store.memories import (
 )
 from langmem_mcp.store.sqlite import now_iso
 from langmem_mcp.store.vector_rows import VectorRows
-
-if TYPE_CHECKING:
-    import numpy as np
 
 #: Fusion: how many candidates each ranker contributes, and the RRF constant. A small k lets the
 #: top of each list dominate, so deep lists add recall without their tails adding noise (LoCoMo
@@ -168,44 +164,48 @@ class MemoryService:
             return result
         text = validation.content(content, self.settings.max_content_chars)
         ns = self.namespace(namespace)
-        encoding = asyncio.ensure_future(self._embed(text))
+        check = asyncio.ensure_future(self._similar(text, ns, threshold))
         try:
             [result] = await self.create_many([item])
         except BaseException:
-            encoding.add_done_callback(_consume)
+            check.add_done_callback(_consume)
             raise
-        vector = await encoding
-        if result.action != "created":
+        similar = [m for m in await check if m.id != result.id][:SIMILAR_MAX]
+        if result.action != "created" or not similar:
             return result
-        similar = await self._similar(vector, ns, result.id, threshold)
-        return result.model_copy(update={"similar": similar}) if similar else result
+        return result.model_copy(update={"similar": similar})
 
-    async def _embed(self, text: str) -> np.ndarray:
+    async def _similar(self, text: str, ns: str, threshold: float) -> list[SimilarMemory]:
+        """The current memories of `ns` whose index vectors are at least `threshold` similar to
+        `text`, best first. It runs while the new memory is stored: the kept vectors are asked
+        for at once, so they are read before the new memory's neighbours are re-indexed with it
+        in their context (which would make them look like it), and the text is embedded
+        meanwhile. A large namespace is asked through its approximate index."""
         index = await self.index.get()
-        return (await asyncio.to_thread(index.embedder.embed, [text]))[0]
-
-    async def _similar(
-        self, vector: np.ndarray, ns: str, new_id: str, threshold: float
-    ) -> list[SimilarMemory]:
-        """The current memories of `ns` (but `new_id`) whose index vectors are at least
-        `threshold` similar to `vector`, best first: exactly from the vectors kept in SQLite, or
-        through the approximate index of a large namespace."""
-        index = await self.index.get()
-        where = CURRENT if await self.store.has_ended(ns) else ""
-        want = SIMILAR_MAX + 1
-        exact = await self.vectors.matrix(ns, index.embedder.dim, self.settings.exact_search_max, where)
+        encoding = asyncio.ensure_future(asyncio.to_thread(index.embedder.embed, [text]))
+        try:
+            exact, ended = await asyncio.gather(
+                self.vectors.matrix(ns, index.embedder.dim, self.settings.exact_search_max),
+                self.store.ended_ids(ns),
+            )
+        finally:
+            vector = (await encoding)[0]
+        want = SIMILAR_MAX + 1  # the new memory itself may be among them
         scored: list[tuple[str, float]] = []
         if exact is None:
-            hits = await asyncio.to_thread(index.query, vector, ns, want * (4 if where else 1))
+            hits = await asyncio.to_thread(index.query, vector, ns, want + len(ended))
             if hits is not None:
-                passes = await self.store.present([h.id for h in hits], where)
-                scored = [(h.id, h.similarity) for h in hits if passes.get(h.id)]
+                live = await self.store.present([h.id for h in hits if h.id not in ended])
+                scored = [(h.id, h.similarity) for h in hits if live.get(h.id)]
             else:
-                exact = await self.vectors.matrix(ns, index.embedder.dim, None, where)
+                exact = await self.vectors.matrix(ns, index.embedder.dim, None)
         if exact is not None:
             ids, matrix = exact
+            if ended:
+                keep = [k for k, i in enumerate(ids) if i not in ended]
+                ids, matrix = [ids[k] for k in keep], matrix[keep]
             scored = [(ids[i], score) for i, score in similarity.top_k(vector, matrix, want)]
-        picked = [(i, score) for i, score in scored if i != new_id and score >= threshold][:SIMILAR_MAX]
+        picked = [(i, score) for i, score in scored if score >= threshold]
         rows = await self.store.get_many([i for i, _ in picked])
         return [
             SimilarMemory(id=i, content=_clip(rows[i].content, SIMILAR_CHARS), similarity=round(score, 3))

@@ -202,6 +202,13 @@ class MemoryStore:
         )
         return [MemoryRow.from_row(r) for r in rows]
 
+    async def ended_ids(self, namespace: str) -> set[str]:
+        """The ids of the namespace's superseded (ended) memories (partial index: only those)."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM memories WHERE namespace = ? AND valid_to IS NOT NULL", (namespace,)
+        )
+        return {r[0] for r in rows}
+
     async def versions(self, memory_id: str) -> list[Version]:
         """The earlier versions of a memory, oldest first (the current one is its row)."""
         rows = await self.db.fetchall(

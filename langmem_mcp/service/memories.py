@@ -72,8 +72,10 @@ SIMILAR_CHARS = 500
 #: Namespaces a hint names when a namespace holds nothing.
 HINT_NAMESPACES = 3
 #: `langmem-mcp dedupe`: the cosine of two memories' own texts that makes them near-duplicates.
-#: Rephrasings of one fact measured 0.80-0.93 here ("allergic to peanuts" / "has a peanut
-#: allergy" 0.90), distinct facts about one user at most 0.55.
+#: Measured here: rephrasings of one fact 0.66-0.94, most above 0.8 ("allergic to peanuts" / "has
+#: a peanut allergy" 0.90); distinct facts about one user at most 0.55; one fact changed ("lives in
+#: Boston" / "lives in Denver") 0.67. A reversed preference ("tabs over spaces" / "spaces over
+#: tabs") is 0.96: it clusters, and the newest is kept, which is what it should be.
 DEDUPE_THRESHOLD = 0.85
 
 

@@ -138,3 +138,4 @@ async def test_formation_supersedes_and_query_ranks_what_is_true_now(tmp_path: P
                 if m["type"] == "user_semantic_memory"
             ]
             assert [m["text"] for m in state["state"]] == ["Will lives in Lisbon."] and state["count"] == 1
+            assert state["state"][0]["valid_from"] == state["state"][0]["created_at"]

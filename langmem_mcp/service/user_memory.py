@@ -170,7 +170,13 @@ class UserMemoryService:
             rows = await self._formed(ns, fn.id, STATE_LIST_LIMIT)
             if fn.type == "user_semantic_memory":
                 state = [
-                    {"id": r.id, "text": r.content, "created_at": r.created_at, "importance": r.importance}
+                    {
+                        "id": r.id,
+                        "text": r.content,
+                        "created_at": r.created_at,
+                        "importance": r.importance,
+                        "valid_from": r.valid_from or r.created_at,
+                    }
                     for r in rows
                 ]
             else:

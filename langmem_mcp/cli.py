@@ -20,6 +20,10 @@ from langmem_mcp.config import Settings, load_settings
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# numpy's BLAS on one thread: the server's products are small (a namespace's vectors against a
+# query), and a second BLAS thread waits for a core that onnxruntime's threads keep busy
+# (tests/bench/blas_threads.py). Set before numpy loads; the environment can still say otherwise.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 DEFAULT_COMMAND = "serve"
 

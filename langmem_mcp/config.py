@@ -50,6 +50,8 @@ class Settings:
     # secrets are redacted before anything is stored, except in memories of namespaces under these
     # prefixes (comma-separated, segments joined by "/"): for users who want a secret remembered
     keep_secrets_in: str = ""
+    # a create reports existing memories at least this similar (cosine to their index vectors); 0: off
+    similar_threshold: float = 0.6
     # LLM
     llm: LLMBackend = "auto"
     anthropic_api_key: str | None = None
@@ -152,6 +154,10 @@ def _check_choices(settings: Settings) -> None:
     if unknown or not settings.tool_groups:
         raise ValueError(
             f"{ENV_PREFIX}TOOLS={settings.tools!r}: use a comma-separated list of {', '.join(TOOL_GROUPS)}"
+        )
+    if not 0 <= settings.similar_threshold <= 1:
+        raise ValueError(
+            f"{ENV_PREFIX}SIMILAR_THRESHOLD={settings.similar_threshold}: use a number from 0 (off) to 1"
         )
     if settings.exact_search_max < 0:
         raise ValueError(f"{ENV_PREFIX}EXACT_SEARCH_MAX={settings.exact_search_max}: use 0 or more")

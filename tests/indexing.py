@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from pathlib import Path
 
 from langmem_mcp.service.runtime import Runtime
 
@@ -14,4 +16,20 @@ async def wait_indexed(rt: Runtime, timeout: float = 60.0) -> None:
     while await rt.memories.pending():
         if time.monotonic() > deadline:
             raise AssertionError(f"the index worker left {await rt.memories.pending()} rows unfinished")
+        await asyncio.sleep(0.02)
+
+
+async def wait_indexed_dir(data_dir: Path, timeout: float = 60.0) -> None:
+    """The same, for a server seen from outside (its data dir read read-only)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(f"file:{data_dir / 'memory.sqlite3'}?mode=ro", uri=True) as conn:
+            left = conn.execute(
+                "SELECT (SELECT COUNT(*) FROM memories WHERE indexed != 1 AND indexed != 2)"
+                " + (SELECT COUNT(*) FROM memories WHERE context_stale = 1)"
+            ).fetchone()[0]
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the index worker left {left} rows unfinished")
         await asyncio.sleep(0.02)

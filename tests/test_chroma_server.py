@@ -19,6 +19,7 @@ import pytest
 from langmem_mcp.index.chroma import collection_name
 from tests import mcp_client
 from tests import test_memory_tools as core
+from tests import test_memory_truth as truth
 from tests.mcp_client import call, memory_session, read_json
 
 URL = os.environ.get("LANGMEM_TEST_CHROMA_URL", "")
@@ -39,6 +40,18 @@ def on_chroma_server(monkeypatch: pytest.MonkeyPatch) -> None:
 for _name in dir(core):
     if _name.startswith("test_"):
         globals()[f"{_name}_on_chroma_server"] = getattr(core, _name)
+# Supersede, history, similar memories and time filters, with every search and similarity check
+# going through the server's collections (the tests that only drive the MCP server).
+for _name in (
+    "test_the_same_text_after_normalising_is_not_stored_again",
+    "test_a_rephrasing_is_created_and_points_at_the_similar_memories",
+    "test_boston_to_denver",
+    "test_supersede_keeps_metadata_unless_given_and_finds_an_existing_text",
+    "test_update_is_a_correction_that_keeps_history",
+    "test_time_filters",
+    "test_similarity_is_read_before_the_new_text_joins_its_neighbours_context",
+):
+    globals()[f"{_name}_on_chroma_server"] = getattr(truth, _name)
 
 
 async def test_vectors_live_on_the_server(tmp_path: Path) -> None:

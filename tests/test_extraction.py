@@ -59,7 +59,12 @@ async def test_insert_update_and_refusals_are_fed_back(fake, llm):
     ]
     assert result.deleted == []  # deletes are off by default
     first, second = fake.bodies
-    assert {t["name"] for t in first["tools"]} == {"insert_memory", "update_memory", "done"}
+    assert {t["name"] for t in first["tools"]} == {
+        "insert_memory",
+        "update_memory",
+        "supersede_memory",
+        "done",
+    }
     assert first["tool_choice"] == {"type": "any"}
     prompt = first["messages"][0]["content"][0]["text"]
     assert "m1" in prompt and "Bob now leads the ML team." in prompt and "user (Will):" in prompt

@@ -211,7 +211,7 @@ async def test_memory_manager_over_sampling_with_native_tools(mode):
     assert result.structured_content["inserted"] == ["The user lives in Lisbon."]
     assert result.structured_content["native_tools"] is True
     first, second = host.requests
-    assert {t.name for t in first.tools} == {"insert_memory", "update_memory", "done"}
+    assert {t.name for t in first.tools} == {"insert_memory", "update_memory", "supersede_memory", "done"}
     assert first.tool_choice.mode == "required"
     assert second.messages[1].content_as_list[0].type == "tool_use"
     tool_result = second.messages[2].content_as_list[0]

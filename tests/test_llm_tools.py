@@ -163,6 +163,7 @@ async def test_extract_memories_inserts_updates_and_deletes_through_the_anthropi
         assert {t["name"] for t in first["tools"]} == {
             "insert_memory",
             "update_memory",
+            "supersede_memory",
             "delete_memory",
             "done",
         }

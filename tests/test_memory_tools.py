@@ -18,7 +18,7 @@ async def test_tools_are_listed_with_annotations(tmp_path: Path) -> None:
         assert tools["manage_memory"].annotations.destructive_hint is True
         assert "Proactively" in tools["manage_memory"].description
         props = tools["manage_memory"].input_schema["properties"]
-        assert props["action"]["enum"] == ["create", "update", "delete"]
+        assert props["action"]["enum"] == ["create", "update", "supersede", "delete"]
         assert tools["search_memory"].output_schema is not None
 
 

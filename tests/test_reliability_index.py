@@ -31,6 +31,7 @@ from langmem_mcp.index import healing
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.memories import NewItem
 from langmem_mcp.service.runtime import Runtime
+from tests.indexing import wait_indexed_dir
 from tests.mcp_client import REPO, call, memory_session
 
 #: Namespaces over this many memories get a Chroma collection.
@@ -370,6 +371,7 @@ async def test_doctor_repair_asks_the_running_server(
     async with memory_session(data, **SMALL_ENV) as s:
         big = [(await call(s, "manage_memory", content=n, namespace=["big"]))["id"] for n in NOTES]
         await wait_for_log(caplog, "outgrew exact search")  # this server owns the filled index
+        await wait_indexed_dir(data)  # every memory is in Chroma now
         # a memory removed behind the index's back: its vector in Chroma is a stray
         with sqlite3.connect(data / "memory.sqlite3") as conn:
             conn.execute("DELETE FROM memories WHERE id = ?", (big[-1],))

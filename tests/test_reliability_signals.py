@@ -174,7 +174,7 @@ async def unindexed_store(data: Path, n: int) -> None:
             NewMemory(str(uuid.uuid4()), "memories", f"note {i} on the harbour tides", {}, 0.5)
             for i in range(n)
         ]
-        await MemoryStore(db, ContextPolicy()).insert_many(rows)
+        await MemoryStore(db, ContextPolicy().reach).insert_many(rows, [None] * n)  # no vector yet
     finally:
         await db.close()
 

@@ -1,5 +1,9 @@
 """The memory manager: a model reads a conversation and the memories already kept, and
-inserts, updates or (when allowed) deletes memories through tool calls.
+inserts, corrects (update), supersedes or (when allowed) deletes memories through tool calls.
+
+An update is a correction (the memory was wrong; its old text goes to its history); a supersede
+says the world changed (a new memory holds what is true now, the old one stays as what was true
+before). Either way nothing is lost.
 
 LangMem's ``create_memory_manager`` semantics, with the defects fixed: every call's outcome
 is fed back to the model as a tool result (so it can correct an invalid payload in the next
@@ -34,7 +38,7 @@ DEFAULT_INSTRUCTIONS = (
 class MemoryOp:
     """One change to apply. ``id`` is an existing memory's id, or ``new-N`` for an insert."""
 
-    op: Literal["insert", "update", "delete"]
+    op: Literal["insert", "update", "supersede", "delete"]
     id: str
     kind: str = TEXT_KIND
     content: str | dict[str, Any] | None = None
@@ -57,6 +61,10 @@ class ExtractionResult:
     @property
     def updated(self) -> list[MemoryOp]:
         return [o for o in self.ops if o.op == "update"]
+
+    @property
+    def superseded(self) -> list[MemoryOp]:
+        return [o for o in self.ops if o.op == "supersede"]
 
     @property
     def deleted(self) -> list[MemoryOp]:
@@ -139,13 +147,19 @@ class _Manager:
         enable_updates: bool,
         enable_deletes: bool,
         with_importance: bool,
+        enable_supersedes: bool = True,
     ) -> None:
         self.schemas = schemas
         self.existing = {str(m["id"]): m for m in existing}
-        self.enable = {"insert": enable_inserts, "update": enable_updates, "delete": enable_deletes}
+        self.enable = {
+            "insert": enable_inserts,
+            "update": enable_updates,
+            "supersede": enable_supersedes,
+            "delete": enable_deletes,
+        }
         self.with_importance = with_importance
         self.inserts: dict[str, MemoryOp] = {}
-        self.changes: dict[str, MemoryOp] = {}  # existing id -> update/delete
+        self.changes: dict[str, MemoryOp] = {}  # existing id -> update/supersede/delete
         self.rejected: list[str] = []
         self._next_new = 0  # ids of inserts are never reused, even after one is dropped
 
@@ -174,7 +188,12 @@ class _Manager:
 
     def apply(self, call: ToolCall) -> tuple[str, bool]:
         """Apply one tool call; return the tool result text and whether it is an error."""
-        op = {"insert_memory": "insert", "update_memory": "update", "delete_memory": "delete"}.get(call.name)
+        op = {
+            "insert_memory": "insert",
+            "update_memory": "update",
+            "supersede_memory": "supersede",
+            "delete_memory": "delete",
+        }.get(call.name)
         if op is None:
             return self._reject(f"unknown tool {call.name!r}")
         if not self.enable[op]:
@@ -182,7 +201,9 @@ class _Manager:
         args = call.input
         if op == "insert":
             return self._insert(args)
-        mid = str(args.get("id") or "")
+        # supersede_memory names the old memory `replaces` (so a bare {"id", "content"} written
+        # in text reads as the safe correction, update_memory)
+        mid = str((args.get("replaces") if op == "supersede" else None) or args.get("id") or "")
         if mid in self.inserts:
             if op == "delete":
                 del self.inserts[mid]
@@ -200,7 +221,12 @@ class _Manager:
         problem = self.check_content(kind, content)
         if problem:
             return self._reject(problem)
-        self.changes[mid] = MemoryOp("update", mid, kind, content, self._importance(args, None))
+        self.changes[mid] = MemoryOp(op, mid, kind, content, self._importance(args, None))  # type: ignore[arg-type]
+        if op == "supersede":
+            return (
+                f"superseded {mid}: a new memory holds this, and {mid} is kept as what was true before",
+                False,
+            )
         return f"updated {mid}", False
 
     def _insert(self, args: Mapping[str, Any]) -> tuple[str, bool]:
@@ -291,8 +317,23 @@ class _Manager:
             specs.append(
                 ToolSpec(
                     "update_memory",
-                    "Replace the content of a memory by id (an existing one, or one inserted in this run).",
+                    "Correct a memory by id (an existing one, or one inserted in this run): it was wrong, "
+                    "incomplete or badly worded. Its previous text is kept in its history.",
                     {"type": "object", "properties": update_props, "required": ["id", "content"]},
+                )
+            )
+        if self.enable["supersede"]:
+            supersede_props: dict[str, Any] = {
+                "replaces": {"type": "string", "description": "The id of the memory that is no longer true."},
+                **{k: v for k, v in update_props.items() if k != "id"},
+            }
+            specs.append(
+                ToolSpec(
+                    "supersede_memory",
+                    "The world changed: the memory `replaces` was true but no longer is (the person "
+                    "moved, changed jobs, changed a preference). `content` is what is true now; the old "
+                    "memory is kept as what was true before.",
+                    {"type": "object", "properties": supersede_props, "required": ["replaces", "content"]},
                 )
             )
         if self.enable["delete"]:
@@ -332,11 +373,27 @@ def normalize_schemas(
     return out
 
 
-def _operations_text(inserts: bool, updates: bool, deletes: bool) -> str:
-    allowed = [n for n, on in (("insert", inserts), ("update", updates), ("delete", deletes)) if on]
+def _operations_text(inserts: bool, updates: bool, deletes: bool, supersedes: bool = True) -> str:
+    allowed = [
+        n
+        for n, on in (
+            ("insert", inserts),
+            ("update", updates),
+            ("supersede", supersedes),
+            ("delete", deletes),
+        )
+        if on
+    ]
     text = "You may " + ", ".join(allowed) + " memories." if allowed else "You may not change memories."
+    if updates and supersedes:
+        text += (
+            " Update a memory that was wrong (a correction); supersede a memory that was true but no "
+            "longer is (the world changed)."
+        )
     if not deletes:
-        text += " Deleting is not allowed: correct an outdated memory by updating it instead."
+        text += (
+            " Deleting is not allowed: fix a wrong memory by updating it, an outdated one by superseding it."
+        )
     return text
 
 
@@ -358,6 +415,7 @@ async def extract_memories(
     enable_inserts: bool = True,
     enable_updates: bool = True,
     enable_deletes: bool = False,
+    enable_supersedes: bool = True,
     with_importance: bool = False,
     max_steps: int = 3,
     prompts: PromptLibrary | None = None,
@@ -383,12 +441,13 @@ async def extract_memories(
         enable_updates=enable_updates,
         enable_deletes=enable_deletes,
         with_importance=with_importance,
+        enable_supersedes=enable_supersedes,
     )
     system = lib.render(
         EXTRACT_SYSTEM,
         instructions=instructions or DEFAULT_INSTRUCTIONS,
         kinds=_kinds_text(kinds),
-        operations=_operations_text(enable_inserts, enable_updates, enable_deletes),
+        operations=_operations_text(enable_inserts, enable_updates, enable_deletes, enable_supersedes),
     )
     shown = [{"id": str(m["id"]), "kind": manager.kind_of(m), "content": m.get("content")} for m in existing]
     history: list[dict[str, Any]] = [

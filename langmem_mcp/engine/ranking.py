@@ -22,32 +22,6 @@ def reciprocal_rank_fusion(
     return scores
 
 
-def stretch(
-    fused: Mapping[str, float],
-    positions: Mapping[str, tuple[str, int]],
-    window: int,
-    weight: float,
-    decay: float = 0.5,
-) -> dict[str, float]:
-    """Multi-granularity: a memory inside a stretch of talk that matches as a whole ranks higher.
-    Each candidate gains `weight` × the fused scores of the other candidates of its conversation
-    within `window` positions of it, each discounted by `decay` per step of distance.
-    `positions`: (conversation, position) of the candidates that belong to a conversation."""
-    if weight <= 0 or window <= 0:
-        return dict(fused)
-    placed = sorted((*positions[k], k) for k in fused if k in positions)
-    out = dict(fused)
-    for i, (group, pos, key) in enumerate(placed):
-        bonus = 0.0
-        for step in (-1, 1):
-            j = i + step
-            while 0 <= j < len(placed) and placed[j][0] == group and abs(placed[j][1] - pos) <= window:
-                bonus += fused[placed[j][2]] * decay ** (abs(placed[j][1] - pos) - 1)
-                j += step
-        out[key] = fused[key] + weight * bonus
-    return out
-
-
 def recency(updated_at: datetime, now: datetime, half_life_days: float) -> float:
     """1.0 for now, 0.5 one half-life ago: exponential decay with age."""
     age_days = max((now - updated_at).total_seconds(), 0.0) / 86400.0

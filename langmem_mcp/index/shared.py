@@ -120,7 +120,7 @@ class SharedIndex:
         backlog = indexer.backlog()
         done = indexer.sync(self.embedder)
         if backlog:
-            log.info("finished %d memories left from before this start (%d vectors made)", backlog, done)
+            log.info("reconciled %d memories left from before this start (%d vectors made)", backlog, done)
         self.reconciled = done
         self.on_reconcile(done)
 

@@ -23,7 +23,6 @@ from langmem_mcp.engine import namespaces
 from langmem_mcp.errors import InvalidInput, LangmemError
 from langmem_mcp.server.errors import explain, http_status
 from langmem_mcp.server.lifespan import ServerContext
-from langmem_mcp.service.models.memories import SearchResult
 
 if TYPE_CHECKING:
     from langmem_mcp.service.container import Services
@@ -132,7 +131,7 @@ async def delete_user_memory(svc: Services, req: Request, p: dict[str, Any]) -> 
 async def query_user_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(
         await _body(req),
-        ("text", "k", "memory_function_ids", "weights", "state", "thread_query"),
+        ("text", "k", "memory_function_ids", "weights", "state", "thread_query", "include_superseded"),
         ("text",),
     )
     summaries, summaries_k = None, None
@@ -155,6 +154,7 @@ async def query_user_memory(svc: Services, req: Request, p: dict[str, Any]) -> A
         states_to_return=b.get("state"),
         thread_summaries=summaries,
         thread_summaries_k=summaries_k,
+        include_superseded=b.get("include_superseded", False),
     )
 
 
@@ -285,12 +285,32 @@ async def create_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     )
 
 
+SEARCH_FIELDS = (
+    "query",
+    "limit",
+    "offset",
+    "filter",
+    "namespace",
+    "include_superseded",
+    "as_of",
+    "created_after",
+    "created_before",
+)
+
+
 async def search_memories(svc: Services, req: Request, p: dict[str, Any]) -> Any:
-    b = _fields(await _body(req), ("query", "limit", "offset", "filter", "namespace"), ("query",))
-    hits = await svc.memories.search(
-        b["query"], _namespace(b.get("namespace")), b.get("limit", 10), b.get("offset", 0), b.get("filter")
+    b = _fields(await _body(req), SEARCH_FIELDS, ("query",))
+    return await svc.memories.find(
+        b["query"],
+        _namespace(b.get("namespace")),
+        b.get("limit", 10),
+        b.get("offset", 0),
+        b.get("filter"),
+        include_superseded=b.get("include_superseded", False),
+        as_of=b.get("as_of"),
+        created_after=b.get("created_after"),
+        created_before=b.get("created_before"),
     )
-    return SearchResult(memories=hits)
 
 
 async def get_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
@@ -312,12 +332,25 @@ async def delete_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     return await svc.memories.delete(p["memory_id"], _namespace(req.query_params.get("namespace")))
 
 
+async def supersede_memory(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    b = _fields(await _body(req), ("content", "namespace", "metadata", "importance"), ("content",))
+    return await svc.memories.supersede(
+        p["memory_id"], _namespace(b.get("namespace")), b["content"], b.get("metadata"), b.get("importance")
+    )
+
+
+async def memory_history(svc: Services, req: Request, p: dict[str, Any]) -> Any:
+    return await svc.memories.history(p["memory_id"], _namespace(req.query_params.get("namespace")))
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/memories", create_memory),
     ("POST", "/memories/search", search_memories),
     ("GET", "/memories/{memory_id}", get_memory),
     ("PATCH", "/memories/{memory_id}", update_memory),
     ("DELETE", "/memories/{memory_id}", delete_memory),
+    ("POST", "/memories/{memory_id}/supersede", supersede_memory),
+    ("GET", "/memories/{memory_id}/history", memory_history),
     ("POST", "/users", create_user),
     ("POST", "/users/query", list_users),
     ("GET", "/users/{user_id}", get_user),

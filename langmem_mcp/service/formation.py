@@ -357,6 +357,12 @@ class Formation:
                     formed += 1
                 except LangmemError as exc:
                     log.info("skipped an update of memory %s: %s", op.id, exc)
+            for op in result.superseded:  # the fact changed: the old memory stays as history
+                try:
+                    await memories.supersede(op.id, ns, op.content, dict(base_meta), op.importance)
+                    formed += 1
+                except LangmemError as exc:
+                    log.info("skipped superseding memory %s: %s", op.id, exc)
             return formed
         if fn.type == "user_state":
             current = await self.function_store.get_state(scope, fn.id, "user", user_id)
@@ -394,7 +400,7 @@ class Formation:
         from langmem_mcp.engine import namespaces
 
         pairs = await self.function_store.function_memories(
-            namespaces.join(namespace), fn_id, limit=EXISTING_SHOWN
+            namespaces.join(namespace), fn_id, limit=EXISTING_SHOWN, current_only=True
         )
         rows = await self.memories.rows([i for i, _ in pairs])
         return [rows[i] for i, _ in reversed(pairs) if i in rows]

@@ -221,6 +221,24 @@ class LLMService:
                     id=op.id, action="updated", kind=op.kind, content=op.content, importance=op.importance
                 )
             )
+        for op in result.superseded:
+            try:
+                written = await self.memories.supersede(
+                    op.id, ns, _memory_text(op.content), importance=op.importance
+                )
+            except (NotFound, Conflict, InvalidInput) as exc:
+                out.skipped.append(SkippedChange(op="supersede", id=op.id, reason=str(exc)))
+                continue
+            out.superseded.append(
+                StoredMemory(
+                    id=written.id,
+                    action="superseded",
+                    kind=op.kind,
+                    content=op.content,
+                    importance=op.importance,
+                    superseded=op.id,
+                )
+            )
         for op in result.deleted:
             try:
                 await self.memories.delete(op.id, ns)

@@ -7,32 +7,58 @@ behaviour are the same whichever door a request came through.
 from __future__ import annotations
 
 import asyncio
+import difflib
+import json
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from langmem_mcp.config import Settings
-from langmem_mcp.engine import context as ctx
-from langmem_mcp.engine import filters, lexical, namespaces, ranking, similarity, validation
+from langmem_mcp.engine import (
+    duplicates,
+    filters,
+    lexical,
+    namespaces,
+    ranking,
+    similarity,
+    times,
+    validation,
+)
 from langmem_mcp.engine.context import ContextPolicy
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
 from langmem_mcp.index.handle import IndexHandle
 from langmem_mcp.service import access
 from langmem_mcp.service.models.memories import (
+    DedupeCluster,
+    DedupeReport,
     ExplainedHit,
     Memory,
+    MemoryHistory,
     MemoryHit,
     MemoryPage,
+    MemoryVersion,
+    NamespaceCount,
+    NamespacePage,
     NamespaceStats,
+    SearchResult,
+    SimilarMemory,
     Stats,
     Why,
     WriteResult,
 )
 from langmem_mcp.service.secrets import SecretPolicy
-from langmem_mcp.store.memories import MemoryRow, MemoryStore, NewMemory, content_hash
+from langmem_mcp.store.memories import (
+    MemoryRow,
+    MemoryStore,
+    NewMemory,
+    SameContent,
+    Superseded,
+    content_key,
+)
+from langmem_mcp.store.sqlite import now_iso
 from langmem_mcp.store.vector_rows import VectorRows
 
 log = logging.getLogger(__name__)
@@ -47,12 +73,21 @@ BULK_WRITE = 32
 #: A question that names one of the speakers in a transcript is usually about what they said.
 SPEAKER_BOOST = 2.0
 #: Multi-granularity (LoCoMo ablation in the README): a second BM25 list over each memory of a
-#: conversation in its stretch of talk (its context counting as much as itself), and a small
-#: bonus for a candidate among other candidates of the same stretch (ranking.stretch).
+#: conversation in its stretch of talk, its context counting as much as itself.
 WINDOW_CONTEXT_WEIGHT = 1.0
-STRETCH_WEIGHT = 0.1
-STRETCH_WINDOW = 2
+
 MAX_QUERY_CHARS = 10_000
+#: A create reports at most this many similar memories, each shown up to this many characters.
+SIMILAR_MAX = 3
+SIMILAR_CHARS = 500
+#: Namespaces a hint names when a namespace holds nothing.
+HINT_NAMESPACES = 3
+#: `langmem-mcp dedupe`: the cosine of two memories' own texts that makes them near-duplicates.
+#: Measured here: rephrasings of one fact 0.66-0.94, most above 0.8 ("allergic to peanuts" / "has
+#: a peanut allergy" 0.90); distinct facts about one user at most 0.55; one fact changed ("lives in
+#: Boston" / "lives in Denver") 0.67. A reversed preference ("tabs over spaces" / "spaces over
+#: tabs") is 0.96: it clusters, and the newest is kept, which is what it should be.
+DEDUPE_THRESHOLD = 0.85
 
 
 def to_memory(row: MemoryRow) -> Memory:
@@ -64,6 +99,9 @@ def to_memory(row: MemoryRow) -> Memory:
         updated_at=row.updated_at,
         metadata=row.metadata,
         importance=row.importance,
+        valid_from=row.valid_from or row.created_at,
+        valid_to=row.valid_to,
+        superseded_by=row.superseded_by,
     )
 
 
@@ -74,6 +112,9 @@ class NewItem:
     metadata: dict[str, Any] | None = None
     importance: float | None = None
     created_at: str | None = None
+    #: Validity carried by an import (default: valid from created_at, and still true).
+    valid_from: str | None = None
+    valid_to: str | None = None
 
 
 class MemoryService:
@@ -105,7 +146,7 @@ class MemoryService:
 
     def _uuid(self, memory_id: Any) -> str:
         if not isinstance(memory_id, str) or not memory_id:
-            raise InvalidInput("id is required for update and delete")
+            raise InvalidInput("id is required for update, supersede and delete")
         try:
             return str(uuid.UUID(memory_id))
         except ValueError as exc:
@@ -113,6 +154,7 @@ class MemoryService:
 
     async def _owned(self, memory_id: Any, ns: str) -> MemoryRow:
         mid = self._uuid(memory_id)
+        await self.store.ensure_keys()
         row = await self.store.get(mid)
         if row is None or row.namespace != ns:
             # The same answer whether the id is unknown or lives elsewhere: reveal nothing.
@@ -127,15 +169,66 @@ class MemoryService:
         metadata: Any = None,
         importance: Any = None,
     ) -> WriteResult:
-        [result] = await self.create_many(
-            [NewItem(content, namespace, metadata, importance)]  # type: ignore[arg-type]
+        """One memory; the same text (normalised) already current in the namespace is not stored
+        again. A new memory's result lists the current memories most similar to it (at least
+        `similar_threshold`), so the caller can supersede an older version of the same fact: the
+        one encoding the write makes is scored against the namespace's kept vectors, read before
+        the new memory joins them."""
+        item = NewItem(content, namespace, metadata, importance)  # type: ignore[arg-type]
+        threshold = self.settings.similar_threshold
+        if threshold <= 0:
+            [result] = await self.create_many([item])
+            return result
+        new, redacted = self._validated([item])
+        vectors = await self._vectors(new)
+        similar = [] if vectors[0] is None else await self._similar(vectors[0], new[0].namespace, threshold)
+        [result] = await self._insert(new, redacted, vectors)
+        similar = [m for m in similar if m.id != result.id][:SIMILAR_MAX]
+        if result.action != "created" or not similar:
+            return result
+        return result.model_copy(update={"similar": similar})
+
+    async def _similar(self, vector: Any, ns: str, threshold: float) -> list[SimilarMemory]:
+        """The current memories of `ns` whose index vectors are at least `threshold` similar to
+        `vector`, best first. A large namespace is asked through its approximate index."""
+        index = await self.index.get()
+        exact, ended = await asyncio.gather(
+            self.vectors.matrix(ns, index.embedder.dim, self.settings.exact_search_max),
+            self.store.ended_ids(ns),
         )
-        return result
+        want = SIMILAR_MAX + 1
+        scored: list[tuple[str, float]] = []
+        if exact is None:
+            hits = await asyncio.to_thread(index.query, vector, ns, want + len(ended))
+            if hits is not None:
+                live = await self.store.present([h.id for h in hits if h.id not in ended])
+                scored = [(h.id, h.similarity) for h in hits if live.get(h.id)]
+            else:
+                exact = await self.vectors.matrix(ns, index.embedder.dim, None)
+        if exact is not None:
+            ids, matrix = exact
+            if ended:
+                keep = [k for k, i in enumerate(ids) if i not in ended]
+                ids, matrix = [ids[k] for k in keep], matrix[keep]
+            scored = [(ids[i], score) for i, score in similarity.top_k(vector, matrix, want)]
+        picked = [(i, score) for i, score in scored if score >= threshold]
+        rows = await self.store.get_many([i for i, _ in picked])
+        return [
+            SimilarMemory(id=i, content=_clip(rows[i].content, SIMILAR_CHARS), similarity=round(score, 3))
+            for i, score in picked
+            if i in rows
+        ]
 
     async def create_many(self, items: Sequence[NewItem]) -> list[WriteResult]:
         """Validate all; embed the new texts (batched with concurrent writes); commit the rows with
         their vectors in one transaction: they are then found by keywords and by meaning. Their
         context, and the vector that mixes it in, are the index worker's to add."""
+        new, redacted = self._validated(items)
+        if not new:
+            return []
+        return await self._insert(new, redacted, await self._vectors(new))
+
+    def _validated(self, items: Sequence[NewItem]) -> tuple[list[NewMemory], list[Any]]:
         new = [
             NewMemory(
                 id=str(uuid.uuid4()),
@@ -143,20 +236,35 @@ class MemoryService:
                 content=validation.content(it.content, self.settings.max_content_chars),
                 metadata=validation.metadata(it.metadata),
                 importance=0.5 if it.importance is None else validation.importance(it.importance),  # type: ignore[arg-type]
-                created_at=it.created_at,
+                created_at=times.instant(it.created_at, "created_at"),
+                valid_from=times.instant(it.valid_from, "valid_from"),
+                valid_to=times.instant(it.valid_to, "valid_to"),
             )
             for it in items
         ]
-        if not new:
-            return []
-        new, redacted = self.secrets.memories(new)
-        known = await self.store.known_hashes([(m.namespace, content_hash(m.content)) for m in new])
-        todo = [k for k, m in enumerate(new) if (m.namespace, content_hash(m.content)) not in known]
+        return self.secrets.memories(new) if new else ([], [])
+
+    async def _vectors(self, new: Sequence[NewMemory]) -> list[Any]:
+        """The own-text vectors of the memories to store (None for one the namespace has already:
+        nothing is embedded for a duplicate)."""
+        known = await self.store.known_keys([(m.namespace, content_key(m.content)) for m in new])
+        todo = [
+            k
+            for k, m in enumerate(new)
+            if m.valid_to is not None or (m.namespace, content_key(m.content)) not in known
+        ]
         vectors: list[Any] = [None] * len(new)
         if todo:
             for k, vector in zip(todo, await self._embed([new[k].content for k in todo]), strict=True):
                 vectors[k] = vector
-        outcome = await self.store.insert_many(new, vectors, bulk=len(todo) >= BULK_WRITE)
+        return vectors
+
+    async def _insert(
+        self, new: list[NewMemory], redacted: list[Any], vectors: list[Any]
+    ) -> list[WriteResult]:
+        outcome = await self.store.insert_many(
+            new, vectors, bulk=sum(v is not None for v in vectors) >= BULK_WRITE
+        )
         self.index.notify()
         return [
             WriteResult(action="created", id=m.id, redacted=list(kinds))
@@ -187,6 +295,7 @@ class MemoryService:
         metadata: Any = None,
         importance: Any = None,
     ) -> WriteResult:
+        """A correction: the memory keeps its id, and the version it replaces goes to its history."""
         ns = self.namespace(namespace)
         row = await self._owned(memory_id, ns)
         new_content = (
@@ -197,13 +306,20 @@ class MemoryService:
         if new_content is None and meta is None and imp is None:
             raise InvalidInput("update needs new content (or metadata/importance)")
         new_content, meta, redacted = self.secrets.change(ns, new_content, meta)
-        vector = None
         if new_content == row.content:
             new_content = None  # the same text: nothing to re-index
-        elif new_content is not None:
-            other = await self.store.find_by_hash(ns, content_hash(new_content))
-            if other is not None and other.id != row.id:
-                raise Conflict(f"memory {other.id!r} in this namespace already has exactly this content")
+        if meta == row.metadata:
+            meta = None
+        if imp == row.importance:
+            imp = None
+        if new_content is None and meta is None and imp is None:
+            return WriteResult(action="updated", id=row.id, redacted=list(redacted))  # no new version
+        vector = None
+        if new_content is not None:
+            if content_key(new_content) != content_key(row.content):
+                other = await self.store.find_current(ns, content_key(new_content))
+                if other is not None and other.id != row.id:
+                    raise Conflict(f"memory {other.id!r} in this namespace already says the same")
             vector = (await self._embed([new_content]))[0]
         updated = await self.store.update(row.id, new_content, meta, imp, vector)
         if updated is None:
@@ -211,6 +327,52 @@ class MemoryService:
         if new_content is not None:
             self.index.notify()
         return WriteResult(action="updated", id=row.id, redacted=list(redacted))
+
+    async def supersede(
+        self,
+        memory_id: Any,
+        namespace: Sequence[str] | None = None,
+        content: Any = None,
+        metadata: Any = None,
+        importance: Any = None,
+    ) -> WriteResult:
+        """The world changed: a new memory says what is true now, and the old one ends (valid_to
+        now, superseded_by the new id); it stays readable with include_superseded and as_of.
+        The new memory keeps the old one's metadata and importance unless others are given. If
+        the namespace already holds the new text, that memory is the one that supersedes."""
+        ns = self.namespace(namespace)
+        row = await self._owned(memory_id, ns)
+        text = validation.content(content, self.settings.max_content_chars)
+        meta = row.metadata if metadata is None else validation.metadata(metadata)
+        imp = validation.importance(importance)
+        [new], [redacted] = self.secrets.memories(
+            [
+                NewMemory(
+                    id=str(uuid.uuid4()),
+                    namespace=ns,
+                    content=text,
+                    metadata=meta,
+                    importance=row.importance if imp is None else imp,
+                    created_at=now_iso(),
+                )
+            ]
+        )
+        [vector] = await self._embed([new.content])
+        try:
+            done = await self.store.supersede(row.id, new, vector)
+        except Superseded as exc:
+            later = f"by {exc.by!r}; supersede that one instead" if exc.by else "(it is no longer current)"
+            raise Conflict(f"memory {row.id!r} was already superseded {later}") from exc
+        except SameContent as exc:
+            raise InvalidInput(
+                f"the new content says the same as memory {row.id!r}; supersede takes the fact that "
+                "replaces it (to fix its wording, use update)"
+            ) from exc
+        if done is None:
+            raise NotFound(f"no memory with id {row.id!r} in namespace {namespaces.split(ns)}")
+        new_id, _inserted = done
+        self.index.notify()
+        return WriteResult(action="superseded", id=new_id, superseded=row.id, redacted=list(redacted))
 
     async def delete(self, memory_id: Any, namespace: Sequence[str] | None = None) -> WriteResult:
         ns = self.namespace(namespace)
@@ -239,6 +401,30 @@ class MemoryService:
     async def get(self, memory_id: Any, namespace: Sequence[str] | None = None) -> Memory:
         return to_memory(await self._owned(memory_id, self.namespace(namespace)))
 
+    async def history(self, memory_id: Any, namespace: Sequence[str] | None = None) -> MemoryHistory:
+        """Every version of a memory, oldest first; the last one is the memory as it is now."""
+        ns = self.namespace(namespace)
+        row = await self._owned(memory_id, ns)
+        versions = [MemoryVersion(**asdict(v)) for v in await self.store.versions(row.id)]
+        versions.append(
+            MemoryVersion(
+                content=row.content,
+                metadata=row.metadata,
+                importance=row.importance,
+                valid_from=row.valid_from or row.created_at,
+                valid_to=row.valid_to,
+                changed_at=row.created_at if row.change == "created" else row.updated_at,
+                change=row.change,  # type: ignore[arg-type]
+            )
+        )
+        return MemoryHistory(
+            id=row.id,
+            namespace=namespaces.split(ns),
+            versions=versions,
+            superseded_by=row.superseded_by,
+            supersedes=await self.store.superseded_ids(row.id),
+        )
+
     async def list(
         self,
         namespace: Sequence[str] | None = None,
@@ -262,10 +448,14 @@ class MemoryService:
         if after < 0:
             raise InvalidInput("cursor is not one this server issued")
         where, params = _listing_filter(filter, created_from, created_to)
+        await self.store.ensure_keys()
         page = await self.store.page(ns, limit, after, newest_first=newest_first, where=where, params=params)
         next_cursor = str(page[-1][0]) if len(page) == limit else None
         return MemoryPage(
-            namespace=namespaces.split(ns), memories=[to_memory(r) for _, r in page], next_cursor=next_cursor
+            namespace=namespaces.split(ns),
+            memories=[to_memory(r) for _, r in page],
+            next_cursor=next_cursor,
+            note=None if page or after or where else await self._empty_note(ns),
         )
 
     async def count(
@@ -289,6 +479,67 @@ class MemoryService:
         live view makes before asking `version`."""
         return await self.store.change_marker()
 
+    async def namespaces(self, cursor: Any = None, limit: Any = 50) -> NamespacePage:
+        """Every namespace the caller may see, in order, with its counts; paged by `cursor`
+        (the last namespace of the previous page)."""
+        limit, _ = validation.paging(limit, 0)
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidInput("cursor must be the next_cursor of a previous page")
+        rows = await self.store.namespace_page(cursor or "", limit, access.current().prefix)
+        return NamespacePage(
+            namespaces=[
+                NamespaceCount(namespace=namespaces.split(k), count=n, current=c) for k, n, c in rows
+            ],
+            next_cursor=rows[-1][0] if len(rows) == limit else None,
+        )
+
+    async def _empty_note(self, ns: str) -> str | None:
+        """For a namespace that holds no memories: the closest namespaces the caller may see
+        that do (a misspelt namespace must not look like an empty store). None if it holds some."""
+        counts = {
+            k: n for k, n in (await self.store.count_by_namespace()).items() if access.current().allows(k)
+        }
+        if ns in counts:
+            return None
+        shown = _ns_text(ns)
+        if not counts:
+            return f"namespace {shown} holds no memories; no namespace you can use holds any yet"
+        closest = sorted(
+            counts, key=lambda k: (-difflib.SequenceMatcher(None, ns, k).ratio(), -counts[k], k)
+        )[:HINT_NAMESPACES]
+        return f"namespace {shown} holds no memories; closest: " + ", ".join(
+            f"{_ns_text(k)} ({counts[k]})" for k in closest
+        )
+
+    async def find(
+        self,
+        query: Any,
+        namespace: Sequence[str] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        filter: dict[str, Any] | None = None,
+        *,
+        include_superseded: Any = False,
+        as_of: Any = None,
+        created_after: Any = None,
+        created_before: Any = None,
+    ) -> SearchResult:
+        """A search as the tools and routes answer it: the hits, and a note naming the closest
+        namespaces when the namespace searched holds no memories at all."""
+        hits = await self.search(
+            query,
+            namespace,
+            limit,
+            offset,
+            filter,
+            include_superseded=include_superseded,
+            as_of=as_of,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        note = None if hits else await self._empty_note(self.namespace(namespace))
+        return SearchResult(memories=hits, note=note)
+
     async def search(
         self,
         query: Any,
@@ -298,14 +549,36 @@ class MemoryService:
         filter: dict[str, Any] | None = None,
         weights: ranking.Weights | None = None,
         explain: bool = False,
+        *,
+        include_superseded: Any = False,
+        as_of: Any = None,
+        created_after: Any = None,
+        created_before: Any = None,
     ) -> list[MemoryHit]:
         """Hybrid search: FTS5 BM25 and vector similarity fused by reciprocal rank, then
         blended with recency and importance when those weights are set. `explain=True` returns
-        `ExplainedHit`s carrying each hit's ranks and score parts (the memory browser shows them)."""
+        `ExplainedHit`s carrying each hit's ranks and score parts (the memory browser shows them).
+
+        Only memories true now are searched, unless `include_superseded` (superseded ones rank
+        by the same score as the others) or `as_of` (the memories true at that moment,
+        superseded since or not); `created_after` ≤ created_at < `created_before`."""
         ns = self.namespace(namespace)
         text = validation.query(query, MAX_QUERY_CHARS)
         limit, offset = validation.paging(limit, offset)
-        where, params = filters.compile_filter(filter)
+        if not isinstance(include_superseded, bool):
+            raise InvalidInput("include_superseded must be true or false")
+        await self.store.ensure_keys()  # rows from before schema 9 get their keys and UTC times
+        moment = times.instant(as_of, "as_of")
+        after = times.instant(created_after, "created_after")
+        before = times.instant(created_before, "created_before")
+        when = times.conditions(
+            # a namespace with nothing superseded needs no condition (and keeps the fast paths)
+            current_only=not include_superseded and moment is None and await self.store.has_ended(ns),
+            as_of=moment,
+            created_after=after,
+            created_before=before,
+        )
+        where, params = times.both(filters.compile_filter(filter), when)
         depth = max(FUSION_DEPTH, offset + limit)
         semantic = asyncio.ensure_future(self._semantic(text, ns, depth, where, params))
         try:
@@ -318,15 +591,13 @@ class MemoryService:
         finally:
             semantic_ids = await semantic
         fused = ranking.reciprocal_rank_fusion([lexical_ids, window_ids, semantic_ids], k=RRF_K)
-        if STRETCH_WEIGHT > 0:
-            positions = await self._conversation_positions(list(fused))
-            fused = ranking.stretch(fused, positions, STRETCH_WINDOW, STRETCH_WEIGHT)
-        # Equal scores keep the rankers' own order (not the ids'), so results do not depend on ids.
+        # Equal scores keep the rankers' own order (not the ids'), so results do not depend on ids:
+        # meaning's first (a tie between a keyword match and a closer meaning goes to the meaning).
         lex_at = {k: i for i, k in enumerate(lexical_ids)}
         sem_at = {k: i for i, k in enumerate(semantic_ids)}
 
         def tiebreak(k: str) -> tuple[int, int]:
-            return (lex_at.get(k, depth), sem_at.get(k, depth))
+            return (sem_at.get(k, depth), lex_at.get(k, depth))
 
         def why(k: str, blended: ranking.Scored | None = None, w: ranking.Weights | None = None) -> Why:
             parts = {}
@@ -367,18 +638,6 @@ class MemoryService:
             self._hit(rows[s.id], s.score, why(s.id, s, w) if explain else None)
             for s in scored[offset : offset + limit]
         ]
-
-    async def _conversation_positions(self, ids: list[str]) -> dict[str, tuple[str, int]]:
-        """(conversation, position) of the candidates that belong to a conversation: by their
-        provenance, or a dialogue (a memory with a context and no provenance)."""
-        out = {}
-        for key, (rowid, found, has_context) in (
-            await self.store.positions(ids, ctx.PROVENANCE_KEYS)
-        ).items():
-            source = ctx.provenance(found)
-            if source is not None or has_context:
-                out[key] = (source or "", rowid)
-        return out
 
     @staticmethod
     def _hit(row: MemoryRow, score: float, why: Why | None) -> MemoryHit:
@@ -468,6 +727,60 @@ class MemoryService:
             schema_version=self.schema_version,
         )
 
+    # -- near-duplicates (langmem-mcp dedupe) ---------------------------------------------------
+    async def dedupe(
+        self, namespace: Sequence[str] | None = None, threshold: float = DEDUPE_THRESHOLD, apply: bool = False
+    ) -> DedupeReport:
+        """Clusters of near-duplicate current memories in one namespace (or every namespace the
+        caller may use): memories whose own texts are at least `threshold` similar to the newest
+        of their cluster. With `apply`, the newest is kept and supersedes the others, so their
+        text stays in history."""
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
+            raise InvalidInput(f"threshold must be a number above 0 and at most 1, not {threshold!r}")
+        if namespace is not None:
+            keys = [self.namespace(namespace)]
+        else:
+            keys = sorted(k for k in await self.store.count_by_namespace() if access.current().allows(k))
+        embedder = await self._embedder()
+        report = DedupeReport(threshold=threshold, applied=apply)
+        for ns in keys:
+            rows = await self.store.current_rows(ns)
+            if len(rows) < 2:
+                continue
+            vectors = await asyncio.to_thread(embedder.embed, [r.content for r in rows])
+            newest = sorted(range(len(rows)), key=lambda i: (rows[i].created_at, i), reverse=True)
+            for keep, members in duplicates.clusters(vectors, newest, float(threshold)):
+                report.clusters.append(
+                    DedupeCluster(
+                        namespace=namespaces.split(ns),
+                        keep=SimilarMemory(id=rows[keep].id, content=rows[keep].content, similarity=1.0),
+                        duplicates=[
+                            SimilarMemory(id=rows[j].id, content=rows[j].content, similarity=round(s, 3))
+                            for j, s in members
+                        ],
+                    )
+                )
+        if apply:
+            at = now_iso()
+            for cluster in report.clusters:
+                for dup in cluster.duplicates:
+                    if await self.store.end(dup.id, cluster.keep.id, at):
+                        report.superseded += 1
+        return report
+
+    async def _embedder(self) -> Any:
+        """The index's embedder when the index is loaded; else the model alone (a CLI command
+        needs no vector index, nor the index owner's lock, to embed)."""
+        if self.index.ready:
+            return (await self.index.get()).embedder
+        from langmem_mcp.index.embeddings import shared_embedder
+
+        embedder = shared_embedder(self.settings.embedder)
+        load = getattr(embedder, "load", None)
+        if load is not None:
+            await asyncio.to_thread(load)
+        return embedder
+
 
 def _listing_filter(
     spec: dict[str, Any] | None, created_from: str | None, created_to: str | None
@@ -500,3 +813,11 @@ def _time_bound(value: Any, name: str, end: bool) -> str:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC).isoformat()
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _ns_text(key: str) -> str:
+    return json.dumps(namespaces.split(key), ensure_ascii=False)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from langmem_mcp.engine import namespaces
 from langmem_mcp.errors import NotFound
 from langmem_mcp.service.secrets import STORED, Encoding, SecretPolicy, redact_row, union
-from langmem_mcp.store.memories import content_hash
+from langmem_mcp.store.memories import content_key
 from langmem_mcp.store.sqlite import Database
 
 if TYPE_CHECKING:
@@ -254,8 +254,8 @@ async def _redact_memories(services: Services, fixes: list[_Fix]) -> tuple[int, 
         mid, ns = fix.key
         content, metadata = fix.values["content"], fix.values["metadata"]
         if content is not None:
-            other = await store.find_by_hash(ns, content_hash(content))
-            twin = planned.setdefault((ns, content_hash(content)), mid)
+            other = await store.find_current(ns, content_key(content))
+            twin = planned.setdefault((ns, content_key(content)), mid)
             if (other is not None and other.id != mid) or twin != mid:
                 try:
                     await memories.delete(mid, namespaces.split(ns))
@@ -269,7 +269,11 @@ async def _redact_memories(services: Services, fixes: list[_Fix]) -> tuple[int, 
         texts = [c for _, c, _ in page if c is not None]
         vectors = iter(await index.embed(texts)) if texts else iter(())
         for mid, content, metadata in page:
-            row = await store.update(mid, content, metadata, None, None if content is None else next(vectors))
+            # No version is kept: the one replaced holds the secret (earlier versions are redacted
+            # as places of their own).
+            row = await store.update(
+                mid, content, metadata, None, None if content is None else next(vectors), keep_history=False
+            )
             changed += row is not None
     index.notify()
     # The index worker re-makes the changed memories' contexts and vectors and their neighbours':

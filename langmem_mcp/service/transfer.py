@@ -4,7 +4,10 @@ Export writes one JSON object per line for every row of every table, each with a
 field; tables are found from the schema, so tables added by later migrations are covered
 without changes here. Derived data (the FTS index, index bookkeeping, vectors) is left out:
 it is rebuilt from the rows. Memories are written in a friendly shape (namespace as a list,
-metadata as an object) that `import` also accepts from hand-written files.
+metadata as an object) that `import` also accepts from hand-written files, with their validity
+(`valid_from`, and `valid_to` / `superseded_by` once superseded); their earlier versions are the
+rows of `memory_history`. An import gives memories new ids and maps both along, so the imported
+data dir answers `as_of` searches as the exported one did.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.config import Settings
-from langmem_mcp.engine import namespaces, validation
+from langmem_mcp.engine import namespaces, times, validation
 from langmem_mcp.errors import InvalidInput, LangmemError
 from langmem_mcp.service import secrets
+from langmem_mcp.store.memories import Version
 from langmem_mcp.store.sqlite import SCHEMA_VERSION, Database
 
 if TYPE_CHECKING:
@@ -30,6 +34,9 @@ if TYPE_CHECKING:
 FORMAT = "langmem-mcp-export"
 HEADER_TABLE = "_export"
 MEMORIES = "memories"
+#: Earlier versions of memories: imported after them, under their new ids.
+HISTORY = "memory_history"
+CHANGES = ("created", "updated", "superseded")
 #: Index bookkeeping and index vectors: meaningless in another data dir, or re-made there.
 #: (`meta` names the model that made the vectors; imported into another dir it could make
 #: that dir's server throw away and re-make its own.)
@@ -98,10 +105,10 @@ def export_records(db_path: Path) -> Iterator[dict[str, Any]]:
         for table in exported_tables(conn):
             if table == MEMORIES:
                 cur = conn.execute(
-                    "SELECT id, namespace, content, metadata, importance, created_at, updated_at "
-                    "FROM memories ORDER BY rowid"
+                    "SELECT id, namespace, content, metadata, importance, created_at, updated_at, "
+                    "valid_from, valid_to, superseded_by, change FROM memories ORDER BY rowid"
                 )
-                for i, ns, content, meta, imp, created, updated in cur:
+                for i, ns, content, meta, imp, created, updated, since, until, by, change in cur:
                     yield {
                         "table": MEMORIES,
                         "id": i,
@@ -111,6 +118,10 @@ def export_records(db_path: Path) -> Iterator[dict[str, Any]]:
                         "importance": imp,
                         "created_at": created,
                         "updated_at": updated,
+                        "valid_from": since,
+                        **({"valid_to": until} if until is not None else {}),
+                        **({"superseded_by": by} if by is not None else {}),
+                        **({"change": change} if change != "created" else {}),
                     }
                 continue
             cur = conn.execute(f'SELECT * FROM "{table}"')
@@ -181,37 +192,57 @@ async def import_file(
             table = _check(rec, svc, NewItem, allowed)
         except LangmemError as exc:
             raise InvalidInput(f"{path}:{n}: {exc}; nothing was imported") from exc
-        if table not in (HEADER_TABLE, MEMORIES):
+        if table not in (HEADER_TABLE, MEMORIES, HISTORY):
             others.append((n, rec))
     if others:
         await _insert_rows(rt.db, path, others, report)
         progress(len(others))
 
-    batch: list[tuple[NewItem, str | None]] = []
+    batch: list[tuple[NewItem, dict[str, Any]]] = []
+    new_id: dict[str, str] = {}  # id in the file -> id here (created, or the one already there)
+    created: set[str] = set()  # ids here made by this import
+    links: list[tuple[str, dict[str, Any]]] = []  # (id here, its line) of created memories
 
     async def flush() -> None:
         results = await svc.create_many([item for item, _ in batch])
-        async with rt.db.transaction() as conn:
-            for (_, updated_at), res in zip(batch, results, strict=True):
-                if res.action == "created" and updated_at:
-                    await conn.execute(
-                        "UPDATE memories SET updated_at = ? WHERE id = ?", (updated_at, res.id)
-                    )
+        for (_, rec), res in zip(batch, results, strict=True):
+            if isinstance(rec.get("id"), str):
+                new_id[rec["id"]] = res.id
+            if res.action == "created":
+                created.add(res.id)
+                links.append((res.id, rec))
         report.created += sum(r.action == "created" for r in results)
         report.existing += sum(r.action == "exists" for r in results)
         progress(len(batch))
         batch.clear()
 
+    versions: list[tuple[str, Version]] = []
     for _, rec in read_jsonl(path):  # checked above
         table = rec.get("table", MEMORIES)
         if table == HEADER_TABLE:
             progress(1)
         elif table == MEMORIES:
-            batch.append((_memory_item(rec, NewItem), rec.get("updated_at")))
+            batch.append((_memory_item(rec, NewItem), rec))
             if len(batch) >= IMPORT_BATCH:
                 await flush()
+        elif table == HISTORY:
+            versions.append((rec["memory_id"], _version(rec)))
     if batch:
         await flush()
+    # Once every memory is here: what superseded what (a memory names one stored after it), how
+    # each current version came about, and the earlier versions of the memories this import made.
+    validity = []
+    for here, rec in links:
+        by, change = rec.get("superseded_by"), rec.get("change") or "created"
+        updated = times.instant(rec.get("updated_at"), "updated_at")
+        if by is not None or change != "created" or updated is not None:
+            validity.append((here, new_id.get(by) if by is not None else None, change, updated))
+    await svc.store.set_validity(validity)
+    kept = [(new_id[old], v) for old, v in versions if new_id.get(old) in created]
+    await svc.store.add_versions(kept)
+    if versions:
+        report.rows[HISTORY] = len(kept)
+        progress(len(versions))
     return report
 
 
@@ -234,19 +265,19 @@ def _check(rec: dict[str, Any], svc: Any, new_item: Any, allowed: set[str]) -> s
         validation.content(item.content, svc.settings.max_content_chars)
         validation.metadata(item.metadata)
         validation.importance(item.importance)
-        _iso_time(rec.get("updated_at"), "updated_at")
+        times.instant(rec.get("updated_at"), "updated_at")
+        for key in ("id", "superseded_by"):
+            if rec.get(key) is not None and not isinstance(rec[key], str):
+                raise InvalidInput(f"{key} must be a string (a memory id)")
+        if rec.get("change", "created") not in CHANGES:
+            raise InvalidInput(f"change must be one of {', '.join(CHANGES)}")
+    elif table == HISTORY:
+        if not isinstance(rec.get("memory_id"), str):
+            raise InvalidInput("a memory_history line needs memory_id (the id of a memory in the file)")
+        _version(rec)
     elif table not in allowed:
         raise InvalidInput(f"this data dir has no table {str(table)[:80]!r} to import into")
     return table
-
-
-def _iso_time(value: Any, name: str) -> Any:
-    if value is not None:
-        try:
-            datetime.fromisoformat(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"{name} {str(value)[:40]!r} is not an ISO 8601 time") from exc
-    return value
 
 
 def _memory_item(rec: dict[str, Any], new_item: Any) -> Any:
@@ -255,13 +286,43 @@ def _memory_item(rec: dict[str, Any], new_item: Any) -> Any:
     ns = rec.get("namespace")
     if isinstance(ns, str):
         ns = namespaces.parse(ns)
-    created = _iso_time(rec.get("created_at"), "created_at")
     return new_item(
         content=rec["content"],
         namespace=ns,
         metadata=rec.get("metadata"),
         importance=rec.get("importance"),
-        created_at=created,
+        created_at=times.instant(rec.get("created_at"), "created_at"),
+        valid_from=times.instant(rec.get("valid_from"), "valid_from"),
+        valid_to=times.instant(rec.get("valid_to"), "valid_to"),
+    )
+
+
+def _version(rec: dict[str, Any]) -> Version:
+    """A memory_history line, checked."""
+    content = rec.get("content")
+    if not isinstance(content, str):
+        raise InvalidInput("a memory_history line needs content (text)")
+    meta = rec.get("metadata", "{}")
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError as exc:
+            raise InvalidInput("metadata of a memory_history line is not JSON") from exc
+    if rec.get("change") not in CHANGES:
+        raise InvalidInput(f"change of a memory_history line must be one of {', '.join(CHANGES)}")
+    importance = validation.importance(rec.get("importance"))
+    since = times.instant(rec.get("valid_from"), "valid_from")
+    changed = times.instant(rec.get("changed_at"), "changed_at")
+    if importance is None or since is None or changed is None:
+        raise InvalidInput("a memory_history line needs importance, valid_from and changed_at")
+    return Version(
+        content=content,
+        metadata=validation.metadata(meta),
+        importance=importance,
+        valid_from=since,
+        valid_to=times.instant(rec.get("valid_to"), "valid_to"),
+        change=rec["change"],
+        changed_at=changed,
     )
 
 

@@ -135,7 +135,10 @@ class UserMemoryService:
 
     # -- memory rows of a function ----------------------------------------------------------------
     async def _formed(self, namespace: list[str], fn_id: str, limit: int = 0) -> list[Any]:
-        pairs = await self.function_store.function_memories(namespaces.join(namespace), fn_id, limit=limit)
+        """The memories a function formed that are true now (superseded ones are history)."""
+        pairs = await self.function_store.function_memories(
+            namespaces.join(namespace), fn_id, limit=limit, current_only=True
+        )
         rows = await self.memories.rows([i for i, _ in pairs])
         return [rows[i] for i, _ in reversed(pairs) if i in rows]  # oldest first
 
@@ -162,11 +165,19 @@ class UserMemoryService:
             ns = (scoping.user_namespace if fn.type == "user_semantic_memory" else scoping.append_namespace)(
                 scope, user.id
             )
-            count = await self.function_store.count_function_memories(namespaces.join(ns), fn.id)
+            count = await self.function_store.count_function_memories(
+                namespaces.join(ns), fn.id, current_only=True
+            )
             rows = await self._formed(ns, fn.id, STATE_LIST_LIMIT)
             if fn.type == "user_semantic_memory":
                 state = [
-                    {"id": r.id, "text": r.content, "created_at": r.created_at, "importance": r.importance}
+                    {
+                        "id": r.id,
+                        "text": r.content,
+                        "created_at": r.created_at,
+                        "importance": r.importance,
+                        "valid_from": r.valid_from or r.created_at,
+                    }
                     for r in rows
                 ]
             else:
@@ -328,9 +339,11 @@ class UserMemoryService:
         states_to_return: Any = None,
         thread_summaries: Any = None,
         thread_summaries_k: Any = None,
+        include_superseded: Any = False,
     ) -> QueryResult:
         """Memories ranked by relevance (the core's hybrid search), recency (exponential decay
-        with age) and importance, weighted equally unless `weights` says otherwise."""
+        with age) and importance, weighted equally unless `weights` says otherwise. Only memories
+        true now are ranked, unless `include_superseded`."""
         scope = scoping.current_scope()
         user = await self.user(scope, user_id)
         if not isinstance(text, str):
@@ -364,7 +377,12 @@ class UserMemoryService:
         limit = min(k, SEARCH_LIMIT)
         for ns, flt in groups:
             for hit in await self.memories.search(
-                text, ns, limit=limit, filter=flt, weights=ranking.Weights(1, 0, 0)
+                text,
+                ns,
+                limit=limit,
+                filter=flt,
+                weights=ranking.Weights(1, 0, 0),
+                include_superseded=include_superseded,
             ):
                 hits[hit.id] = hit
         scored = ranking.blend(
@@ -393,6 +411,9 @@ class UserMemoryService:
                 ),
                 score=round(score, 6),
                 metadata=hits[s.id].metadata,
+                valid_from=hits[s.id].valid_from,
+                valid_to=hits[s.id].valid_to,
+                superseded_by=hits[s.id].superseded_by,
             )
             for score, s in combined[:k]
         ]

@@ -226,15 +226,24 @@ class FunctionStore:
 
     # -- the memories a function formed ------------------------------------------------------------------
     async def function_memories(
-        self, namespace: str | None, function_id: str, *, namespace_prefix: str | None = None, limit: int = 0
+        self,
+        namespace: str | None,
+        function_id: str,
+        *,
+        namespace_prefix: str | None = None,
+        limit: int = 0,
+        current_only: bool = False,
     ) -> list[tuple[str, str]]:
         """(id, namespace) of memories formed by a function: in one namespace, or in every
-        namespace under a prefix. Newest first; `limit` 0 for all."""
+        namespace under a prefix; only those true now (not superseded) with `current_only`.
+        Newest first; `limit` 0 for all."""
         if namespace is not None:
             where, params = "namespace = ?", [namespace]
         else:
             escaped = (namespace_prefix or "").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where, params = "namespace LIKE ? ESCAPE '\\'", [escaped + "%"]
+        if current_only:
+            where += " AND valid_to IS NULL"
         rows = await self.db.fetchall(
             f"SELECT id, namespace FROM memories WHERE {where}"
             " AND json_extract(metadata, '$.memory_function_id') = ? ORDER BY rowid DESC"
@@ -243,11 +252,14 @@ class FunctionStore:
         )
         return [(r[0], r[1]) for r in rows]
 
-    async def count_function_memories(self, namespace: str, function_id: str) -> int:
+    async def count_function_memories(
+        self, namespace: str, function_id: str, current_only: bool = False
+    ) -> int:
         return int(
             await self.db.scalar(
                 "SELECT COUNT(*) FROM memories WHERE namespace = ?"
-                " AND json_extract(metadata, '$.memory_function_id') = ?",
+                " AND json_extract(metadata, '$.memory_function_id') = ?"
+                + (" AND valid_to IS NULL" if current_only else ""),
                 (namespace, function_id),
             )
         )

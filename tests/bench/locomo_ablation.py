@@ -84,13 +84,9 @@ def pooled(
 #: Each variant is a list of settings of the search's constants; one setting is a plain ablation,
 #: several are chosen among on the other conversations (leave-one-conversation-out).
 VARIANTS: dict[str, list[dict[str, Any]]] = {
-    "one BM25 list (context 0.4), MiniLM": [{"WINDOW_CONTEXT_WEIGHT": 0.0, "STRETCH_WEIGHT": 0.0}],
-    "+ BM25 over the stretch of talk": [{"STRETCH_WEIGHT": 0.0}],
-    "+ stretch bonus (default)": [{}],
+    "one BM25 list (context 0.4), MiniLM": [{"WINDOW_CONTEXT_WEIGHT": 0.0}],
+    "+ BM25 over the stretch of talk (default)": [{}],
     "window BM25 weight, chosen": [{"WINDOW_CONTEXT_WEIGHT": w} for w in (0.7, 1.0, 1.5, 3.0)],
-    "stretch bonus, chosen": [
-        {"STRETCH_WEIGHT": w, "STRETCH_WINDOW": win} for w in (0.05, 0.1, 0.2, 0.3) for win in (1, 2, 3)
-    ],
     "RRF k, chosen": [{"RRF_K": k} for k in (3, 5, 10, 20)],
 }
 

@@ -152,9 +152,20 @@ async def query_user_memory(
     thread_summaries_k: Annotated[
         int | None, Field(description="Threads per summary function (default 5).")
     ] = None,
+    include_superseded: Annotated[
+        bool, Field(description="Also rank memories that were superseded (no longer true).")
+    ] = False,
 ) -> QueryResult:
     return await (await services(ctx)).user_memory.query(
-        user_id, text, k, memory_function_ids, weights, states_to_return, thread_summaries, thread_summaries_k
+        user_id,
+        text,
+        k,
+        memory_function_ids,
+        weights,
+        states_to_return,
+        thread_summaries,
+        thread_summaries_k,
+        include_superseded,
     )
 
 

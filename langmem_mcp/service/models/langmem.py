@@ -158,6 +158,9 @@ class QueriedMemory(BaseModel):
     scores: Scores
     score: float
     metadata: dict[str, Any] = Field(default_factory=dict)
+    valid_from: str = ""
+    valid_to: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    superseded_by: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ThreadSummary(BaseModel):

@@ -37,16 +37,21 @@ class HostAgentTask(BaseModel):
 
 class StoredMemory(BaseModel):
     id: str
-    action: Literal["created", "exists", "updated", "deleted"]
+    action: Literal["created", "exists", "updated", "superseded", "deleted"]
     kind: str = "Memory"
     content: str | dict[str, Any] | None = None
     importance: float | None = None
+    superseded: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="A supersede: the memory that is no longer true (kept, with valid_to and superseded_by).",
+    )
 
 
 class SkippedChange(BaseModel):
     """A change the model asked for that could not be stored (e.g. the memory changed meanwhile)."""
 
-    op: Literal["insert", "update", "delete"]
+    op: Literal["insert", "update", "supersede", "delete"]
     id: str
     reason: str
 
@@ -55,6 +60,9 @@ class ExtractionOutcome(BaseModel):
     namespace: list[str]
     inserted: list[StoredMemory] = Field(default_factory=list)
     updated: list[StoredMemory] = Field(default_factory=list)
+    superseded: list[StoredMemory] = Field(
+        default_factory=list, description="New memories that replaced outdated ones (each names the old one)."
+    )
     deleted: list[StoredMemory] = Field(default_factory=list)
     skipped: list[SkippedChange] = Field(default_factory=list)
     refused_calls: list[str] = Field(

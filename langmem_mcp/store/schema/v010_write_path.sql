@@ -1,4 +1,4 @@
--- 9: a write commits its row with its own text's vector and leaves the context (and the vector
+-- 10: a write commits its row with its own text's vector and leaves the context (and the vector
 -- mixing it in) to the index worker: `indexed` has states besides 0 (no vector) and 1 (done)
 -- (store/memories.py, Indexed), and `context_stale` marks rows whose neighbours changed, so their
 -- context is worked out again. Two partial indexes find that work and stay as small as it is.

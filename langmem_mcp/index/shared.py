@@ -59,6 +59,10 @@ class SharedIndex:
         self._held: dict[str, int] = {}
         self._held_lock = threading.Lock()
         self._last_busy = time.monotonic()
+        #: Calls that other layers answer through the owner's socket (name → function of the
+        #: call's arguments, run in the connection's thread): prompt recall for hooks, which must
+        #: not load a model of their own.
+        self.extra_ops: dict[str, Callable[..., Any]] = {}
 
     def hold(self, ids: Sequence[str], delta: int) -> None:
         """Mark ids as being embedded by this process (+1) or done (-1), so the background worker
@@ -165,6 +169,8 @@ class SharedIndex:
             return indexer.delete(*args)
         if op in ("query", "all_ids"):
             return getattr(indexer.index, op)(*args)
+        if op in self.extra_ops:
+            return self.extra_ops[op](*args)
         raise ValueError(f"unknown index call {op!r}")
 
     def _call(self, op: str, *args: Any) -> Any:

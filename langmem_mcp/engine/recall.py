@@ -40,9 +40,10 @@ def _lines(section: Section, allowance: int) -> list[str]:
     used = sum(len(x) + 1 for x in lines)
     for item in section.items:
         room = min(section.item_chars, allowance - used - 3)  # "- " and the newline
-        if room < MIN_ITEM_CHARS:
-            break
-        line = "- " + fit(item, room)
+        whole = fit(item, section.item_chars)
+        if len(whole) > room and room < MIN_ITEM_CHARS:
+            break  # no room for it, even cut
+        line = "- " + fit(whole, room)
         lines.append(line)
         used += len(line) + 1
     return lines if len(lines) > bool(section.title) else []
@@ -79,6 +80,25 @@ def render(sections: Sequence[Section], budget: int, header: str, footer: str = 
 # -- the relevance floor ---------------------------------------------------------------------------
 
 
+#: Words nearly every prompt to a coding assistant uses ("run the tests again", "fix the failing
+#: build"): a memory sharing only these with a prompt is not about it, so the floor ignores them.
+COMMON_WORDS = frozenset(
+    """run runs running ran test tests testing tested fix fixes fixed fixing fail fails failed failing
+    add adds added make makes made use uses using used file files code function functions method
+    methods class error errors bug bugs change changes changed update updates updated check build
+    write read please again now new work works working like want need look show get set help thing
+    things way try see let go going done can could would should will just still thanks ok okay yes
+    sure first last next line lines value values type name call return create delete remove move
+    rename explain why how what where when which who commit push pull merge branch version project
+    tell know think give keep find start stop open close""".split()
+)
+
+
+def prompt_terms(words: Sequence[str]) -> list[str]:
+    """The words of a prompt (stopwords already dropped) that can tell memories apart."""
+    return [w for w in words if w not in COMMON_WORDS]
+
+
 def idf(df: int, n: int) -> float:
     """Inverse document frequency; a term no memory holds counts as a rare one (df = 1)."""
     return math.log(1.0 + max(n, 1) / max(df, 1))
@@ -96,8 +116,10 @@ def coverage(terms: Sequence[str], matched: set[str], df: Mapping[str, int], n: 
 LEXICAL_FLOOR = 0.5
 #: … and at least this many of its terms (or all of them, for a shorter prompt).
 MIN_MATCHED_TERMS = 2
-#: Semantic floor (MiniLM cosine of the prompt and the memory's own text), with a model at hand.
-SEMANTIC_FLOOR = 0.5
+#: Semantic floor (MiniLM cosine of the prompt and the memory's own text), with a model at hand:
+#: prompts about a stored fact scored 0.41-0.54 against it, everyday coding prompts at most 0.30
+#: against any (tests/test_capture.py has the sample).
+SEMANTIC_FLOOR = 0.4
 
 
 def lexically_relevant(terms: Sequence[str], matched: set[str], df: Mapping[str, int], n: int) -> bool:

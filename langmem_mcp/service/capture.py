@@ -217,18 +217,19 @@ class CaptureService:
 
     # -- a serving process's worker ------------------------------------------------------------
     async def start(self) -> None:
-        """Serve prompt recall to hooks through the index owner, and work the queue while the
-        process lives (whenever it holds the capture lock)."""
-        if self._task is None:
-            self._stop.clear()
-            self._task = asyncio.get_running_loop().create_task(self._worker(), name="langmem-capture")
-
-    async def _worker(self) -> None:
+        """Serve prompt recall to hooks through the index owner (with the loaded model), and work
+        the queue while the process lives (whenever it holds the capture lock)."""
+        if self._task is not None:
+            return
         try:
             self._shared = await self.index.get()
             self._shared.extra_ops["recall"] = self.recall_for_hook
         except Exception:  # noqa: BLE001 - hooks then recall by keywords alone
             log.exception("prompt recall through the index owner is unavailable")
+        self._stop.clear()
+        self._task = asyncio.get_running_loop().create_task(self._worker(), name="langmem-capture")
+
+    async def _worker(self) -> None:
         while not self._stop.is_set():
             try:
                 if self.lock.held or await asyncio.to_thread(self.lock.try_acquire):

@@ -145,7 +145,7 @@ def lexical_hits(
     conn: sqlite3.Connection, prompt: str, namespaces: Sequence[str], session_id: str | None
 ) -> tuple[dict[str, float], list[str]]:
     """({id: coverage} of the memories over the lexical floor, every candidate id read)."""
-    terms = lexical.terms(prompt)[:MAX_TERMS]
+    terms = recall.prompt_terms(lexical.terms(prompt))[:MAX_TERMS]
     match = lexical.match_expression(" ".join(terms))
     if not match:
         return {}, []

@@ -52,12 +52,11 @@ def _save(path: Path, config: dict[str, Any], print_only: bool) -> str:
     if not config:
         import shutil
 
-        backup = path.with_name(path.name + ".bak")
-        shutil.copy2(path, backup)
+        kept = path.with_name(path.name + ".bak")
+        shutil.copy2(path, kept)
         path.unlink()
-        return f"removed {path}, which held nothing else (kept as {backup})"
-    backup = write_config(path, config)
-    return f"previous file kept as {backup}"
+        return f"removed {path}, which held nothing else (kept as {kept})"
+    return f"previous file kept as {write_config(path, config)}"
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

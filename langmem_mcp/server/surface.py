@@ -119,6 +119,7 @@ class Feature:
                     description=options["description"],
                     arguments=arguments,
                     fn=prompt_boundary(options["name"], _served_first(fn, served)),
+                    context_kwarg=None,
                 )
             )
 

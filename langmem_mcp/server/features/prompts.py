@@ -50,10 +50,10 @@ async def recall(served: ServerContext, topic: str, project: str | None = None) 
     memories = (await served.services()).memories
     blocks = []
     for ns in scope.searchable():
-        hits = await memories.search(topic, ns.split("/"), limit=3 * RECALL_PER_NAMESPACE)
+        found: list[Any] = await memories.search(topic, ns.split("/"), limit=3 * RECALL_PER_NAMESPACE)
         # Formation without a model keeps each user message as a memory of the user too: the
         # conversation memories already show those.
-        hits = [h for h in hits if h.metadata.get("source") not in RAW_SOURCES][:RECALL_PER_NAMESPACE]
+        hits = [h for h in found if h.metadata.get("source") not in RAW_SOURCES][:RECALL_PER_NAMESPACE]
         if hits:
             lines = [f"- {h.content} (id {h.id}, {h.updated_at[:10]})" for h in hits]
             blocks.append(f"From {json.dumps(ns.split('/'), ensure_ascii=False)}:\n" + "\n".join(lines))

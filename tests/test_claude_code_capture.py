@@ -162,3 +162,30 @@ def test_capture_loop_with_the_real_claude_code(claude: Path, tmp_path: Path) ->
     with ScriptedModel([say("Plain answer.")]) as model:
         ok(run_claude(claude, project, home, "Anything?", model, extra_env=NO_LLM))
     assert "langmem-mcp" not in model_input(model.turns[0].body)
+
+
+def test_the_plugin_example_with_the_real_claude_code(claude: Path, tmp_path: Path) -> None:
+    """examples/claude-code-plugin loaded with --plugin-dir: its hooks capture the first session
+    and give the second its context; its server entry starts the memory tools."""
+    scripts = Path(sys.executable).parent
+    if not (scripts / "langmem-mcp").is_file():
+        pytest.skip(f"no langmem-mcp console script beside {sys.executable} (install the package to run it)")
+    home, project, data = tmp_path / "home", tmp_path / "project", tmp_path / "data"
+    home.mkdir()
+    project.mkdir()
+    user_settings(home, {})
+    plugin = ["--plugin-dir", str(REPO / "examples" / "claude-code-plugin")]
+    env = {**NO_LLM, "LANGMEM_MCP_DATA_DIR": str(data), "PATH": f"{scripts}{os.pathsep}{os.environ['PATH']}"}
+
+    facts = "Note for later: the staging cluster is called kestrel-2."
+    with ScriptedModel([say("kestrel-2, noted.")]) as model:
+        first = ok(run_claude(claude, project, home, facts, model, args=plugin, extra_env=env))
+    assert "mcp__plugin_langmem-memory_memory__search_memory" in model_input(model.turns[0].body)
+    wait_until_stored(data, first["session_id"])
+
+    with ScriptedModel([say("It is kestrel-2.")]) as model:
+        second = ok(run_claude(claude, project, home, "Staging cluster?", model, args=plugin, extra_env=env))
+    sent = model_input(model.turns[0].body)
+    assert "SessionStart hook additional context: Long-term memory (langmem-mcp)" in sent
+    assert "kestrel-2" in sent
+    wait_until_stored(data, second["session_id"])

@@ -22,6 +22,8 @@ from langmem_mcp.config import Settings
 NAME = "import-transcripts"
 HELP = "import past Claude Code / Codex / OpenAI-format sessions (default: ~/.claude/projects)"
 SUFFIXES = (".jsonl", ".json")
+#: Waiting on another process to store the queue, give up after this long without progress.
+STALL_SECONDS = 120.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -109,7 +111,8 @@ def _accept_all(settings: Settings, files: list[Path], bar: Any) -> dict[str, An
 
 
 def _store(settings: Settings, jobs: int, quiet: bool) -> int:
-    """Store the queue here, or, when a running server holds it, let the server store it."""
+    """Store the queue here or, when another process holds it (a running server, a capture
+    worker), wait while that process stores it."""
     import asyncio
 
     from langmem_mcp.commands.import_ import Bar
@@ -120,11 +123,7 @@ def _store(settings: Settings, jobs: int, quiet: bool) -> int:
         return 0
     lock = queue_lock(settings.data_dir)
     if not lock.try_acquire():
-        print(
-            "a running langmem-mcp server holds the capture queue: it stores what was imported",
-            file=sys.stderr,
-        )
-        return 0
+        return _wait_for(settings, jobs, quiet)
     bar = Bar(jobs, enabled=not quiet)
 
     async def drain() -> int:
@@ -136,6 +135,45 @@ def _store(settings: Settings, jobs: int, quiet: bool) -> int:
     finally:
         lock.release()
         bar.close()
+
+
+def _wait_for(settings: Settings, jobs: int, quiet: bool) -> int:
+    import time
+
+    from langmem_mcp.commands.import_ import Bar
+    from langmem_mcp.store import capture as store
+
+    print(
+        "another langmem-mcp process (a server, or a capture worker) stores the queue; waiting for it "
+        "(Ctrl-C leaves the rest queued: it is stored all the same)",
+        file=sys.stderr,
+    )
+    bar = Bar(jobs, enabled=not quiet)
+    conn = store.connect(settings.db_path, 10_000)
+
+    def left() -> int:  # a job that failed waits for its retry: doctor shows it
+        state = store.queue_state(conn)
+        return state.waiting - state.failing
+
+    try:
+        before, moved = left(), time.monotonic()
+        while before:
+            time.sleep(0.5)
+            now = left()
+            if now < before:
+                bar(before - now)
+                moved = time.monotonic()
+            elif time.monotonic() - moved > STALL_SECONDS:
+                print(
+                    f"\nno progress for {STALL_SECONDS:.0f} s: {now} jobs stay queued (see doctor)",
+                    file=sys.stderr,
+                )
+                return jobs - now
+            before = now
+    finally:
+        conn.close()
+        bar.close()
+    return jobs
 
 
 def _dry_run(settings: Settings, files: list[Path]) -> int:

@@ -32,7 +32,8 @@ from langmem_mcp.config import Settings
 from langmem_mcp.engine import similarity
 from langmem_mcp.engine.projects import conversation_namespace, project_namespace
 from langmem_mcp.llm.prompts import declare, default_library
-from langmem_mcp.service import capture_log, recall
+from langmem_mcp.service import capture_log
+from langmem_mcp.service import recall as recalling
 from langmem_mcp.service.capture_accept import queue_lock
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.threads import ThreadService
@@ -264,19 +265,35 @@ class CaptureService:
                 self._conn = None
 
     # -- prompt recall for hooks, with the loaded model ---------------------------------------
+    def recall(
+        self,
+        scope: recalling.Scope,
+        text: str,
+        session_id: str | None = None,
+        limit: int = recalling.PROMPT_ITEMS,
+    ) -> list[recalling.Hit]:
+        """The memories ``text`` bears on, over the relevance floor: keywords, and the model's
+        similarity once it is loaded. Blocking (SQLite and the model): run it in a thread."""
+        conn = store.connect(self.settings.db_path, busy_timeout_ms=1000)
+        try:
+            return recalling.prompt_recall(conn, scope, text, session_id, self._semantic(conn), limit)
+        finally:
+            conn.close()
+
+    async def recall_topic(self, scope: recalling.Scope, text: str, limit: int) -> list[recalling.Hit]:
+        """`recall` with the model loaded first (the MCP prompt of that name)."""
+        if self._shared is None:
+            self._shared = await self.index.get()
+        return await asyncio.to_thread(self.recall, scope, text, None, limit)
+
     def recall_for_hook(
         self, user_id: str, default_namespace: str, project: str | None, prompt: str, session_id: str | None
     ) -> list[dict[str, Any]]:
-        """Runs in the index owner's connection thread: keywords and the model's similarity."""
-        scope = recall.Scope(user_id, default_namespace, project)
-        conn = store.connect(self.settings.db_path, busy_timeout_ms=1000)
-        try:
-            hits = recall.prompt_recall(conn, scope, prompt, session_id, self._semantic(conn))
-        finally:
-            conn.close()
+        """The index owner's answer to a hook (in the owner's connection thread)."""
+        hits = self.recall(recalling.Scope(user_id, default_namespace, project), prompt, session_id)
         return [h.__dict__ for h in hits]
 
-    def _semantic(self, conn: sqlite3.Connection) -> recall.Semantic:
+    def _semantic(self, conn: sqlite3.Connection) -> recalling.Semantic:
         shared = self._shared
         exact_max = self.settings.exact_search_max
 
@@ -294,7 +311,7 @@ class CaptureService:
                 found, matrix = vector_rows.page(conn, ns, "", exact_max + 1, embedder.dim)
                 if not found or len(found) > exact_max:
                     continue
-                ids += [found[i] for i, _ in similarity.top_k(query, matrix, recall.CANDIDATES)]
+                ids += [found[i] for i, _ in similarity.top_k(query, matrix, recalling.CANDIDATES)]
             rows = store.memories_by_id(conn, list(dict.fromkeys(ids)))
             kept = [
                 r for r in rows.values() if session_id is None or r.metadata.get("session_id") != session_id

@@ -180,17 +180,20 @@ def prompt_recall(
     prompt: str,
     session_id: str | None,
     semantic: Semantic | None = None,
+    limit: int = PROMPT_ITEMS,
 ) -> list[Hit]:
-    """The few memories a prompt bears on, best first; most prompts get none."""
+    """The few memories a prompt bears on, best first; most prompts get none. Memories of the
+    session itself (already in the host's context) are left out, and so are raw messages."""
     namespaces = scope.searchable()
     scores, candidates = lexical_hits(conn, prompt, namespaces, session_id)
     if semantic is not None:
         for mid, cosine in semantic(prompt, namespaces, candidates, session_id).items():
             if cosine >= recall.SEMANTIC_FLOOR:
                 scores[mid] = max(scores.get(mid, 0.0), cosine)
-    best = sorted(scores, key=lambda k: -scores[k])[:PROMPT_ITEMS]
-    rows = store.memories_by_id(conn, best)
-    return [Hit(k, rows[k].namespace, rows[k].content, round(scores[k], 3)) for k in best if k in rows]
+    rows = store.memories_by_id(conn, list(scores))
+    kept = [k for k in rows if rows[k].metadata.get("source") not in RAW_SOURCES]
+    best = sorted(kept, key=lambda k: -scores[k])[:limit]
+    return [Hit(k, rows[k].namespace, rows[k].content, round(scores[k], 3)) for k in best]
 
 
 def render_hits(hits: Sequence[Hit]) -> str:

@@ -45,7 +45,7 @@ EVENTS = {
 INGEST = {"Stop": False, "PreCompact": True, "SessionEnd": True}  # event → make the summary
 #: How long the hook waits for SQLite's lock, and for a running server's prompt recall.
 BUSY_TIMEOUT_MS = 2000
-OWNER_TIMEOUT_SECONDS = 0.8
+OWNER_TIMEOUT_SECONDS = 0.5
 #: A worker started at the end of a session waits this long for a server to let go of the queue.
 WORKER_WAIT_SECONDS = 120.0
 #: Catch-up at session start looks at this many recent sessions of the project.

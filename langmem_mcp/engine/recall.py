@@ -81,7 +81,8 @@ def render(sections: Sequence[Section], budget: int, header: str, footer: str = 
 
 
 #: Words nearly every prompt to a coding assistant uses ("run the tests again", "fix the failing
-#: build"): a memory sharing only these with a prompt is not about it, so the floor ignores them.
+#: build"), and the speakers captured turns start with ("User: …"): a memory sharing only these with
+#: a prompt is not about it, so the floor ignores them.
 COMMON_WORDS = frozenset(
     """run runs running ran test tests testing tested fix fixes fixed fixing fail fails failed failing
     add adds added make makes made use uses using used file files code function functions method
@@ -90,7 +91,7 @@ COMMON_WORDS = frozenset(
     things way try see let go going done can could would should will just still thanks ok okay yes
     sure first last next line lines value values type name call return create delete remove move
     rename explain why how what where when which who commit push pull merge branch version project
-    tell know think give keep find start stop open close""".split()
+    tell know think give keep find start stop open close user users assistant""".split()
 )
 
 

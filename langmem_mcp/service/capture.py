@@ -58,6 +58,12 @@ MESSAGE_BATCH = 500
 DISTILLED_KEY = "langmem-capture"
 SPEAKERS = {"user": "User", "assistant": "Assistant"}
 PROJECT_MEMORY = declare("capture_project_memory", "project")
+#: Prompt recall with the model: the memories nearest the prompt by stored vector (at least
+#: NEAR_FLOOR, at most SEMANTIC_CHECKS of them) have their own text embedded and compared with the
+#: prompt (the first EMBED_CHARS characters): a stored vector mixes in the memory's neighbours.
+SEMANTIC_CHECKS = 4
+NEAR_FLOOR = 0.25
+EMBED_CHARS = 500
 #: Conversations captured without a working directory.
 NO_PROJECT = ["conversations"]
 
@@ -297,30 +303,29 @@ class CaptureService:
         shared = self._shared
         exact_max = self.settings.exact_search_max
 
-        def score(
-            prompt: str, namespaces: Sequence[str], candidates: Sequence[str], session_id: str | None
-        ) -> dict[str, float]:
+        def score(prompt: str, namespaces: Sequence[str], session_id: str | None) -> dict[str, float]:
+            """The stored vectors pick the nearest memories; each one's own text, embedded, decides."""
             import numpy as np
 
             if shared is None:
                 return {}
             embedder = shared.embedder
-            query = embedder.embed([prompt])[0]
-            ids = list(dict.fromkeys(candidates))
+            query = np.asarray(embedder.embed([prompt])[0], dtype=np.float32)
+            near: dict[str, float] = {}
             for ns in namespaces:
                 found, matrix = vector_rows.page(conn, ns, "", exact_max + 1, embedder.dim)
                 if not found or len(found) > exact_max:
-                    continue
-                ids += [found[i] for i, _ in similarity.top_k(query, matrix, recalling.CANDIDATES)]
-            rows = store.memories_by_id(conn, list(dict.fromkeys(ids)))
+                    continue  # a namespace that large is searched by keywords here
+                near |= {found[i]: c for i, c in similarity.top_k(query, matrix, recalling.CANDIDATES)}
+            nearest = [k for k in sorted(near, key=lambda k: -near[k]) if near[k] >= NEAR_FLOOR]
+            rows = store.memories_by_id(conn, nearest[:SEMANTIC_CHECKS])
             kept = [
                 r for r in rows.values() if session_id is None or r.metadata.get("session_id") != session_id
             ]
             if not kept:
                 return {}
-            vectors = np.asarray(embedder.embed([r.content for r in kept]), dtype=np.float32)
-            cosines = vectors @ np.asarray(query, dtype=np.float32)
-            return {r.id: float(c) for r, c in zip(kept, cosines, strict=True)}
+            vectors = np.asarray(embedder.embed([r.content[:EMBED_CHARS] for r in kept]), dtype=np.float32)
+            return {r.id: float(c) for r, c in zip(kept, vectors @ query, strict=True)}
 
         return score
 

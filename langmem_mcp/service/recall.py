@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from langmem_mcp.engine import lexical, recall
-from langmem_mcp.engine.projects import conversation_namespace, project_namespace
+from langmem_mcp.engine.projects import CONVERSATIONS, conversation_namespace, project_namespace
 from langmem_mcp.store import capture as store
 
 SESSION_HEADER = (
@@ -124,9 +124,9 @@ def session_context(conn: sqlite3.Connection, scope: Scope, session_id: str | No
 
 # -- prompt recall -----------------------------------------------------------------------------------
 
-#: With a model: (prompt, namespaces, lexical candidate ids, session to leave out) → {id: cosine of
-#: the prompt and the memory's text} for the candidates and the namespaces' nearest memories.
-Semantic = Callable[[str, Sequence[str], Sequence[str], "str | None"], dict[str, float]]
+#: With a model: (prompt, namespaces, session to leave out) → {id: cosine of the prompt and the
+#: memory's own text} for the namespaces' memories nearest the prompt.
+Semantic = Callable[[str, Sequence[str], "str | None"], dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -143,23 +143,21 @@ def _scoped(namespace: str, expression: str) -> str:
 
 def lexical_hits(
     conn: sqlite3.Connection, prompt: str, namespaces: Sequence[str], session_id: str | None
-) -> tuple[dict[str, float], list[str]]:
-    """({id: coverage} of the memories over the lexical floor, every candidate id read)."""
+) -> dict[str, float]:
+    """{id: coverage} of the best keyword matches that are over the lexical floor."""
     terms = recall.prompt_terms(lexical.terms(prompt))[:MAX_TERMS]
     match = lexical.match_expression(" ".join(terms))
     if not match:
-        return {}, []
+        return {}
     passed: dict[str, float] = {}
-    seen: list[str] = []
     for ns in namespaces:
         n = store.namespace_size(conn, ns)
         if n == 0:
             continue
-        exclude = session_id if ns.endswith("/" + "conversations") else None
+        exclude = session_id if ns.split("/")[-1] == CONVERSATIONS else None
         found = store.lexical_candidates(conn, _scoped(ns, match), ns, CANDIDATES, exclude)
         if not found:
             continue
-        seen += [i for _, i in found]
         rowids = {r for r, _ in found}
         df: dict[str, int] = {}
         matched: dict[int, set[str]] = {r: set() for r in rowids}
@@ -171,7 +169,7 @@ def lexical_hits(
         for rowid, mid in found:
             if recall.lexically_relevant(terms, matched[rowid], df, n):
                 passed[mid] = recall.coverage(terms, matched[rowid], df, n)
-    return passed, seen
+    return passed
 
 
 def prompt_recall(
@@ -185,9 +183,9 @@ def prompt_recall(
     """The few memories a prompt bears on, best first; most prompts get none. Memories of the
     session itself (already in the host's context) are left out, and so are raw messages."""
     namespaces = scope.searchable()
-    scores, candidates = lexical_hits(conn, prompt, namespaces, session_id)
+    scores = lexical_hits(conn, prompt, namespaces, session_id)
     if semantic is not None:
-        for mid, cosine in semantic(prompt, namespaces, candidates, session_id).items():
+        for mid, cosine in semantic(prompt, namespaces, session_id).items():
             if cosine >= recall.SEMANTIC_FLOOR:
                 scores[mid] = max(scores.get(mid, 0.0), cosine)
     rows = store.memories_by_id(conn, list(scores))

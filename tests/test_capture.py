@@ -308,3 +308,69 @@ async def test_openai_and_codex_transcripts(services: Services) -> None:
     await services.capture.drain()
     thread = json.loads(json.dumps((await services.threads.get(rollout.thread_id)).model_dump(mode="json")))
     assert thread["message_count"] == rollout.turns
+
+
+async def test_with_a_model_summaries_and_project_memories(tmp_path: Path, project: Path) -> None:
+    """With an LLM (a scripted Messages API here) a session's end brings the model's summary, and the
+    memory manager distils the session, once per new part, into memories of the project."""
+    from tests.fake_anthropic import FakeAnthropic, tools
+
+    asked: list[dict[str, Any]] = []
+
+    def respond(body: dict[str, Any]) -> Any:
+        asked.append(body)
+        names = {t["name"] for t in body.get("tools", [])}
+        if (body.get("tool_choice") or {}).get("name") == "write_summary":
+            summary = {
+                "title": "Checkout moved",
+                "summary": "The checkout is now the till service.",
+                "topics": ["till"],
+            }
+            return tools(("write_summary", summary))
+        if "insert_memory" in names:
+            assert 'software project "shop"' in body["system"]
+            return tools(
+                (
+                    "insert_memory",
+                    {"content": "The shop's checkout service is called till.", "importance": 0.8},
+                ),
+                ("done", {}),
+            )
+        raise AssertionError(f"unexpected request: {body}")
+
+    with FakeAnthropic([respond] * 10) as fake:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            llm="auto",
+            anthropic_api_key="sk-test",
+            anthropic_base_url=fake.url,
+            user_id="ada",
+        )
+        async with open_services(settings) as services:
+            t = Transcript(tmp_path / "s1.jsonl", project)
+            t.exchange("We moved the checkout into a service called till.", "Till it is.")
+            queue(services, t, "SessionEnd", summarize=True)
+            assert await services.capture.drain() == 1
+            assert len(asked) == 2
+            summary = await services.memories.list(["threads", t.session_id, "summary"])
+            assert summary.memories[0].metadata["method"] == "llm"
+            assert summary.memories[0].content.startswith("Checkout moved")
+            facts = await services.memories.list(["projects", "shop"])
+            assert [(m.content, m.importance) for m in facts.memories] == [
+                ("The shop's checkout service is called till.", 0.8)
+            ]
+
+            assert queue(services, t, "SessionEnd", summarize=True).job is None  # nothing new: no model call
+            t.exchange("Till runs on port 7070.", "Noted.")
+            queue(services, t, "SessionEnd", summarize=True)
+            await services.capture.drain()
+            extraction = [b for b in asked if "insert_memory" in {x["name"] for x in b["tools"]}]
+            assert len(extraction) == 2
+            assert "7070" in json.dumps(extraction[1]["messages"])
+            assert "We moved the checkout" not in json.dumps(extraction[1]["messages"])  # only the new part
+
+            conn = connect(services)
+            text = recall.session_context(conn, recall.Scope("ada", "memories", "shop"), "next", 2000)
+            conn.close()
+            assert "Project shop:\n- The shop's checkout service is called till." in text
+            assert "Last session, " in text and "(extractive summary)" not in text

@@ -218,7 +218,7 @@ class CaptureService:
             return
         instructions = default_library().render(PROJECT_MEMORY, project=session.project)
         await self.llm.extract_memories(
-            model, new, project_namespace(session.project), instructions=instructions
+            model, new, project_namespace(session.project), instructions=instructions, with_importance=True
         )
         await self.threads.set_state(session.thread_id, {"messages": len(messages)}, DISTILLED_KEY)
 

@@ -100,10 +100,12 @@ def test_capture_loop_with_the_real_claude_code(claude: Path, tmp_path: Path) ->
     user_settings(home, {"permissions": {"allow": ["mcp__memory"]}})
 
     # 1. install, as a user would
-    res = langmem(home, project, "install", "claude-code", "--hooks", "--data-dir", str(data))
+    res = langmem(
+        home, project, "install", "claude-code", "--hooks", "--prompt-recall", "--data-dir", str(data)
+    )
     assert res.returncode == 0, res.stderr
     hooks = json.loads((project / ".claude" / "settings.json").read_text())["hooks"]
-    assert set(hooks) == {"SessionStart", "Stop", "PreCompact", "SessionEnd"}
+    assert set(hooks) == {"SessionStart", "UserPromptSubmit", "Stop", "PreCompact", "SessionEnd"}
     assert "memory" in json.loads((project / ".mcp.json").read_text())["mcpServers"]
 
     # 2. a first session states facts
@@ -149,6 +151,9 @@ def test_capture_loop_with_the_real_claude_code(claude: Path, tmp_path: Path) ->
     sent = seen["input"]
     assert "SessionStart hook additional context: Long-term memory (langmem-mcp)" in sent
     assert "Helix" in sent and "Fly.io" in sent
+    # prompt recall: the first session's turn, recalled for this prompt
+    recalled = sent.split("UserPromptSubmit hook additional context: ", 1)[1]
+    assert recalled.startswith("Memories (langmem-mcp)") and "favourite editor is Helix" in recalled[:600]
     found = json.loads(tool_result_text(model.turns[-1].tool_results()[-1]))["memories"]
     assert found[0]["content"] == "User: " + facts
     wait_until_stored(data, second["session_id"])

@@ -142,26 +142,15 @@ def _scope(payload: dict[str, Any], settings: Settings) -> Any:
 
 
 def _open(settings: Settings, create: bool) -> sqlite3.Connection | None:
-    """The database with the capture tables; None when there is none yet and ``create`` is off.
-    A new or older data dir is migrated first (rare: the first hook after an install or upgrade)."""
+    """The database with the capture tables (a new or older one migrated first); None when there
+    is none yet and ``create`` is off."""
     from langmem_mcp.store import capture as store
 
     if not settings.db_path.exists():
         if not create:
             return None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        return store.connect(settings.db_path, BUSY_TIMEOUT_MS)
-    except store.SchemaNotReady:
-        import asyncio
-
-        from langmem_mcp.store.sqlite import Database
-
-        async def migrate() -> None:
-            await (await Database.open(settings.db_path)).close()
-
-        asyncio.run(migrate())
-        return store.connect(settings.db_path, BUSY_TIMEOUT_MS)
+    return store.open_migrated(settings.db_path, BUSY_TIMEOUT_MS)
 
 
 def session_start(payload: dict[str, Any], settings: Settings) -> str:
@@ -172,16 +161,14 @@ def session_start(payload: dict[str, Any], settings: Settings) -> str:
         return ""
     try:
         scope = _scope(payload, settings)
-        if catch_up(conn, payload, scope.project, settings):
+        if catch_up(conn, scope.project, settings):
             ensure_worker(settings, wait=False)
         return recall.session_context(conn, scope, payload.get("session_id"), settings.session_context_chars)
     finally:
         conn.close()
 
 
-def catch_up(
-    conn: sqlite3.Connection, payload: dict[str, Any], project: str | None, settings: Settings
-) -> int:
+def catch_up(conn: sqlite3.Connection, project: str | None, settings: Settings) -> int:
     """Accept what earlier sessions of the project wrote after their last hook (a session that
     crashed, or was killed before its SessionEnd hook finished). Returns the jobs queued."""
     from langmem_mcp.service.capture_accept import accept
@@ -320,6 +307,15 @@ def worker(settings: Settings, wait: bool) -> int:
     from langmem_mcp.service.capture_accept import queue_lock
     from langmem_mcp.store import capture as store
 
+    def ready() -> bool:
+        conn = _open(settings, create=False)
+        if conn is None:
+            return False
+        try:
+            return bool(store.next_jobs(conn, 1))
+        finally:
+            conn.close()
+
     lock = queue_lock(settings.data_dir)
     deadline = time.monotonic() + (WORKER_WAIT_SECONDS if wait else 0.0)
     while True:
@@ -328,20 +324,12 @@ def worker(settings: Settings, wait: bool) -> int:
                 return 0
             time.sleep(0.25)
         try:
-            conn = _open(settings, create=False)
-            pending = 0 if conn is None else store.pending_jobs(conn)
-            if conn is not None:
-                conn.close()
-            if pending:
+            if ready():
                 _store_queue(settings)
         finally:
             lock.release()
         # A hook may have queued a job after the last look and seen the lock held: look again.
-        conn = _open(settings, create=False)
-        ready = [] if conn is None else store.next_jobs(conn, 1)
-        if conn is not None:
-            conn.close()
-        if not ready:
+        if not ready():
             return 0
         deadline = time.monotonic()
 

@@ -79,23 +79,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _connect(settings: Settings) -> Any:
-    import asyncio
-
-    from langmem_mcp.store import capture as store
-    from langmem_mcp.store.sqlite import Database
-
-    async def migrate() -> None:
-        await (await Database.open(settings.db_path)).close()
-
-    asyncio.run(migrate())  # as a server would: an older file is migrated, a newer one refused
-    return store.connect(settings.db_path, 10_000)
-
-
 def _accept_all(settings: Settings, files: list[Path], bar: Any) -> dict[str, Any]:
     from langmem_mcp.service.capture_accept import accept
+    from langmem_mcp.store import capture as store
 
-    conn = _connect(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = store.open_migrated(settings.db_path, 10_000)
     report: dict[str, Any] = {"turns": 0, "sessions": 0, "jobs": 0, "problems": []}
     try:
         for path in files:

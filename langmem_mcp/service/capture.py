@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import similarity
 from langmem_mcp.engine.projects import conversation_namespace, project_namespace
+from langmem_mcp.errors import NotFound
 from langmem_mcp.llm.prompts import declare, default_library
 from langmem_mcp.service import capture_log
 from langmem_mcp.service import recall as recalling
@@ -191,8 +192,11 @@ class CaptureService:
         await self.memories.create_many(items)
 
     async def _summarize(self, session: store.SessionRow) -> str | None:
-        thread = await self.threads.list_messages(session.thread_id, page_size=1)
-        if not thread.messages:
+        try:
+            thread = await self.threads.get(session.thread_id)
+        except NotFound:  # no turn was kept (or the thread was deleted since): nothing to summarise
+            return None
+        if not thread.message_count:
             return None
         model = self.formation.llm()
         outcome = await self.llm.summarize_thread(model, session.thread_id)

@@ -68,6 +68,24 @@ def connect(db_path: Path, busy_timeout_ms: int = 2000, *, shared: bool = False)
     return conn
 
 
+def open_migrated(db_path: Path, busy_timeout_ms: int = 2000) -> sqlite3.Connection:
+    """`connect`, migrating a new or older file first, as a server opening it would (rare for a
+    hook: its first run after an install or an upgrade). Creates the file and its folder."""
+    try:
+        return connect(db_path, busy_timeout_ms)
+    except SchemaNotReady:
+        pass
+    import asyncio
+
+    from langmem_mcp.store.sqlite import Database
+
+    async def migrate() -> None:
+        await (await Database.open(db_path)).close()
+
+    asyncio.run(migrate())
+    return connect(db_path, busy_timeout_ms)
+
+
 class Transaction:
     """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), retried while SQLite answers "locked"."""
 
@@ -242,10 +260,6 @@ def job_failed(conn: sqlite3.Connection, job: JobRow, error: str) -> None:
             "UPDATE capture_jobs SET attempts = attempts + 1, last_error = ?, retry_at = ? WHERE seq = ?",
             (error[:2000], retry, job.seq),
         )
-
-
-def pending_jobs(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT count(*) FROM capture_jobs").fetchone()[0])
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,13 @@ def test_capture_loop_with_the_real_claude_code(claude: Path, tmp_path: Path) ->
     assert found[0]["content"] == "User: " + facts
     wait_until_stored(data, second["session_id"])
 
+    # The MCP prompts are slash commands: /mcp__memory__recall (Claude Code passes one word per
+    # argument) renders the recalled memories into the prompt the model receives.
+    with ScriptedModel([say("Helix, as recalled.")]) as model:
+        ok(run_claude(claude, project, home, "/mcp__memory__recall editor", model, extra_env=NO_LLM))
+    recalled = model_input(model.turns[0].body)
+    assert "Here is what long-term memory holds about 'editor'" in recalled and "Helix" in recalled
+
     # 6. uninstall removes what install added, and the next session runs without our hooks
     res = langmem(home, project, "uninstall", "claude-code")
     assert res.returncode == 0, res.stderr

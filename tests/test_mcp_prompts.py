@@ -29,16 +29,20 @@ async def test_the_default_server_serves_the_memory_tools_and_the_prompts(tmp_pa
         assert len(listed) / 4 <= TOOL_BUDGET_TOKENS
         prompts = {p.name: p for p in (await s.list_prompts()).prompts}
         assert set(prompts) == {"recall", "remember", "session_summary"}
-        assert [(a.name, a.required) for a in prompts["recall"].arguments or []] == [
-            ("topic", True),
-            ("project", False),
+        # one argument each at most: Claude Code gives a slash command's words to them one by one
+        assert [[(a.name, a.required) for a in prompts[p].arguments or []] for p in sorted(prompts)] == [
+            [("topic", True)],
+            [("focus", False)],
+            [("project", False)],
         ]
     async with memory_session(tmp_path, LANGMEM_MCP_TOOLS="service") as s:  # prompts come with memory
         assert (await s.list_prompts()).prompts == []
 
 
-async def test_recall_and_remember(tmp_path: Path) -> None:
-    async with memory_session(tmp_path, LANGMEM_MCP_USER_ID="ada") as s:
+async def test_recall_and_remember(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "shop").mkdir()
+    monkeypatch.chdir(tmp_path / "shop")  # the server runs in the project, as Claude Code starts it
+    async with memory_session(tmp_path / "data", LANGMEM_MCP_USER_ID="ada") as s:
         await call(s, "manage_memory", content="Ada deploys on Fridays only before noon.")
         await call(s, "manage_memory", content="The shop deploys with Kamal.", namespace=["projects", "shop"])
         await call(
@@ -47,21 +51,19 @@ async def test_recall_and_remember(tmp_path: Path) -> None:
             content="Unrelated: the office plant is a ficus.",
             namespace=["projects", "shop"],
         )
-        got = await s.get_prompt("recall", {"topic": "how do we deploy?", "project": "shop"})
+        got = await s.get_prompt("recall", {"topic": "how do we deploy?"})
         [message] = got.messages
         text = message.content.text
         assert message.role == "user"
         assert text.startswith("Here is what long-term memory holds about 'how do we deploy?'")
         assert 'Kamal. (namespace ["projects", "shop"], id ' in text and "Fridays" in text
         assert "ficus" not in text  # under the relevance floor
-        nothing = await s.get_prompt("recall", {"topic": "quantum chromodynamics", "project": "shop"})
+        nothing = await s.get_prompt("recall", {"topic": "quantum chromodynamics"})
         assert nothing.messages[0].content.text.startswith("Long-term memory holds nothing about")
         with pytest.raises(MCPError, match="topic is empty"):
             await s.get_prompt("recall", {"topic": "  "})
 
-        remember = (
-            await s.get_prompt("remember", {"focus": "the deploy rules", "project": "shop"})
-        ).messages[0]
+        remember = (await s.get_prompt("remember", {"focus": "the deploy rules"})).messages[0]
         text = remember.content.text
         assert "manage_memory" in text and "one memory per fact" in text.lower()
         assert 'namespace ["projects", "shop"]' in text and "Focus on: the deploy rules" in text

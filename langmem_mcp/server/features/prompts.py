@@ -6,7 +6,8 @@
 - ``session_summary``: the last captured session of the project.
 
 The project is the one the server runs in (hosts such as Claude Code start it in the project's
-directory) unless the ``project`` argument names another. Served with the memory tools.
+directory); ``session_summary`` takes another's name. One argument each at most: Claude Code gives a
+slash command's words to a prompt's arguments one word each, in order. Served with the memory tools.
 """
 
 import asyncio
@@ -41,12 +42,12 @@ def _scope(served: ServerContext, project: str | None) -> Scope:
     "Recall from memory",
     "What long-term memory holds about a topic: the memories of the user, the project and its past "
     "conversations that bear on it, for this conversation.",
-    {"topic": ("What to recall.", True), "project": PROJECT_ARGUMENT},
+    {"topic": ("What to recall.", True)},
 )
-async def recall(served: ServerContext, topic: str, project: str | None = None) -> str:
+async def recall(served: ServerContext, topic: str) -> str:
     if not topic.strip():
         raise InvalidInput("topic is empty: say what to recall")
-    scope = _scope(served, project)
+    scope = _scope(served, None)
     hits = await (await served.services()).capture.recall_topic(scope, topic, RECALLED)
     searched = ", ".join(_listed(ns) for ns in scope.searchable())
     if not hits:
@@ -70,13 +71,13 @@ def _listed(namespace: str) -> str:
     "Remember this conversation",
     "Ask the model to save what this conversation taught it, one self-contained memory per fact, "
     "through manage_memory.",
-    {"focus": ("Optional: what to concentrate on.", False), "project": PROJECT_ARGUMENT},
+    {"focus": ("Optional: what to concentrate on.", False)},
 )
-async def remember(served: ServerContext, focus: str | None = None, project: str | None = None) -> str:
+async def remember(served: ServerContext, focus: str | None = None) -> str:
     from langmem_mcp.llm.prompts import declare, default_library
 
     template = declare(REMEMBER, "project_hint", "focus")
-    scope = _scope(served, project)
+    scope = _scope(served, None)
     hint = ""
     if scope.project_namespace:
         where = json.dumps(scope.project_namespace.split("/"), ensure_ascii=False)

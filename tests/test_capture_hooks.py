@@ -108,6 +108,22 @@ def test_hooks_never_fail_their_host(tmp_path: Path) -> None:
     assert [e["event"] for e in found] == ["Stop", "Stop"]
     assert "JSONDecodeError" in found[0]["error"] and "has no transcript_path" in found[1]["error"]
     assert found[1]["session_id"] == "s"
+    # An event it does not know does nothing; bad arguments are recorded (exit 2 would block a prompt).
+    assert context(hook(data, "post-compact", t.hook_input("PostCompact"))) == ""
+    assert context(hook(data, "stop", t.hook_input("Stop"), LANGMEM_MCP_TOOLS="nope")) == ""
+    bad = subprocess.run(
+        [sys.executable, "-m", "langmem_mcp", "hook", "stop", "--bogus"],
+        input="{}",
+        env=environ(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (bad.returncode, bad.stdout, bad.stderr) == (0, "", "")
+    assert [e["error"].split(":")[0] for e in errors(data)[2:]] == [
+        "bad settings",
+        "bad arguments ['stop', '--bogus']",
+    ]
     doctor = subprocess.run(
         [sys.executable, "-m", "langmem_mcp", "doctor"],
         env={**environ(data), "HOME": str(tmp_path)},
@@ -116,7 +132,7 @@ def test_hooks_never_fail_their_host(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert "[warn] last hook errors: 2 most recent" in doctor.stdout
+    assert "[warn] last hook errors: 4 most recent" in doctor.stdout
     assert "has no transcript_path" in doctor.stdout
 
     # A data dir written by a newer version is left untouched, and the host goes on.

@@ -27,7 +27,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from langmem_mcp.config import Settings
 
@@ -56,8 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "event",
         nargs="?",
-        choices=[*EVENTS, *EVENTS.values()],
-        help="the hook event (default: hook_event_name from stdin)",
+        help=f"the hook event: {', '.join(EVENTS)} (default: hook_event_name from stdin; others do nothing)",
     )
     p.add_argument(
         "--worker", action="store_true", help="store the queued captures, then exit (started by hooks)"
@@ -67,14 +66,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are the hook's problem, never the host's: no usage on stderr, no exit 2 (which
+    would block the user's prompt in UserPromptSubmit)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
+
+
 def main(argv: Sequence[str]) -> int:
     """The fast entry from `cli.main`: `langmem-mcp hook EVENT [--data-dir DIR]`."""
     from langmem_mcp.config import load_settings
 
-    parser = argparse.ArgumentParser(prog="langmem-mcp hook", description=HELP)
+    parser = _Parser(prog="langmem-mcp hook", description=HELP)
     add_arguments(parser)
     parser.add_argument("--data-dir", help="where memories live (env LANGMEM_MCP_DATA_DIR)")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except ValueError as exc:
+        _record(None, "hook", f"bad arguments {list(argv)}: {exc}")
+        return 0
     try:
         data_dir = Path(args.data_dir).expanduser().absolute() if args.data_dir else None
         settings = load_settings(data_dir=data_dir)
@@ -120,7 +131,10 @@ def _record(settings: Settings | None, event: str, error: str, detail: str = "",
     from langmem_mcp.service import capture_log
 
     payload = payload if isinstance(payload, dict) else {}
-    data_dir = settings.data_dir if settings is not None else default_data_dir()
+    if settings is not None:
+        data_dir = settings.data_dir
+    else:  # the settings themselves were wrong: the data dir as the environment names it
+        data_dir = Path(os.environ.get("LANGMEM_MCP_DATA_DIR") or default_data_dir()).expanduser()
     capture_log.record(data_dir, event, error, detail, session_id=payload.get("session_id"))
 
 

@@ -317,7 +317,8 @@ def ensure_worker(settings: Settings, wait: bool) -> None:
 
 def worker(settings: Settings, wait: bool) -> int:
     """Store every queued capture, then exit. One at a time: a process that cannot get the queue's
-    lock leaves (or, with ``wait``, waits for it a while)."""
+    lock leaves (with ``wait``, it waits for the lock a while, and leaves as soon as its holder has
+    stored the queue)."""
     from langmem_mcp.service.capture_accept import queue_lock
     from langmem_mcp.store import capture as store
 
@@ -334,7 +335,7 @@ def worker(settings: Settings, wait: bool) -> int:
     deadline = time.monotonic() + (WORKER_WAIT_SECONDS if wait else 0.0)
     while True:
         while not lock.try_acquire():
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or not ready():  # timed out, or the holder stored it all
                 return 0
             time.sleep(0.25)
         try:

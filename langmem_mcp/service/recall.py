@@ -162,9 +162,9 @@ def lexical_hits(
         df: dict[str, int] = {}
         matched: dict[int, set[str]] = {r: set() for r in rowids}
         for term in terms:
-            rows = store.term_rows(conn, _scoped(ns, '"' + term.replace('"', '""') + '"'))
-            df[term] = len(rows)
-            for r in rows & rowids:
+            quoted = '"' + term.replace('"', '""') + '"'
+            df[term], hit = store.term_hits(conn, _scoped(ns, quoted), list(rowids))
+            for r in hit:
                 matched[r].add(term)
         for rowid, mid in found:
             if recall.lexically_relevant(terms, matched[rowid], df, n):

@@ -369,9 +369,17 @@ def lexical_candidates(
     return [(r[0], r[1]) for r in rows]
 
 
-def term_rows(conn: sqlite3.Connection, match: str) -> set[int]:
-    """Rowids of the memories an FTS5 expression matches (used per query term, within a namespace)."""
-    return {r[0] for r in conn.execute("SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?", (match,))}
+def term_hits(conn: sqlite3.Connection, match: str, among: Sequence[int]) -> tuple[int, set[int]]:
+    """How many memories an FTS5 expression matches (one query term, within a namespace), and
+    which of the rowids ``among`` it matches."""
+    count = conn.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (match,)).fetchone()[
+        0
+    ]
+    marks = ", ".join("?" * len(among))
+    rows = conn.execute(
+        f"SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? AND rowid IN ({marks})", (match, *among)
+    )
+    return int(count), {r[0] for r in rows}
 
 
 def memories_by_id(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Remembered]:

@@ -83,6 +83,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["hook"]:  # hosts run hooks on every event: skip loading the other commands
+        from langmem_mcp.commands import hook
+
+        return hook.main(argv[1:])
     modules = command_modules()
     parser = build_parser(modules)
     args = parser.parse_args(argv)

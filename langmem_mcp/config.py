@@ -68,8 +68,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765
     log_level: str = "WARNING"
-    # MCP feature groups to serve (comma-separated): memory, service, llm
-    tools: str = "memory,service,llm"
+    # MCP feature groups to serve (comma-separated): memory, service, llm. The default keeps the
+    # host model's context small: the agent-memory tools (and prompts) only.
+    tools: str = "memory"
+    # capture (Claude Code hooks, transcript import): whose prompts they are ("" → the login name),
+    # and how much the session-start context may hold
+    user_id: str = ""
+    session_context_chars: int = 2000
 
     @property
     def default_namespace(self) -> list[str]:
@@ -100,6 +105,19 @@ class Settings:
             "/".join(s.strip() for s in p.split("/") if s.strip()) for p in self.keep_secrets_in.split(",")
         )
         return [p for p in prefixes if p]
+
+    @property
+    def capture_user(self) -> str:
+        """The local user captured prompts are from (LANGMEM_MCP_USER_ID, else the login name)."""
+        if self.user_id:
+            return self.user_id
+        import getpass
+
+        try:
+            name = getpass.getuser().replace("/", "-").strip()
+        except (OSError, KeyError):
+            name = ""
+        return name or "user"
 
     @property
     def db_path(self) -> Path:

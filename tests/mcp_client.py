@@ -16,9 +16,15 @@ from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: Tests serve every tool group unless they say otherwise (the default is `memory` alone; its
+#: tests pass LANGMEM_MCP_TOOLS="" to get it).
+ALL_TOOLS = "memory,service,llm"
+
+
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {
         "LANGMEM_MCP_DATA_DIR": str(data_dir),
+        "LANGMEM_MCP_TOOLS": ALL_TOOLS,
         "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
         "HOME": os.environ.get("HOME", str(data_dir)),
     }

@@ -52,7 +52,7 @@ DEFERRED = {deferred!r}
 async def main() -> None:
     logging.basicConfig(stream=sys.stderr)  # as `langmem-mcp serve` does first
     startup_gc.pause()  # as serve does on stdio
-    state = ServerContext(Settings(data_dir=Path(sys.argv[1])))
+    state = ServerContext(Settings(data_dir=Path(sys.argv[1]), tools="memory,service,llm"))
     mcp = build_server(state.settings, state, own_lifespan=False)
     async with running(state):
         tools = await mcp.list_tools()

@@ -3,7 +3,8 @@
 Checks: the data dir is writable; the embedding model loads offline; every indexed memory has
 its vector in SQLite, and Chroma's collections of large namespaces agree with them; whether an LLM
 is configured, and how a configured endpoint answers one tiny request; and that each host config
-that names this server points at this install and data dir. Exits 1 if a check failed (warnings do not fail).
+that names this server points at this install and data dir. Capture: what the hooks stored, what
+waits in the queue, and the last hook errors. Exits 1 if a check failed (warnings do not fail).
 
 `--repair` mends the index now instead of queueing the work for the next server start: a vector
 index that cannot be opened or read is moved aside (kept) and rebuilt from the vectors kept in
@@ -376,6 +377,70 @@ def check_hosts(r: Report, settings: Settings, project_dir: Path) -> None:
                 r.line(OK, f"{label} {name!r}", "points at this install and data dir")
 
 
+def check_capture(r: Report, settings: Settings, project_dir: Path) -> None:
+    """Claude Code's capture hooks: installed for this data dir, what they stored, what waits, and
+    the last errors (a hook never fails its host, so this is where its errors show)."""
+    from langmem_mcp.commands.install import claude_settings_path, is_our_hook
+    from langmem_mcp.service import capture_log
+    from langmem_mcp.store import capture as store
+
+    data_dir = str(settings.data_dir.expanduser().absolute())
+    for scope in ("user", "project"):
+        path = claude_settings_path(scope, project_dir)
+        try:
+            hooks = json.loads(path.read_text(encoding="utf-8")).get("hooks") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        commands = [
+            h["command"]
+            for groups in hooks.values()
+            if isinstance(groups, list)
+            for g in groups
+            if isinstance(g, dict)
+            for h in g.get("hooks") or []
+            if is_our_hook(h)
+        ]
+        if commands:
+            elsewhere = [c for c in commands if data_dir not in c]
+            if elsewhere:
+                r.line(
+                    WARN,
+                    f"claude-code hooks ({path})",
+                    f"{len(elsewhere)} use another data dir than {data_dir}",
+                )
+            else:
+                r.line(OK, f"claude-code hooks ({path})", f"{len(commands)} capture hooks for this data dir")
+    if settings.db_path.exists():
+        try:
+            conn = store.connect(settings.db_path, 5000)
+        except Exception:  # noqa: BLE001 - an older file: nothing captured into it yet
+            conn = None
+        if conn is not None:
+            try:
+                q = store.queue_state(conn)
+            finally:
+                conn.close()
+            status = WARN if q.failing else OK
+            detail = f"{q.sessions} sessions captured" + (
+                f", last stored {q.last_stored[:19]}" if q.last_stored else ""
+            )
+            detail += f"; {q.waiting} jobs waiting" if q.waiting else "; queue empty"
+            if q.failing:
+                detail += f" ({q.failing} failed and will be retried; last error: {q.last_error})"
+            r.line(status, "capture", detail)
+    errors = capture_log.recent(settings.data_dir, 5)
+    if errors:
+        r.line(
+            WARN,
+            "last hook errors",
+            f"{len(errors)} most recent, newest first ({settings.data_dir / capture_log.LOG_FILE}):",
+        )
+        for e in errors:
+            print(f"       {e.get('at', '?')} {e.get('event', '?')}: {e.get('error', '?')}")
+    else:
+        r.line(OK, "last hook errors", "none recorded")
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     r = Report(repairing=args.repair)
     if check_data_dir(r, settings):
@@ -389,5 +454,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     check_llm(r, settings)
     asyncio.run(check_llm_endpoint(r, settings))
     check_hosts(r, settings, Path(args.project_dir).absolute())
+    check_capture(r, settings, Path(args.project_dir).absolute())
     print("doctor: problems found" if r.failed else "doctor: all checks passed")
     return 1 if r.failed else 0

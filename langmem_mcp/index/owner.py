@@ -192,3 +192,30 @@ class OwnerClient:
     def close(self) -> None:
         with self._lock:
             self.close_unlocked()
+
+
+def call_with_deadline(data_dir: Path, op: str, *args: Any, timeout: float) -> Any:
+    """One call to the owner that gives up after ``timeout`` seconds, for callers that must not
+    wait on it (a hook blocks its host). Raises RemoteUnavailable when no owner answers in time."""
+    box: list[Any] = []
+
+    def call() -> None:
+        client = OwnerClient(data_dir)
+        try:
+            box.append(("ok", client.call(op, *args)))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            box.append(("error", exc))
+        finally:
+            client.close()
+
+    worker = threading.Thread(target=call, name="langmem-owner-call", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not box:
+        raise RemoteUnavailable(f"the index owner did not answer within {timeout:g} s")
+    status, value = box[0]
+    if status == "error":
+        if isinstance(value, RemoteUnavailable):
+            raise value
+        raise RemoteUnavailable(f"the index owner could not answer: {value}") from value
+    return value

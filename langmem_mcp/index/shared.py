@@ -64,6 +64,10 @@ class SharedIndex:
         self.on_reconcile: Callable[[int], None] = lambda n: None
         #: Set when this process committed rows for the worker: it starts at once, not at its poll.
         self._wake = threading.Event()
+        #: Calls that other layers answer through the owner's socket (name → function of the
+        #: call's arguments, run in the connection's thread): prompt recall for hooks, which must
+        #: not load a model of their own.
+        self.extra_ops: dict[str, Callable[..., Any]] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -187,6 +191,8 @@ class SharedIndex:
             return getattr(indexer.index, op)(*args)
         if op == "rebuild" and self.guard is not None:  # doctor --repair, while this server runs
             return self.guard.request_rebuild(*args)
+        if op in self.extra_ops:
+            return self.extra_ops[op](*args)
         raise ValueError(f"unknown index call {op!r}")
 
     def _call(self, op: str, *args: Any) -> Any:

@@ -24,6 +24,9 @@ FEATURES = {
     "service": "langmem_mcp.server.features.service",
     "llm": "langmem_mcp.server.features.llm",
 }
+#: The MCP prompts (recall, remember, session_summary) work through the memory tools: they come
+#: with the memory group.
+PROMPTS = "langmem_mcp.server.features.prompts"
 
 INSTRUCTIONS = """\
 Long-term memory for this assistant. Search it (search_memory) when a conversation starts and
@@ -117,4 +120,6 @@ def build_server(
     # Each feature registers its own tools, resources and prompts; only the chosen ones are imported.
     for group in settings.tool_groups:
         importlib.import_module(FEATURES[group]).FEATURE.register(mcp, served)
+    if "memory" in settings.tool_groups:
+        importlib.import_module(PROMPTS).FEATURE.register(mcp, served)
     return mcp

@@ -21,7 +21,7 @@ from typing import ParamSpec, TypeVar
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS
 
 from langmem_mcp.errors import Conflict, Forbidden, InvalidInput, LangmemError, NotFound, Unavailable
 
@@ -190,3 +190,20 @@ def resource_boundary(uri: str, fn: Callable[P, Awaitable[R]]) -> Callable[P, Aw
             raise ResourceError(explain(exc, f"reading {uri}")) from exc
 
     return resource
+
+
+def prompt_boundary(name: str, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Domain errors fail the prompt with their message (invalid params); anything else as `explain`."""
+
+    @functools.wraps(fn)
+    async def prompt(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except MCPError:
+            raise
+        except LangmemError as exc:
+            raise MCPError(INVALID_PARAMS, str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - the boundary: every failure gets a message
+            raise MCPError(INTERNAL_ERROR, explain(exc, f"prompt {name}")) from exc
+
+    return prompt

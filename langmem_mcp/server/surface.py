@@ -15,11 +15,12 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from langmem_mcp.errors import InvalidInput
-from langmem_mcp.server.errors import resource_boundary, tool_boundary
+from langmem_mcp.server.errors import prompt_boundary, resource_boundary, tool_boundary
 from langmem_mcp.server.lifespan import ServerContext, StartHook
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -61,6 +62,7 @@ class Feature:
     tools: list[tuple[Callable[..., Awaitable[Any]], dict[str, Any]]] = field(default_factory=list)
     resources: list[tuple[str, Callable[..., Awaitable[Any]], dict[str, Any]]] = field(default_factory=list)
     on_start: list[Callable[[MCPServer[Any], ServerContext], Awaitable[None]]] = field(default_factory=list)
+    prompts: list[tuple[Callable[..., Awaitable[Any]], dict[str, Any]]] = field(default_factory=list)
 
     def tool(self, name: str, description: str, annotations: ToolAnnotations) -> Callable[[F], F]:
         def mark(fn: F) -> F:
@@ -80,6 +82,19 @@ class Feature:
 
         return mark
 
+    def prompt(
+        self, name: str, title: str, description: str, arguments: dict[str, tuple[str, bool]]
+    ) -> Callable[[F], F]:
+        """An MCP prompt: ``fn(served, **arguments)`` returns its text (one user message) or
+        messages; ``arguments`` maps each name to (description, required)."""
+
+        def mark(fn: F) -> F:
+            options = {"name": name, "title": title, "description": description, "arguments": arguments}
+            self.prompts.append((fn, options))
+            return fn
+
+        return mark
+
     def register(self, mcp: MCPServer[Any], served: ServerContext) -> None:
         """Add every tool and resource behind the error boundary. Static resources (no URI
         variables) get no `Context` from the SDK, so they are handed the server's context."""
@@ -92,6 +107,21 @@ class Feature:
             mcp.resource(uri, **options)(handler)
         for hook in self.on_start:
             served.on_start.append(_start_hook(hook, mcp))
+        for fn, options in self.prompts:
+            arguments = [
+                PromptArgument(name=arg, description=text, required=required)
+                for arg, (text, required) in options["arguments"].items()
+            ]
+            mcp.add_prompt(
+                Prompt(
+                    name=options["name"],
+                    title=options["title"],
+                    description=options["description"],
+                    arguments=arguments,
+                    fn=prompt_boundary(options["name"], _served_first(fn, served)),
+                    context_kwarg=None,
+                )
+            )
 
 
 def _bound(
@@ -103,6 +133,14 @@ def _bound(
     read.__name__ = getattr(fn, "__name__", "read")
     read.__doc__ = fn.__doc__
     return read
+
+
+def _served_first(fn: Callable[..., Awaitable[Any]], served: ServerContext) -> Callable[..., Awaitable[Any]]:
+    async def render(**arguments: Any) -> Any:
+        return await fn(served, **arguments)
+
+    render.__name__ = getattr(fn, "__name__", "render")
+    return render
 
 
 def _start_hook(

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from langmem_mcp.config import Settings
+from langmem_mcp.service.capture import CaptureService
 from langmem_mcp.service.formation import Formation, llm_missing
 from langmem_mcp.service.functions import FunctionService
 from langmem_mcp.service.llm import LLMService
@@ -43,6 +44,7 @@ class Services:
     formation: Formation
     llm: LLMService
     tokens: TokenService
+    capture: CaptureService
 
     @classmethod
     def build(cls, runtime: Runtime, tokens: TokenService | None = None) -> Services:
@@ -60,6 +62,8 @@ class Services:
         users = UserService(user_store)
         threads = ThreadService(thread_store, settings.max_content_chars)
         functions = FunctionService(function_store, memories)
+        formation = Formation(settings, thread_store, user_store, functions, function_store, memories)
+        llm = LLMService(settings, memories, threads, UsageStore(db), PromptVersionStore(db), runtime.index)
         return cls(
             settings=settings,
             runtime=runtime,
@@ -76,19 +80,21 @@ class Services:
                 lambda: llm_missing(settings),
                 settings.recency_half_life_days,
             ),
-            formation=Formation(settings, thread_store, user_store, functions, function_store, memories),
-            llm=LLMService(
-                settings, memories, threads, UsageStore(db), PromptVersionStore(db), runtime.index
-            ),
+            formation=formation,
+            llm=llm,
             tokens=tokens or TokenService(db),
+            capture=CaptureService(settings, runtime.index, memories, threads, llm, formation),
         )
 
     async def start(self) -> None:
-        """The background work of a serving process: formation, and the template watcher."""
+        """The background work of a serving process: formation, the template watcher, and the
+        capture queue."""
         await self.llm.start()
         await self.formation.start()
+        await self.capture.start()
 
     async def stop(self) -> None:
+        await self.capture.stop()
         await self.formation.stop()
         await self.llm.stop()
 

@@ -130,8 +130,10 @@ class LLMService:
         instructions: str | None = None,
         enable_deletes: bool = False,
         max_steps: int = 3,
+        with_importance: bool = False,
     ) -> ExtractionOutcome:
-        """Run the memory manager over the namespace's most relevant memories; store its changes."""
+        """Run the memory manager over the namespace's most relevant memories; store its changes.
+        ``with_importance``: the model rates each memory (capture ranks a project's memories by it)."""
         conversation = check_messages(messages)
         kinds = check_schemas(schemas)
         ns_key = self.memories.namespace(namespace)
@@ -149,6 +151,7 @@ class LLMService:
             enable_deletes=bool(enable_deletes),
             max_steps=steps,
             prompts=self.prompts,
+            with_importance=with_importance,
         )
         out = ExtractionOutcome(
             namespace=ns,

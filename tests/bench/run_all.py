@@ -13,7 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from tests.bench import cold_start, locomo_baselines, locomo_recall, scale
+from tests.bench import cold_start, hooks, locomo_baselines, locomo_recall, scale
 
 OUT = Path("bench-results")
 
@@ -29,6 +29,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results["cold_start"] = asyncio.run(cold_start.run(15, Path(tmp) / "cold"))
         print(json.dumps(results["cold_start"]), flush=True)
+        results["hooks"] = asyncio.run(hooks.run(15, Path(tmp) / "hooks"))
+        print(json.dumps(results["hooks"]["with_server"]), flush=True)
         results["locomo_baselines"] = locomo_baselines.run()
         results["locomo_mcp"] = asyncio.run(locomo_recall.run(Path(tmp) / "locomo"))
         print(json.dumps(results["locomo_mcp"]), flush=True)

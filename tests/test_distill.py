@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from langmem_mcp.config import Settings
+from langmem_mcp.service import inputs
 from langmem_mcp.service.container import open_services
 from langmem_mcp.service.waiting import WaitingWork, waiting_work
 from langmem_mcp.store.sqlite import Database
@@ -36,7 +37,7 @@ SESSION = [
 async def capture(data_dir: Path, thread_id: str, messages: list[dict[str, Any]], **metadata: Any) -> None:
     """What a capture hook does: add the session's messages to a thread."""
     async with open_services(Settings(data_dir=data_dir, llm="none")) as services:
-        await services.threads.add_messages(thread_id, messages, metadata or None)
+        await services.threads.add_messages(thread_id, inputs.messages(messages), metadata or None)
 
 
 def distill_calls(text: str, tool: str = "extract_memories") -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from langmem_mcp.config import Settings
+from langmem_mcp.service import inputs
 from langmem_mcp.service.container import open_services
 from tests.fake_anthropic import FakeAnthropic, text, tools
 from tests.mcp_client import call, call_error, memory_session, read_json
@@ -183,7 +184,7 @@ async def test_episodes_are_checked_and_live_under_episodes(tmp_path: Path) -> N
 
 async def test_an_episode_from_a_stored_thread(tmp_path: Path, fake: FakeAnthropic) -> None:
     async with open_services(Settings(data_dir=tmp_path)) as services:
-        await services.threads.add_messages("deploy-1", DEPLOY)
+        await services.threads.add_messages("deploy-1", inputs.messages(DEPLOY))
     async with memory_session(tmp_path, **anthropic_env(fake)) as s:
         fake.add(tools(("record_episodes", {"episodes": [FAILED]})))
         out = await call(s, "record_episode", thread_id="deploy-1", feedback="The site went down.")

@@ -20,6 +20,7 @@ from mcp import Client, StdioServerParameters
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
 
 from langmem_mcp.llm.prompts import shipped_dir
+from langmem_mcp.service import inputs
 from tests.fake_anthropic import FakeAnthropic, error, text, tools
 from tests.mcp_client import call, call_error, memory_session, read_json, server_env
 
@@ -113,7 +114,7 @@ async def test_summarize_a_stored_thread_by_id(tmp_path):
     from langmem_mcp.service.container import open_services
 
     async with open_services(Settings(data_dir=tmp_path)) as services:
-        await services.threads.add_messages("trip", CONVERSATION)
+        await services.threads.add_messages("trip", inputs.messages(CONVERSATION))
     async with memory_session(tmp_path, LANGMEM_MCP_LLM="none") as s:
         out = await call(s, "summarize_thread", thread_id="trip")
         assert out["method"] == "extractive" and "Lisbon" in out["summary"]["summary"]

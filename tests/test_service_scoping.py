@@ -12,7 +12,7 @@ import pytest
 
 from langmem_mcp.config import Settings
 from langmem_mcp.errors import Forbidden, NotFound
-from langmem_mcp.service import access
+from langmem_mcp.service import access, inputs
 from langmem_mcp.service.container import Services, open_services
 
 TEAM_A = access.Principal(prefix="team-a")
@@ -37,13 +37,15 @@ def messages(uid: str) -> list[dict]:
 async def test_a_scoped_caller_works_in_its_own_world(svc: Services) -> None:
     uid, tid = str(uuid.uuid4()), str(uuid.uuid4())
     with access.acting_as(TEAM_A):
-        await svc.threads.add_messages(tid, messages(uid))
+        await svc.threads.add_messages(tid, inputs.messages(messages(uid)))
         report = await svc.formation.trigger_thread(tid)
         assert report.memories_formed == 1
         hits = await svc.memories.search("sister", ["team-a", "users", uid])
         assert [h.content for h in hits] == ["My sister Ana lives in Lisbon"]
         assert (
-            (await svc.user_memory.query(uid, "where does Ana live")).memories[0].text.startswith("My sister")
+            (await svc.user_memory.query(uid, inputs.UserMemoryQuery(text="where does Ana live")))
+            .memories[0]
+            .text.startswith("My sister")
         )
         # the core refuses namespaces outside the prefix without looking
         with pytest.raises(Forbidden):
@@ -54,7 +56,7 @@ async def test_a_scoped_caller_works_in_its_own_world(svc: Services) -> None:
             with pytest.raises(NotFound, match="no user"):
                 await svc.users.get(uid)
             with pytest.raises(NotFound, match="no user"):
-                await svc.user_memory.query(uid, "Ana")
+                await svc.user_memory.query(uid, inputs.UserMemoryQuery(text="Ana"))
             with pytest.raises(NotFound, match="no thread"):
                 await svc.threads.get(tid)
             with pytest.raises(NotFound, match="no thread"):
@@ -73,10 +75,12 @@ async def test_a_scoped_caller_works_in_its_own_world(svc: Services) -> None:
 
     # unrestricted, the same ids are free for a separate user and thread of the root scope
     await svc.threads.add_messages(
-        tid, [{"role": "user", "content": "I have no sister", "metadata": {"user_id": uid}}]
+        tid, inputs.messages([{"role": "user", "content": "I have no sister", "metadata": {"user_id": uid}}])
     )
     await svc.formation.trigger_thread(tid)
-    assert [m.text for m in (await svc.user_memory.query(uid, "sister")).memories] == ["I have no sister"]
+    assert [
+        m.text for m in (await svc.user_memory.query(uid, inputs.UserMemoryQuery(text="sister"))).memories
+    ] == ["I have no sister"]
     hits = await svc.memories.search("sister", ["users", uid])
     assert [h.content for h in hits] == ["I have no sister"]
 
@@ -85,8 +89,13 @@ async def test_concurrent_triggers_form_once(svc: Services) -> None:
     uid = str(uuid.uuid4())
     added = await svc.threads.add_messages(
         None,
-        messages(uid) * 1
-        + [{"role": "user", "content": f"fact number {i}", "metadata": {"user_id": uid}} for i in range(10)],
+        inputs.messages(
+            messages(uid) * 1
+            + [
+                {"role": "user", "content": f"fact number {i}", "metadata": {"user_id": uid}}
+                for i in range(10)
+            ]
+        ),
     )
     reports = await asyncio.gather(*(svc.formation.trigger_thread(added.thread_id) for _ in range(4)))
     assert sum(r.memories_formed for r in reports) == 11
@@ -99,7 +108,7 @@ async def test_concurrent_triggers_form_once(svc: Services) -> None:
 async def test_deleting_a_function_deletes_what_it_formed(svc: Services) -> None:
     uid = str(uuid.uuid4())
     extra = await svc.functions.create(None, "user_semantic_memory", name="Second")
-    tid = (await svc.threads.add_messages(None, messages(uid))).thread_id
+    tid = (await svc.threads.add_messages(None, inputs.messages(messages(uid)))).thread_id
     await svc.formation.trigger_thread(tid)
     # the same text is one memory (verbatim duplicates are not stored twice), of the first function
     before = await svc.user_memory.list_user_memory(uid)
@@ -107,5 +116,5 @@ async def test_deleting_a_function_deletes_what_it_formed(svc: Services) -> None
     await svc.user_memory.update_user_memory(uid, extra.id, ["Ana is a doctor"])
     gone = await svc.functions.delete(extra.id)
     assert gone.memories_deleted == 1
-    texts = [m.text for m in (await svc.user_memory.query(uid, "Ana")).memories]
+    texts = [m.text for m in (await svc.user_memory.query(uid, inputs.UserMemoryQuery(text="Ana"))).memories]
     assert texts == ["My sister Ana lives in Lisbon"]

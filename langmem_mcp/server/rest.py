@@ -23,6 +23,7 @@ from langmem_mcp.engine import namespaces
 from langmem_mcp.errors import InvalidInput, LangmemError
 from langmem_mcp.server.errors import explain, http_status
 from langmem_mcp.server.lifespan import ServerContext
+from langmem_mcp.service import inputs
 
 if TYPE_CHECKING:
     from langmem_mcp.service.container import Services
@@ -144,18 +145,18 @@ async def query_user_memory(svc: Services, req: Request, p: dict[str, Any]) -> A
         # langmem 0.0.3's sync client sends the list of ids as k: keep the default then.
         k = tq.get("k")
         summaries_k = k if isinstance(k, int) and not isinstance(k, bool) else None
-    k = b.get("k")
-    return await svc.user_memory.query(
-        p["user_id"],
-        b["text"],
-        k=10 if k is None else k,
-        memory_function_ids=b.get("memory_function_ids"),
-        weights=b.get("weights"),
-        states_to_return=b.get("state"),
-        thread_summaries=summaries,
-        thread_summaries_k=summaries_k,
-        include_superseded=b.get("include_superseded", False),
-    )
+    fields = {
+        "text": b["text"],
+        "k": b.get("k"),
+        "memory_function_ids": b.get("memory_function_ids"),
+        "weights": b.get("weights"),
+        "states_to_return": b.get("state"),
+        "thread_summaries": summaries,
+        "thread_summaries_k": summaries_k,
+        "include_superseded": b.get("include_superseded"),
+    }
+    query = {key: v for key, v in fields.items() if v is not None}
+    return await svc.user_memory.query(p["user_id"], inputs.parse(inputs.UserMemoryQuery, query))
 
 
 # -- memory functions ---------------------------------------------------------------------------
@@ -206,7 +207,7 @@ async def delete_function(svc: Services, req: Request, p: dict[str, Any]) -> Any
 # -- threads ---------------------------------------------------------------------------------------
 async def create_thread(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("id", "messages", "metadata"))
-    return await svc.threads.create(b.get("id"), b.get("messages"), b.get("metadata"))
+    return await svc.threads.create(b.get("id"), inputs.messages(b.get("messages")), b.get("metadata"))
 
 
 async def list_threads(svc: Services, req: Request, p: dict[str, Any]) -> Any:
@@ -227,7 +228,7 @@ async def get_thread(svc: Services, req: Request, p: dict[str, Any]) -> Any:
 
 async def add_messages(svc: Services, req: Request, p: dict[str, Any]) -> Any:
     b = _fields(await _body(req), ("messages", "metadata"), ("messages",))
-    return await svc.threads.add_messages(p["thread_id"], b["messages"], b.get("metadata"))
+    return await svc.threads.add_messages(p["thread_id"], inputs.messages(b["messages"]), b.get("metadata"))
 
 
 async def list_messages(svc: Services, req: Request, p: dict[str, Any]) -> Any:

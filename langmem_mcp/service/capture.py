@@ -33,7 +33,7 @@ from langmem_mcp.engine import similarity
 from langmem_mcp.engine.projects import conversation_namespace, project_namespace
 from langmem_mcp.errors import NotFound
 from langmem_mcp.llm.prompts import declare, default_library
-from langmem_mcp.service import capture_log
+from langmem_mcp.service import capture_log, inputs
 from langmem_mcp.service import recall as recalling
 from langmem_mcp.service.capture_accept import queue_lock
 from langmem_mcp.service.memories import MemoryService, NewItem
@@ -168,7 +168,9 @@ class CaptureService:
         ]
         meta = {"source": session.source, "project": session.project, "cwd": session.cwd}
         for i in range(0, len(messages), MESSAGE_BATCH):
-            await self.threads.add_messages(session.thread_id, messages[i : i + MESSAGE_BATCH], meta)
+            await self.threads.add_messages(
+                session.thread_id, inputs.messages(messages[i : i + MESSAGE_BATCH]), meta
+            )
 
     async def _conversation(self, session: store.SessionRow, turns: Sequence[dict[str, Any]]) -> None:
         ns = conversation_namespace(session.project) if session.project else NO_PROJECT

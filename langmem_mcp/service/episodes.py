@@ -166,9 +166,9 @@ class EpisodeService:
             await self.memories.delete(raw.id, self._split(raw.namespace))
         return EpisodeOutcome(
             namespace=ns,
-            method=method,  # type: ignore[arg-type]
+            method=method,
             episodes=[
-                StoredEpisode(id=w.id, action=w.action, episode=e)  # type: ignore[arg-type]
+                StoredEpisode(id=w.id, action=w.action, episode=e)
                 for w, e in zip(written, episodes, strict=True)
             ],
             raw_id=raw.id if raw is not None else None,

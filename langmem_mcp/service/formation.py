@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -181,13 +181,18 @@ class Formation:
                     if only_user is None:
                         runs.append(
                             await self._run_guarded(
-                                self._thread_summary, scope, thread_id, fn, None, last, names
+                                self._thread_summary(scope, thread_id, fn, None, last, names),
+                                thread_id,
+                                fn,
+                                None,
                             )
                         )
                     continue
                 for u in users:
                     runs.append(
-                        await self._run_guarded(self._user_function, scope, thread_id, fn, u, last, names)
+                        await self._run_guarded(
+                            self._user_function(scope, thread_id, fn, u, last, names), thread_id, fn, u
+                        )
                     )
             finished = datetime.now(UTC).isoformat()
             self._runs.extend((scope, finished, r) for r in runs)
@@ -210,16 +215,14 @@ class Formation:
 
     async def _run_guarded(
         self,
-        fn_run: Any,
-        scope: str,
+        run: Coroutine[Any, Any, FunctionRun],
         thread_id: str,
         fn: FunctionRow,
         user_id: str | None,
-        last: int,
-        names: dict[str, str],
     ) -> FunctionRun:
+        """The run, or a run with status error: one failing function does not stop the others."""
         try:
-            return await fn_run(scope, thread_id, fn, user_id, last, names)
+            return await run
         except LangmemError as exc:
             log.warning("memory function %s failed on thread %s: %s", fn.id, thread_id, exc)
             detail = str(exc)
@@ -241,10 +244,10 @@ class Formation:
             memory_function_id=fn.id,
             type=fn.type,
             thread_id=thread_id,
-            user_id=user_id,  # type: ignore[arg-type]
+            user_id=user_id,
             status=status,
             formed=formed,
-            detail=detail,  # type: ignore[arg-type]
+            detail=detail,
         )
 
     async def _user_function(
@@ -381,7 +384,7 @@ class Formation:
         if fn.type == "user_append_state":
             ns = scoping.append_namespace(scope, user_id)
             existing = await self._recent(ns, fn.id)
-            result = await procedures.user_append_state(
+            appended = await procedures.user_append_state(
                 llm,
                 convo,
                 fn.parameters,
@@ -391,7 +394,7 @@ class Formation:
             from langmem_mcp.service.user_memory import entry_text
 
             items = [
-                NewItem(entry_text(e), ns, {**base_meta, "entry": e}, None, when) for e in result.entries
+                NewItem(entry_text(e), ns, {**base_meta, "entry": e}, None, when) for e in appended.entries
             ]
             return sum(1 for r in await memories.create_many(items) if r.action == "created")
         return 0

@@ -13,6 +13,7 @@ is not valid JSON Schema is refused with the reason.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -57,10 +58,10 @@ def to_function(row: FunctionRow) -> MemoryFunction:
         id=row.id,
         name=row.name,
         description=row.description,
-        type=row.type,  # type: ignore[arg-type]
+        type=row.type,
         custom_instructions=row.custom_instructions,
-        schema=FunctionSchema(name=row.name, description=row.description, parameters=row.parameters),
-        status=row.status,  # type: ignore[arg-type]
+        schema_=FunctionSchema(name=row.name, description=row.description, parameters=row.parameters),
+        status=row.status,
         default=row.is_default,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -287,7 +288,7 @@ class FunctionService:
             raise NotFound(f"no memory function with id {row.id!r}")
         return await self.get(row.id)
 
-    async def active(self, scope: str) -> list[FunctionRow]:
+    async def active(self, scope: str) -> builtins.list[FunctionRow]:
         await self.ensure_default(scope)
         return await self.store.active_functions(scope)
 

@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import extraction, host_agent, optimizer
@@ -169,7 +169,7 @@ class LLMService:
         query = extraction.render_conversation(conversation)[:MAX_QUERY_CHARS]
         where = {"kind": {"$in": sorted(kinds)}} if kinds else None
         hits = await self.memories.search(query, ns, limit=EXISTING_LIMIT, filter=where)
-        existing = []
+        existing: list[dict[str, Any]] = []
         for hit in hits:
             kind = hit.metadata.get("kind")
             if not kinds:
@@ -603,6 +603,7 @@ class LLMService:
             )
         if kind not in optimizer.KINDS:
             raise InvalidInput(f"unknown kind {kind!r}; use one of {', '.join(optimizer.KINDS)}")
+        method = cast(optimizer.Kind, kind)
         if proposed_prompt is not None:
             return await self._proposed_prompt(prompt, proposed_prompt, kind)
         runs = check_trajectories(trajectories) if trajectories is not None else []
@@ -624,7 +625,7 @@ class LLMService:
                 as_given, optimizer.render_trajectories(runs), prompts=self.prompts
             )
             return OptimizationOutcome(
-                kind=kind,
+                kind=method,
                 backend="host_agent",
                 method="host_agent",
                 prompt=check_prompt(prompt)["prompt"] if prompt is not None else None,
@@ -633,14 +634,14 @@ class LLMService:
                 reason="no model on the server: unchanged until you propose a prompt (see task)",
                 task=self.task(task, unavailable),
             )
-        out = OptimizationOutcome(kind=kind, backend=llm.backend)
+        out = OptimizationOutcome(kind=method, backend=llm.backend)
         if prompt is not None:
             spec = check_prompt(prompt)
             result = await optimizer.optimize_prompt(
                 llm,
                 runs,
                 spec,
-                kind=kind,
+                kind=method,
                 prompts=self.prompts,
                 **steps,  # type: ignore[arg-type]
             )
@@ -662,9 +663,9 @@ class LLMService:
             llm,
             runs,
             [{**s, "name": n} for s, n in zip(specs, names, strict=True)],
-            kind=kind,
+            kind=method,
             library=self.prompts,
-            **steps,  # type: ignore[arg-type]
+            **steps,
         )
         out.prompts = [
             {**given, "prompt": got["prompt"]} for given, got in zip(specs, multi.prompts, strict=True)

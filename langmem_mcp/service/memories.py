@@ -7,6 +7,7 @@ behaviour are the same whichever door a request came through.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import difflib
 import json
 import logging
@@ -414,7 +415,7 @@ class MemoryService:
                 valid_from=row.valid_from or row.created_at,
                 valid_to=row.valid_to,
                 changed_at=row.created_at if row.change == "created" else row.updated_at,
-                change=row.change,  # type: ignore[arg-type]
+                change=row.change,
             )
         )
         return MemoryHistory(
@@ -444,7 +445,7 @@ class MemoryService:
         try:
             after = int(cursor) if cursor else 0
         except ValueError as exc:
-            raise InvalidInput(f"cursor {cursor[:40]!r} is not one this server issued") from exc
+            raise InvalidInput(f"cursor {str(cursor)[:40]!r} is not one this server issued") from exc
         if after < 0:
             raise InvalidInput("cursor is not one this server issued")
         where, params = _listing_filter(filter, created_from, created_to)
@@ -554,7 +555,7 @@ class MemoryService:
         as_of: Any = None,
         created_after: Any = None,
         created_before: Any = None,
-    ) -> list[MemoryHit]:
+    ) -> builtins.list[MemoryHit]:
         """Hybrid search: FTS5 BM25 and vector similarity fused by reciprocal rank, then
         blended with recency and importance when those weights are set. `explain=True` returns
         `ExplainedHit`s carrying each hit's ranks and score parts (the memory browser shows them).
@@ -655,7 +656,7 @@ class MemoryService:
         params: Sequence[Any],
         context_weight: float,
         in_conversation: bool = False,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """BM25 over each memory and its context (weighted `context_weight`), of the memories of a
         conversation only if `in_conversation`; memories by a speaker the query names first."""
         match = lexical.match_expression(text)
@@ -670,7 +671,9 @@ class MemoryService:
         scored.sort(key=lambda p: -p[1])
         return [i for i, _ in scored]
 
-    async def _semantic(self, text: str, ns: str, depth: int, where: str, params: Sequence[Any]) -> list[str]:
+    async def _semantic(
+        self, text: str, ns: str, depth: int, where: str, params: Sequence[Any]
+    ) -> builtins.list[str]:
         if not text.strip():
             return []
         index = await self.index.get()
@@ -690,17 +693,19 @@ class MemoryService:
             fresh_ids, fresh = await self.vectors.fresh(ns, dim, where, params)
             hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
             if hits is not None:
-                scored = [(h.similarity, h.id) for h in hits if h.id not in set(fresh_ids)]
+                pending = set(fresh_ids)
+                scored = [(h.similarity, h.id) for h in hits if h.id not in pending]
                 scored += [(score, fresh_ids[i]) for i, score in similarity.top_k(vector, fresh, depth)]
                 scored.sort(key=lambda p: -p[0])
                 return await self._present([i for _, i in scored], ns, depth, where, params)
             exact = await self.vectors.matrix(ns, dim, None, where, params)
+            assert exact is not None  # no limit: always a matrix
         ids, matrix = exact
         return [ids[i] for i, _ in similarity.top_k(vector, matrix, depth)]
 
     async def _present(
-        self, ids: list[str], ns: str, depth: int, where: str, params: Sequence[Any]
-    ) -> list[str]:
+        self, ids: builtins.list[str], ns: str, depth: int, where: str, params: Sequence[Any]
+    ) -> builtins.list[str]:
         """The approximate index's hits whose memory exists and passes the filter."""
         passes = await self.store.present(ids, where, params)
         strays = [i for i in ids if i not in passes]

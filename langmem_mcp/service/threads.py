@@ -16,14 +16,12 @@ from typing import Any
 
 from langmem_mcp.engine import validation
 from langmem_mcp.errors import Conflict, InvalidInput, NotFound
-from langmem_mcp.service import scoping
+from langmem_mcp.service import inputs, scoping
 from langmem_mcp.service.models.langmem import AddMessagesResult, MessagePage, Thread, ThreadList, ThreadState
 from langmem_mcp.service.paging import page_limit
 from langmem_mcp.service.secrets import message_dedup_key, redact_value
 from langmem_mcp.store.threads import MessageRow, NewMessage, ThreadRow, ThreadStore
 
-MAX_MESSAGES_PER_CALL = 1000
-MAX_ROLE = 64
 MAX_KEY = 256
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -66,7 +64,7 @@ def parse_timestamp(value: Any, where: str) -> str | None:
     return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _content(value: Any, where: str, max_chars: int) -> Any:
+def _content(value: str | list[Any], where: str, max_chars: int) -> str | list[Any]:
     if isinstance(value, str):
         if len(value) > max_chars:
             raise InvalidInput(f"{where} is {len(value)} characters long; the limit is {max_chars}")
@@ -75,59 +73,52 @@ def _content(value: Any, where: str, max_chars: int) -> Any:
         except UnicodeEncodeError as exc:
             raise InvalidInput(f"{where} is not valid Unicode") from exc
         return value
-    if isinstance(value, list):
-        try:
-            encoded = json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise InvalidInput(f"{where} is not plain JSON: {exc}") from exc
-        if len(encoded) > max_chars:
-            raise InvalidInput(f"{where} is {len(encoded)} characters long; the limit is {max_chars}")
-        return value
-    if value is None:
-        raise InvalidInput(f"{where} is required")
-    raise InvalidInput(f"{where} must be a string or a list of content blocks")
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidInput(f"{where} is not plain JSON: {exc}") from exc
+    if len(encoded) > max_chars:
+        raise InvalidInput(f"{where} is {len(encoded)} characters long; the limit is {max_chars}")
+    return value
 
 
-def parse_message(raw: Any, i: int, now: str, max_chars: int, redacted: set[str] | None = None) -> NewMessage:
+def _author(m: inputs.Message, metadata: dict[str, Any]) -> tuple[str, str | None, Any, Any, Any]:
+    """role, name, user id, user name and timestamp, wherever the message's format keeps them."""
+    if isinstance(m, inputs.LangMemMessage):
+        user = m.user
+        name = m.name or (None if user.user_name is None else str(user.user_name))
+        return (
+            user.role or m.role or "user",
+            name,
+            user.user_id if user.user_id is not None else metadata.get("user_id"),
+            user.user_name,
+            m.timestamp if m.timestamp is not None else metadata.get("timestamp"),
+        )
+    return (
+        m.role,
+        m.name,
+        metadata.get("user_id"),
+        metadata.get("user_name") or m.name,
+        metadata.get("timestamp", m.timestamp),
+    )
+
+
+def parse_message(
+    m: inputs.Message, i: int, now: str, max_chars: int, redacted: set[str] | None = None
+) -> NewMessage:
     """A message as it is stored: secrets and <private> spans taken out (their kinds added to
     ``redacted``)."""
     where = f"messages[{i}]"
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"{where} must be an object with role and content")
-    metadata = raw.get("metadata")
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        raise InvalidInput(f"{where}.metadata must be an object")
-    metadata = dict(metadata)
-    user = raw.get("user")
-    if isinstance(user, dict) or ("role" not in raw and "user" in raw):  # LangMem format
-        if not isinstance(user, dict):
-            raise InvalidInput(f"{where}.user must be an object with user_id, user_name and role")
-        role = user.get("role") or raw.get("role") or "user"
-        user_id = user.get("user_id", metadata.get("user_id"))
-        user_name = user.get("user_name")
-        name = raw.get("name") or user_name
-        timestamp = raw.get("timestamp", metadata.get("timestamp"))
-    else:  # OpenAI format
-        role = raw.get("role")
-        if role is None:
-            raise InvalidInput(f"{where}.role is required (user, assistant, system, ...)")
-        name = raw.get("name")
-        user_id = metadata.get("user_id")
-        user_name = metadata.get("user_name") or name
-        timestamp = metadata.get("timestamp", raw.get("timestamp"))
-    if not isinstance(role, str) or not role.strip() or len(role) > MAX_ROLE:
-        raise InvalidInput(f"{where}.role must be a non-empty string of at most {MAX_ROLE} characters")
-    if name is not None and (not isinstance(name, str) or len(name) > 512):
-        raise InvalidInput(f"{where}.name must be a string of at most 512 characters")
+    metadata = dict(m.metadata or {})
+    role, name, user_id, user_name, timestamp = _author(m, metadata)
+    if not role.strip() or len(role) > inputs.MAX_ROLE:
+        raise InvalidInput(f"{where}.role must be a non-empty string of at most {inputs.MAX_ROLE} characters")
     if user_name is not None and not isinstance(user_name, str):
         user_name = str(user_name)
-    content = _content(raw.get("content"), f"{where}.content", max_chars)
+    content = _content(m.content, f"{where}.content", max_chars)
     uid = None if user_id is None else scoping.entity_id(user_id, f"{where} user_id")
     ts = parse_timestamp(timestamp, f"{where} timestamp")
-    mid = raw.get("id")
-    mid = scoping.new_id() if mid is None else scoping.entity_id(mid, f"{where}.id")
+    mid = scoping.new_id() if m.id is None else scoping.entity_id(m.id, f"{where}.id")
     metadata.pop("user_id", None)
     metadata.pop("timestamp", None)
     metadata = validation.metadata(metadata)
@@ -148,15 +139,9 @@ def parse_message(raw: Any, i: int, now: str, max_chars: int, redacted: set[str]
     )
 
 
-def parse_messages(messages: Any, max_chars: int, redacted: set[str] | None = None) -> list[NewMessage]:
-    if messages is None:
-        return []
-    if isinstance(messages, dict | str) or not isinstance(messages, Sequence):
-        raise InvalidInput("messages must be a list of message objects")
-    if len(messages) > MAX_MESSAGES_PER_CALL:
-        raise InvalidInput(
-            f"at most {MAX_MESSAGES_PER_CALL} messages per call; send the rest in another call"
-        )
+def parse_messages(
+    messages: Sequence[inputs.Message], max_chars: int, redacted: set[str] | None = None
+) -> list[NewMessage]:
     now = datetime.now(UTC).isoformat(timespec="microseconds")
     return [parse_message(m, i, now, max_chars, redacted) for i, m in enumerate(messages)]
 
@@ -169,7 +154,7 @@ def render_message(
         if m.user_id is not None:
             user["user_id"] = m.user_id
         if m.name is not None or (user_names and m.user_id in user_names):
-            user["user_name"] = m.name if m.name is not None else user_names.get(m.user_id)  # type: ignore[union-attr]
+            user["user_name"] = m.name if m.name is not None else (user_names or {}).get(m.user_id or "")
         out: dict[str, Any] = {"id": m.id, "content": m.content, "timestamp": m.timestamp, "user": user}
         if m.metadata:
             out["metadata"] = m.metadata
@@ -215,7 +200,12 @@ class ThreadService:
             raise NotFound(f"no thread with id {tid!r}")
         return tid
 
-    async def create(self, thread_id: Any = None, messages: Any = None, metadata: Any = None) -> Thread:
+    async def create(
+        self,
+        thread_id: str | None = None,
+        messages: Sequence[inputs.Message] = (),
+        metadata: dict[str, Any] | None = None,
+    ) -> Thread:
         scope = scoping.current_scope()
         tid = (
             scoping.new_id()
@@ -231,7 +221,12 @@ class ThreadService:
         return await self.get(tid)
 
     async def add_messages(
-        self, thread_id: Any, messages: Any, metadata: Any = None, *, create: bool = True
+        self,
+        thread_id: str | None,
+        messages: Sequence[inputs.Message],
+        metadata: dict[str, Any] | None = None,
+        *,
+        create: bool = True,
     ) -> AddMessagesResult:
         """Add messages, creating the thread if it does not exist yet (as the LangMem API does)."""
         scope = scoping.current_scope()

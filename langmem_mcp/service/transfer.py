@@ -402,7 +402,7 @@ def backup(db_path: Path, dest: Path) -> int:
         src.backup(out)
         out.execute("DELETE FROM index_tombstones")  # their vectors are in no collection there
         out.commit()
-        return out.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+        return int(out.execute("SELECT COUNT(*) FROM memories").fetchone()[0])
     finally:
         out.close()
         src.close()

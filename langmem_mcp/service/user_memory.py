@@ -20,7 +20,7 @@ from typing import Any
 from langmem_mcp.engine import namespaces, ranking, validation
 from langmem_mcp.engine.extraction import relaxed, schema_errors
 from langmem_mcp.errors import InvalidInput, NotFound
-from langmem_mcp.service import scoping
+from langmem_mcp.service import inputs, scoping
 from langmem_mcp.service.functions import FunctionService
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.models.langmem import (
@@ -39,7 +39,6 @@ from langmem_mcp.store.threads import ThreadStore
 from langmem_mcp.store.users import UserRow
 
 STATE_LIST_LIMIT = 100
-MAX_K = 1000
 SEARCH_LIMIT = 100  # the core search returns at most this many per call
 DEFAULT_THREAD_SUMMARIES_K = 5
 MAX_STATE_ENTRIES = 1000
@@ -49,38 +48,8 @@ def entry_text(entry: Any) -> str:
     return json.dumps(entry, ensure_ascii=False, sort_keys=False)
 
 
-def parse_weights(value: Any) -> ranking.Weights:
-    """Relevance, recency and importance; equal by default, and a key left out keeps its default."""
-    if value is None:
-        return ranking.Weights(1.0, 1.0, 1.0)
-    if not isinstance(value, dict):
-        raise InvalidInput(
-            'weights must be an object such as {"relevance": 1, "recency": 0.5, "importance": 0}'
-        )
-    unknown = set(value) - {"relevance", "recency", "importance"}
-    if unknown:
-        raise InvalidInput(f"unknown weights {sorted(unknown)}; use relevance, recency and importance")
-    out = {}
-    for name in ("relevance", "recency", "importance"):
-        w = value.get(name, 1.0)
-        if w is None:
-            w = 1.0
-        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1000:
-            raise InvalidInput(f"weight {name} must be a number between 0 and 1000")
-        out[name] = float(w)
-    if not any(out.values()):
-        raise InvalidInput("at least one weight must be above 0")
-    return ranking.Weights(**out)
-
-
-def _ids(value: Any, what: str) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise InvalidInput(f"{what} must be a list of memory function ids")
-    if len(value) > 100:
-        raise InvalidInput(f"{what} may name at most 100 memory functions")
-    return [scoping.entity_id(v, what) for v in value]
+def _ids(values: Sequence[str] | None, what: str) -> list[str] | None:
+    return None if values is None else [scoping.entity_id(v, what) for v in values]
 
 
 class UserMemoryService:
@@ -189,12 +158,12 @@ class UserMemoryService:
             memory_function_id=fn.id,
             type=fn.type,
             name=fn.name,
-            user_id=user.id,  # type: ignore[arg-type]
+            user_id=user.id,
             state=state,
             count=count,
             status=status,
             detail=detail,
-            updated_at=updated,  # type: ignore[arg-type]
+            updated_at=updated,
         )
 
     async def list_user_memory(self, user_id: Any) -> list[MemoryState]:
@@ -268,13 +237,12 @@ class UserMemoryService:
                 text = entry_text(value)
                 ns = scoping.append_namespace(scope, user.id)
             else:
+                given = value.get("text", value.get("content")) if isinstance(value, dict) else value
                 if isinstance(value, dict):
-                    text = value.get("text", value.get("content"))
                     importance = value.get("importance")
-                else:
-                    text = value
-                if not isinstance(text, str):
+                if not isinstance(given, str):
                     raise InvalidInput(f"memory {i} must be a string or an object with text (and importance)")
+                text = given
                 ns = scoping.user_namespace(scope, user.id)
             items.append(NewItem(text, ns, meta, importance))
         return items
@@ -307,10 +275,10 @@ class UserMemoryService:
             memory_function_id=fn.id,
             type=fn.type,
             name=fn.name,
-            thread_id=thread_id,  # type: ignore[arg-type]
+            thread_id=thread_id,
             state=row.state if row else {},
             status=status,
-            detail=detail,  # type: ignore[arg-type]
+            detail=detail,
             updated_at=row.updated_at if row else None,
         )
 
@@ -329,30 +297,16 @@ class UserMemoryService:
         return await self.thread_state_of(scope, await self.thread_function(scope, function_id), tid)
 
     # -- query ------------------------------------------------------------------------------------
-    async def query(
-        self,
-        user_id: Any,
-        text: Any,
-        k: Any = 10,
-        memory_function_ids: Any = None,
-        weights: Any = None,
-        states_to_return: Any = None,
-        thread_summaries: Any = None,
-        thread_summaries_k: Any = None,
-        include_superseded: Any = False,
-    ) -> QueryResult:
+    async def query(self, user_id: str, q: inputs.UserMemoryQuery) -> QueryResult:
         """Memories ranked by relevance (the core's hybrid search), recency (exponential decay
-        with age) and importance, weighted equally unless `weights` says otherwise. Only memories
-        true now are ranked, unless `include_superseded`."""
+        with age) and importance, weighted equally unless `q.weights` says otherwise. Only
+        memories true now are ranked, unless `q.include_superseded`."""
         scope = scoping.current_scope()
         user = await self.user(scope, user_id)
-        if not isinstance(text, str):
-            raise InvalidInput("text is required: what to look for")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise InvalidInput(f"k must be an integer between 1 and {MAX_K}")
-        w = parse_weights(weights)
+        k, ws = q.k, q.weights or inputs.Weights()
+        w = ranking.Weights(ws.relevance, ws.recency, ws.importance)
         groups: list[tuple[list[str], dict[str, Any] | None]] = []
-        fn_ids = _ids(memory_function_ids, "memory_function_ids")
+        fn_ids = _ids(q.memory_function_ids, "memory_function_ids")
         if fn_ids is None:
             groups.append((scoping.user_namespace(scope, user.id), None))
         else:
@@ -377,12 +331,12 @@ class UserMemoryService:
         limit = min(k, SEARCH_LIMIT)
         for ns, flt in groups:
             for hit in await self.memories.search(
-                text,
+                q.text,
                 ns,
                 limit=limit,
                 filter=flt,
                 weights=ranking.Weights(1, 0, 0),
-                include_superseded=include_superseded,
+                include_superseded=q.include_superseded,
             ):
                 hits[hit.id] = hit
         scored = ranking.blend(
@@ -419,14 +373,12 @@ class UserMemoryService:
         ]
         states = [
             await self.state_of(scope, await self.user_function(scope, fid), user)
-            for fid in (_ids(states_to_return, "states_to_return") or [])
+            for fid in (_ids(q.states_to_return, "states_to_return") or [])
         ]
         summaries: list[ThreadSummary] = []
-        summary_fns = _ids(thread_summaries, "thread_summaries")
+        summary_fns = _ids(q.thread_summaries, "thread_summaries")
         if summary_fns:
-            n = DEFAULT_THREAD_SUMMARIES_K if thread_summaries_k is None else thread_summaries_k
-            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100:
-                raise InvalidInput("thread_summaries_k must be an integer between 1 and 100")
+            n = q.thread_summaries_k or DEFAULT_THREAD_SUMMARIES_K
             threads = await self.threads.user_thread_ids(scope, user.id)
             for fid in summary_fns:
                 fn = await self.thread_function(scope, fid)

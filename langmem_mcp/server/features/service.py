@@ -24,6 +24,7 @@ from langmem_mcp.server.surface import (
     segment,
     tool_hints,
 )
+from langmem_mcp.service import inputs
 from langmem_mcp.service.models.langmem import (
     AddMessagesResult,
     FormationReport,
@@ -112,7 +113,9 @@ async def add_messages(
         dict[str, Any] | None, Field(description="Metadata for a thread created by this call.")
     ] = None,
 ) -> AddMessagesResult:
-    return await (await services(ctx)).threads.add_messages(thread_id, messages, thread_metadata)
+    return await (await services(ctx)).threads.add_messages(
+        thread_id, inputs.messages(messages), thread_metadata
+    )
 
 
 @FEATURE.tool(
@@ -156,17 +159,20 @@ async def query_user_memory(
         bool, Field(description="Also rank memories that were superseded (no longer true).")
     ] = False,
 ) -> QueryResult:
-    return await (await services(ctx)).user_memory.query(
-        user_id,
-        text,
-        k,
-        memory_function_ids,
-        weights,
-        states_to_return,
-        thread_summaries,
-        thread_summaries_k,
-        include_superseded,
+    query = inputs.parse(
+        inputs.UserMemoryQuery,
+        {
+            "text": text,
+            "k": k,
+            "memory_function_ids": memory_function_ids,
+            "weights": weights,
+            "states_to_return": states_to_return,
+            "thread_summaries": thread_summaries,
+            "thread_summaries_k": thread_summaries_k,
+            "include_superseded": include_superseded,
+        },
     )
+    return await (await services(ctx)).user_memory.query(user_id, query)
 
 
 @FEATURE.tool(

@@ -149,6 +149,8 @@ def window(content: str, context: str) -> str:
 
 
 class HasText(Protocol):
+    """What context vectors need from a memory: its own text and the stretch of talk around it."""
+
     content: str
     context: str
 

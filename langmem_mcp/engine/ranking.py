@@ -30,6 +30,8 @@ def recency(updated_at: datetime, now: datetime, half_life_days: float) -> float
 
 @dataclass(frozen=True)
 class Weights:
+    """How much relevance, recency and importance count in a blended score."""
+
     relevance: float = 1.0
     recency: float = 0.0
     importance: float = 0.0
@@ -37,6 +39,8 @@ class Weights:
 
 @dataclass(frozen=True)
 class Scored:
+    """One memory's blended score with its three parts, so callers can show why it ranked."""
+
     id: str
     score: float
     relevance: float

@@ -18,6 +18,8 @@ MIN_ITEM_CHARS = 48
 
 @dataclass(frozen=True)
 class Section:
+    """One titled block of a recall context, its items cut to fit the character budget."""
+
     title: str  # "" for none
     items: list[str]
     item_chars: int = ITEM_CHARS  # an item is cut to this many characters

@@ -47,6 +47,8 @@ TURN_NAMESPACE = uuid.UUID("6f4d2b0e-6c1a-5e57-9a51-7c0d3b1e2a94")
 
 @dataclass(frozen=True, slots=True)
 class Turn:
+    """One user or assistant turn read from a host's transcript file: what capture stores."""
+
     id: str
     session_id: str
     role: Role
@@ -58,6 +60,8 @@ class Turn:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """A line of a transcript that could not be read, and why: reported, never fatal."""
+
     path: str
     line: int
     reason: str
@@ -84,6 +88,8 @@ class Watermark:
 
 @dataclass(slots=True)
 class ParseResult:
+    """The turns read from a transcript since a watermark, with the problems met and where to resume."""
+
     turns: list[Turn] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     watermark: Watermark = field(default_factory=Watermark)

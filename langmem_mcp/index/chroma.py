@@ -48,6 +48,8 @@ def collection_name(namespace: str) -> str:
 
 @dataclass(frozen=True)
 class VectorHit:
+    """One approximate-nearest-neighbour answer from a Chroma collection."""
+
     id: str
     similarity: float
 
@@ -64,6 +66,8 @@ def _forget_failed_system(path: str) -> None:
 
 
 class VectorIndex:
+    """The Chroma collections of the large namespaces: the HNSW graphs searched when exact scoring would be too slow."""
+
     def __init__(self, client: Any, embedder: Embedder, found: Sequence[Any], model_changed: bool) -> None:
         self._client = client
         self.embedder = embedder

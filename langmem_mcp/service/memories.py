@@ -108,6 +108,8 @@ def to_memory(row: MemoryRow) -> Memory:
 
 @dataclass(frozen=True)
 class NewItem:
+    """One memory to write in a batch (import, formation, capture): what `create` takes one by one."""
+
     content: str
     namespace: list[str]
     metadata: dict[str, Any] | None = None

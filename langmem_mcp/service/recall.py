@@ -131,6 +131,8 @@ Semantic = Callable[[str, Sequence[str], "str | None"], dict[str, float]]
 
 @dataclass(frozen=True)
 class Hit:
+    """A memory found for a recall context, with the namespace it came from."""
+
     id: str
     namespace: str
     content: str

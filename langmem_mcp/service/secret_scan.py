@@ -61,6 +61,8 @@ class Hit:
 
 @dataclass
 class Scan:
+    """What a scan of the stored data read and found, table by table, so `--redact` changes exactly that."""
+
     rows: dict[str, int] = field(default_factory=dict)  # rows read per table
     hits: list[Hit] = field(default_factory=list)
 

@@ -189,6 +189,8 @@ def thread_metadata(value: Any) -> dict[str, Any]:
 
 
 class ThreadService:
+    """Threads and their messages as LangMem keeps them: the input to background formation and to `summarize_thread`."""
+
     def __init__(self, store: ThreadStore, max_chars: int) -> None:
         self.store = store
         self.max_chars = max_chars

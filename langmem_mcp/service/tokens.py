@@ -20,11 +20,15 @@ TOKEN_PREFIX = "lmm_"
 
 @dataclass(frozen=True)
 class NewToken:
+    """A token just made: the only time its secret is seen (only a hash is stored)."""
+
     row: TokenRow
     token: str  # shown once, never stored
 
 
 class TokenService:
+    """Bearer tokens that confine an HTTP client to a namespace prefix (`langmem-mcp token`)."""
+
     def __init__(self, db: Database) -> None:
         self.store = TokenStore(db)
 

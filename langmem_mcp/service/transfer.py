@@ -145,6 +145,8 @@ def write_jsonl(records: Iterable[dict[str, Any]], out: Any) -> dict[str, int]:
 # -- import ------------------------------------------------------------------------------------
 @dataclass
 class ImportReport:
+    """What an import wrote and what it found already there, so a re-run can be seen to change nothing."""
+
     created: int = 0
     existing: int = 0
     rows: dict[str, int] = field(default_factory=dict)  # other tables: rows inserted

@@ -6,7 +6,9 @@ server starts (about 15% of the time these classes take to make).
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from langmem_mcp.service.models.base import Result
 
 #: Models no tool signature uses (REST bodies, resource pages) build on first use, not while the
 #: server starts; the SDK builds the tools' models when it registers them either way.
@@ -24,7 +26,9 @@ THREAD_TYPES: tuple[str, ...] = ("thread_summary",)
 NEEDS_LLM: tuple[str, ...] = ("user_state", "user_append_state", "thread_summary")
 
 
-class User(BaseModel):
+class User(Result):
+    """A LangMem user: whose memories formation forms and `query_user_memory` ranks."""
+
     id: str
     name: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -33,14 +37,18 @@ class User(BaseModel):
     updated_at: str
 
 
-class UserList(BaseModel):
+class UserList(Result):
+    """One page of users."""
+
     model_config = LAZY
 
     users: list[User]
     next_cursor: str | None = None
 
 
-class Thread(BaseModel):
+class Thread(Result):
+    """A LangMem thread: a conversation whose messages background formation reads."""
+
     model_config = LAZY
 
     id: str
@@ -54,14 +62,18 @@ class Thread(BaseModel):
     )
 
 
-class ThreadList(BaseModel):
+class ThreadList(Result):
+    """One page of threads, newest first."""
+
     model_config = LAZY
 
     threads: list[Thread]
     next_cursor: str | None = None
 
 
-class AddMessagesResult(BaseModel):
+class AddMessagesResult(Result):
+    """What `add_messages` stored, and what it found already there or redacted."""
+
     thread_id: str
     added: int
     duplicates: int = Field(description="Messages already in the thread (same timestamp and content, or id).")
@@ -74,20 +86,26 @@ class AddMessagesResult(BaseModel):
     )
 
 
-class MessagePage(BaseModel):
+class MessagePage(Result):
+    """One page of a thread's messages, in the format the caller asked for."""
+
     model_config = LAZY
 
     messages: list[dict[str, Any]]
     next_cursor: str | None = None
 
 
-class FunctionSchema(BaseModel):
+class FunctionSchema(Result):
+    """The JSON schema a memory function forms its memory to."""
+
     name: str
     description: str = ""
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-class MemoryFunction(BaseModel):
+class MemoryFunction(Result):
+    """A LangMem memory function: what to form from threads, for users or threads."""
+
     id: str
     name: str
     description: str = ""
@@ -102,14 +120,18 @@ class MemoryFunction(BaseModel):
     model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
 
-class FunctionList(BaseModel):
+class FunctionList(Result):
+    """One page of memory functions."""
+
     model_config = LAZY
 
     memory_functions: list[MemoryFunction]
     next_cursor: str | None = None
 
 
-class Deleted(BaseModel):
+class Deleted(Result):
+    """What a delete removed (a function's memories go with it)."""
+
     model_config = LAZY
 
     id: str
@@ -117,7 +139,7 @@ class Deleted(BaseModel):
     memories_deleted: int = 0
 
 
-class MemoryState(BaseModel):
+class MemoryState(Result):
     """What one memory function holds for one user (or thread)."""
 
     memory_function_id: str
@@ -137,20 +159,26 @@ class MemoryState(BaseModel):
     updated_at: str | None = None
 
 
-class ThreadState(BaseModel):
+class ThreadState(Result):
+    """A JSON state an app keeps for a thread (under an optional key)."""
+
     thread_id: str
     key: str | None = None
     state: Any = None
     updated_at: str | None = None
 
 
-class Scores(BaseModel):
+class Scores(Result):
+    """The three parts of a `query_user_memory` score, each 0 to 1."""
+
     relevance: float
     recency: float
     importance: float
 
 
-class QueriedMemory(BaseModel):
+class QueriedMemory(Result):
+    """A user's memory as `query_user_memory` ranks it, with why (its scores)."""
+
     text: str
     id: str
     memory_function_id: str | None = None
@@ -163,20 +191,26 @@ class QueriedMemory(BaseModel):
     superseded_by: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
-class ThreadSummary(BaseModel):
+class ThreadSummary(Result):
+    """The latest summary a thread_summary function formed for one of the user's threads."""
+
     memory_function_id: str
     thread_id: str
     summary: Any
     updated_at: str | None = None
 
 
-class QueryResult(BaseModel):
+class QueryResult(Result):
+    """What `query_user_memory` answers: memories, states and thread summaries asked for."""
+
     memories: list[QueriedMemory]
     state: list[MemoryState] = Field(default_factory=list)
     thread_summaries: list[ThreadSummary] = Field(default_factory=list)
 
 
-class FunctionRun(BaseModel):
+class FunctionRun(Result):
+    """What one memory function did on one thread (and user) in a formation run."""
+
     memory_function_id: str
     type: FunctionType
     thread_id: str
@@ -186,13 +220,17 @@ class FunctionRun(BaseModel):
     detail: str | None = None
 
 
-class FormationReport(BaseModel):
+class FormationReport(Result):
+    """What a formation trigger formed, run by run."""
+
     thread_ids: list[str]
     memories_formed: int
     runs: list[FunctionRun]
 
 
-class FormationStatus(BaseModel):
+class FormationStatus(Result):
+    """Whether background formation can run, what waits for it, and its latest runs."""
+
     model_config = LAZY
 
     llm: str | None = Field(None, description="The model backend formation uses; None: it has none.")

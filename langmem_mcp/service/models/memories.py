@@ -8,20 +8,26 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from langmem_mcp.service.models.base import Result
 
 
 def _unset(value: Any) -> bool:
     return value is None
 
 
-class SimilarMemory(BaseModel):
+class SimilarMemory(Result):
+    """An existing memory close to one being written: the hint to supersede instead of duplicating."""
+
     id: str
     content: str
     similarity: float = Field(description="Cosine similarity of the new text to this memory's index vector.")
 
 
-class WriteResult(BaseModel):
+class WriteResult(Result):
+    """What a create, update, supersede or delete did, so the agent knows the id it can refer to."""
+
     action: Literal["created", "updated", "deleted", "exists", "superseded"]
     id: str
     superseded: str | None = Field(
@@ -42,7 +48,9 @@ class WriteResult(BaseModel):
     )
 
 
-class Memory(BaseModel):
+class Memory(Result):
+    """A stored memory with its validity: the unit every surface shows."""
+
     id: str
     namespace: list[str]
     content: str
@@ -62,10 +70,12 @@ class Memory(BaseModel):
 
 
 class MemoryHit(Memory):
+    """A memory found by a search, with its fused score."""
+
     score: float
 
 
-class Why(BaseModel):
+class Why(Result):
     """Why a hit ranked where it did (`MemoryService.search(..., explain=True)`; tools leave it off)."""
 
     keyword_rank: int | None = Field(None, description="1-based rank by BM25; None: no keyword match.")
@@ -78,10 +88,14 @@ class Why(BaseModel):
 
 
 class ExplainedHit(MemoryHit):
+    """A hit with the ranks that placed it (benchmarks and the memory browser)."""
+
     why: Why
 
 
-class SearchResult(BaseModel):
+class SearchResult(Result):
+    """What `search_memory` answers: the hits, or a note on where memories are when none matched."""
+
     memories: list[MemoryHit]
     note: str | None = Field(
         default=None,
@@ -90,14 +104,18 @@ class SearchResult(BaseModel):
     )
 
 
-class MemoryPage(BaseModel):
+class MemoryPage(Result):
+    """One page of a namespace's memories, newest first, with the cursor to the next."""
+
     namespace: list[str]
     memories: list[Memory]
     next_cursor: str | None = None
     note: str | None = Field(default=None, exclude_if=_unset)
 
 
-class MemoryVersion(BaseModel):
+class MemoryVersion(Result):
+    """One version of a memory: corrections and supersedes keep every earlier one."""
+
     content: str
     metadata: dict[str, Any] = Field(default_factory=dict)
     importance: float
@@ -107,7 +125,9 @@ class MemoryVersion(BaseModel):
     change: Literal["created", "updated", "superseded"]
 
 
-class MemoryHistory(BaseModel):
+class MemoryHistory(Result):
+    """Every version of a memory and the supersede chain around it."""
+
     id: str
     namespace: list[str]
     versions: list[MemoryVersion] = Field(description="Oldest first; the last is the memory as it is now.")
@@ -115,23 +135,31 @@ class MemoryHistory(BaseModel):
     supersedes: list[str] = Field(default_factory=list, description="Memories this one replaced.")
 
 
-class NamespaceStats(BaseModel):
+class NamespaceStats(Result):
+    """How many memories one namespace holds (for `stats`)."""
+
     namespace: list[str]
     count: int
 
 
-class NamespaceCount(BaseModel):
+class NamespaceCount(Result):
+    """A namespace with how many memories it holds and how many are true now."""
+
     namespace: list[str]
     count: int = Field(description="Memories stored, superseded ones included.")
     current: int = Field(description="Memories true now (not superseded).")
 
 
-class NamespacePage(BaseModel):
+class NamespacePage(Result):
+    """One page of the namespaces a caller can see."""
+
     namespaces: list[NamespaceCount]
     next_cursor: str | None = None
 
 
-class DedupeCluster(BaseModel):
+class DedupeCluster(Result):
+    """Near-duplicate memories found by `dedupe`: one kept, the others to supersede."""
+
     namespace: list[str]
     keep: SimilarMemory = Field(description="The newest memory of the cluster: kept.")
     duplicates: list[SimilarMemory] = Field(
@@ -139,14 +167,18 @@ class DedupeCluster(BaseModel):
     )
 
 
-class DedupeReport(BaseModel):
+class DedupeReport(Result):
+    """What `dedupe` found, and whether it applied it."""
+
     threshold: float
     applied: bool
     clusters: list[DedupeCluster] = Field(default_factory=list)
     superseded: int = 0
 
 
-class Stats(BaseModel):
+class Stats(Result):
+    """The store at a glance: counts, the embedding model, whether the index is ready, where the data is."""
+
     total: int
     namespaces: list[NamespaceStats]
     embedding_model: str

@@ -8,18 +8,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from langmem_mcp.service.models.base import Result
+
 
 # A host-agent task (see engine/host_agent.py): work for the calling agent when the server has no
 # model. The agent does what `instructions` say with `material` (`trimmed`: cut to its budget, the
 # most recent part kept), then makes the calls in `complete_with`, with the <...> values filled;
 # they are checked exactly as a model's answer would be. `why`: why no model, how to give it one.
-# The models' docstrings are left short: they are part of every LLM tool's output schema.
-class TaskCall(BaseModel):
+class TaskCall(Result):
+    """A tool call the host agent makes to complete a task, with <...> values to fill."""
+
     tool: str
     arguments: dict[str, Any]
 
 
-class HostAgentTask(BaseModel):
+class HostAgentTask(BaseModel):  # not a Result: its docstring is for the agent, in the schema
     """Work for the calling agent when the server has no model: the agent is the model. Do what
     `instructions` say with `material`, then make the calls in `complete_with`; they are checked
     exactly as a model's answer would be."""
@@ -35,7 +38,9 @@ class HostAgentTask(BaseModel):
     why: str = Field("", description="Why the server has no model, and how to give it one.")
 
 
-class StoredMemory(BaseModel):
+class StoredMemory(Result):
+    """A memory an LLM procedure created, updated, superseded or deleted."""
+
     id: str
     action: Literal["created", "exists", "updated", "superseded", "deleted"]
     kind: str = "Memory"
@@ -48,7 +53,7 @@ class StoredMemory(BaseModel):
     )
 
 
-class SkippedChange(BaseModel):
+class SkippedChange(Result):
     """A change the model asked for that could not be stored (e.g. the memory changed meanwhile)."""
 
     op: Literal["insert", "update", "supersede", "delete"]
@@ -56,7 +61,9 @@ class SkippedChange(BaseModel):
     reason: str
 
 
-class ExtractionOutcome(BaseModel):
+class ExtractionOutcome(Result):
+    """What `extract_memories` changed in a namespace (or the task for the host agent)."""
+
     namespace: list[str]
     inserted: list[StoredMemory] = Field(default_factory=list)
     updated: list[StoredMemory] = Field(default_factory=list)
@@ -75,7 +82,9 @@ class ExtractionOutcome(BaseModel):
     task: HostAgentTask | None = None
 
 
-class SummaryOutcome(BaseModel):
+class SummaryOutcome(Result):
+    """A thread's summary and how it was made (model, extractive, or host agent)."""
+
     summary: dict[str, Any]
     method: Literal["llm", "extractive", "host_agent"]
     thread_id: str | None = None
@@ -85,7 +94,9 @@ class SummaryOutcome(BaseModel):
     task: HostAgentTask | None = None
 
 
-class PromptOutcome(BaseModel):
+class PromptOutcome(Result):
+    """One prompt's optimisation: the result and why it changed or was kept."""
+
     name: str | None = None
     prompt: str
     updated: bool
@@ -95,7 +106,9 @@ class PromptOutcome(BaseModel):
     version: int | None = Field(None, description="Latest version in this prompt's history (named prompts).")
 
 
-class OptimizationOutcome(BaseModel):
+class OptimizationOutcome(Result):
+    """What `optimize_prompt` did to one prompt or several."""
+
     kind: str
     prompt: str | None = Field(None, description="Single-prompt calls: the result (the original if kept).")
     prompts: list[dict[str, Any]] | None = Field(
@@ -110,7 +123,9 @@ class OptimizationOutcome(BaseModel):
     task: HostAgentTask | None = None
 
 
-class StoredEpisode(BaseModel):
+class StoredEpisode(Result):
+    """An episode (what happened, what worked) kept for later tasks."""
+
     id: str
     action: Literal["created", "exists"]
     episode: dict[str, str]
@@ -118,7 +133,9 @@ class StoredEpisode(BaseModel):
 
 # What record_episode did: episodes distilled and stored, or the trajectory kept raw (`raw_id`, with
 # a task to distil it when there is no model); `raw_id` is also the raw episode a distillation removed.
-class EpisodeOutcome(BaseModel):
+class EpisodeOutcome(Result):
+    """What `record_episode` kept: distilled episodes, or the raw trajectory to distil later."""
+
     namespace: list[str]
     method: Literal["llm", "host_agent", "raw"]
     episodes: list[StoredEpisode] = Field(default_factory=list)

@@ -370,6 +370,10 @@ async def test_namespace_page_filters_current_superseded_and_all(data_dir: Path)
         )
         page = (await client.get("/ui/memories", params={"ns": "memories/solo"})).text
         assert "All 1 are superseded: show superseded or all to see them." in page
+        # The tree notes how many of each namespace's memories are superseded.
+        home = (await client.get("/ui/")).text
+        row = re.search(r'data-ns="memories/project-x">(.*?)</tr>', home, re.S).group(1)
+        assert ">3<" in row and "1 superseded" in row
 
 
 async def test_captures_page_lists_sessions_the_queue_and_hook_errors(data_dir: Path, tmp_path: Path) -> None:

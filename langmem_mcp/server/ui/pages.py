@@ -35,6 +35,7 @@ async def home(page: Page) -> Response:
     forest = tree.build(counts, extra)
     return page.render(
         "home.html",
+        superseded=await _superseded_counts(svc),
         version=version,
         rows=tree.flatten(forest),
         total=stats.total,
@@ -44,6 +45,20 @@ async def home(page: Page) -> Response:
         data_dir=stats.data_dir,
         model=stats.embedding_model,
     )
+
+
+async def _superseded_counts(svc: Services) -> dict[str, int]:
+    """How many memories of each namespace (that has any) are superseded."""
+    out: dict[str, int] = {}
+    cursor = None
+    while True:
+        found = await svc.memories.namespaces(cursor, 100)
+        out |= {
+            namespaces.join(n.namespace): n.count - n.current for n in found.namespaces if n.current < n.count
+        }
+        cursor = found.next_cursor
+        if cursor is None:
+            return out
 
 
 def _listing_query(page: Page) -> dict[str, str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from html import escape as html_escape
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from langmem_mcp.engine import ranking
 from langmem_mcp.server.ui import tree
 from langmem_mcp.service.container import Services, open_services
 from langmem_mcp.service.models.memories import ExplainedHit
+from tests.capture_support import Transcript
 from tests.ui_client import BASE, csrf_of, post_form, ui_client
 
 NS = "memories/project-x"
@@ -96,6 +99,31 @@ async def test_listing_newest_first_with_filters(services: Services) -> None:
         await mem.list(["n"], cursor="-3", newest_first=True)
 
 
+async def test_listing_and_search_by_validity(services: Services) -> None:
+    from langmem_mcp.errors import InvalidInput
+
+    mem = services.memories
+    boston = (await mem.create("The user lives in Boston", ["v"])).id
+    await mem.create("The user's sister lives in Lisbon", ["v"])
+    denver = (await mem.supersede(boston, ["v"], "The user lives in Denver")).id
+
+    async def listed(validity: str) -> list[str]:
+        page = await mem.list(["v"], 50, newest_first=True, validity=validity)  # type: ignore[arg-type]
+        return [m.content.split()[-1] for m in page.memories]
+
+    assert await listed("current") == ["Denver", "Lisbon"]
+    assert await listed("superseded") == ["Boston"]
+    assert await listed("all") == ["Denver", "Lisbon", "Boston"]
+    assert [await mem.count(["v"], validity=v) for v in ("current", "superseded", "all")] == [2, 1, 3]
+    assert await mem.count(["v"], filter={"x": 1}, validity="superseded") == 0
+    q = "where does the user live"
+    assert boston not in [h.id for h in await mem.search(q, ["v"])]
+    assert [h.id for h in await mem.search(q, ["v"], superseded_only=True)] == [boston]
+    assert {denver, boston} <= {h.id for h in await mem.search(q, ["v"], include_superseded=True)}
+    with pytest.raises(InvalidInput, match="validity must be one of current, superseded, all"):
+        await mem.list(["v"], validity="old")  # type: ignore[arg-type]
+
+
 def test_tree_counts_and_lookalikes() -> None:
     forest = tree.build(
         {
@@ -155,6 +183,10 @@ async def test_bad_input_gets_a_page_that_says_what_was_wrong(data_dir: Path) ->
             ("/ui/threads", {"cursor": "zz"}, 422, "is not one this server issued"),
             ("/ui/llm/prompts/none", {}, 404, "no optimized prompt"),
             ("/ui/no/such/page", {}, 404, "there is no page at /ui/no/such/page"),
+            ("/ui/memories", {"ns": NS, "show": "old"}, 422, "show must be one of current, superseded, all"),
+            ("/ui/memories", {"ns": NS, "q": "x", "to": "soon"}, 422, "is not a date (YYYY-MM-DD)"),
+            ("/ui/captures", {"jobs": "next"}, 422, "jobs must be a whole number"),
+            ("/ui/captures", {"sessions": "-1"}, 422, "sessions must be from 0 to 10000"),
         ]
         for path, params, status, message in cases:
             res = await client.get(path, params=params)
@@ -191,13 +223,213 @@ async def test_edit_with_bad_input_keeps_what_was_typed(data_dir: Path) -> None:
             "content"
         ] == "Alice's editor is Vim"
         res = await post_form(client, f"/ui/memory/{mid}/edit", {**typed, "metadata": '{"kind": "tool"}'})
-        assert res.status_code == 303 and "saved=1" in res.headers["location"]
+        assert res.status_code == 303 and "saved=correction" in res.headers["location"]
         stored = (await client.get(f"/memories/{mid}", params={"namespace": NS})).json()
         assert (stored["content"], stored["metadata"], stored["importance"]) == (
             "Alice's editor is Helix now",
             {"kind": "tool"},
             0.9,
         )
+
+
+def _rows(html: str, cls: str) -> list[str]:
+    """The text of each table row of a class, tags stripped and spaces collapsed."""
+    found = re.findall(rf'<tr class="{cls}[^"]*"[^>]*>(.*?)</tr>', html, re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", r).split()) for r in found]
+
+
+async def test_memory_page_shows_history_and_the_supersede_chain(data_dir: Path) -> None:
+    async with ui_client(data_dir) as client:
+        mid = await _create(client, "The user lives in Bostn")
+        for text in ("The user lives in Boston", "The user lives in Boston, MA"):
+            res = await client.patch(f"/memories/{mid}", json={"content": text, "namespace": NS})
+            assert res.status_code == 200, res.text
+        page = await client.get(f"/ui/memory/{mid}", params={"ns": NS})
+        history = _rows(page.text, "version")
+        assert [r.split()[1] for r in history] == ["created", "corrected", "corrected"]
+        assert "Bostn" in history[0] and "Boston, MA" in history[2] and "now" in history[2]
+        assert all(re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r) for r in history)  # when each came about
+        assert 'id="chain"' not in page.text  # nothing superseded yet
+        assert "true now" in page.text and 'id="supersede-form"' in page.text
+        csrf = csrf_of(page.text)
+
+        def fields(content: str, **more: str) -> dict[str, str]:
+            return {"csrf": csrf, "ns": NS, "content": content, "metadata": "", "importance": "", **more}
+
+        # Bad input comes back with what was typed, and nothing changes.
+        for sent, status, message in (
+            (fields(""), 422, "content"),
+            (fields("the user lives in boston, ma."), 422, "says the same as memory"),
+            (fields("The user lives in Denver", metadata="{x}"), 422, "metadata is not valid JSON"),
+            (fields("The user lives in Denver", importance="high"), 422, "importance must be a number"),
+        ):
+            res = await post_form(client, f"/ui/memory/{mid}/supersede", sent)
+            assert res.status_code == status and message in res.text, (sent, res.text[-500:])
+            assert f">{html_escape(sent['content'])}</textarea>" in res.text and 'id="history"' in res.text
+        assert (await client.get(f"/memories/{mid}", params={"namespace": NS})).json().get("valid_to") is None
+
+        res = await post_form(
+            client, f"/ui/memory/{mid}/supersede", fields("The user lives in Denver", importance="0.8")
+        )
+        assert res.status_code == 303, res.text[-500:]
+        target = res.headers["location"]
+        assert f"replaced={mid}" in target and "saved=supersede" in target
+        denver = target.split("/ui/memory/")[1].split("?")[0]
+        new = (await client.get(target)).text
+        assert "Saved as a new memory" in new and f'href="/ui/memory/{mid}?ns={NS}"' in new
+        chain = _rows(new, "link")
+        assert len(chain) == 2 and "Boston, MA" in chain[0] and "replaced by this one" in chain[0]
+        assert "Denver" in chain[1] and "this memory" in chain[1] and "current" in chain[1]
+        # The old memory: superseded, linked to the new one, its history ending in the supersede.
+        old = (await client.get(f"/ui/memory/{mid}", params={"ns": NS})).text
+        assert 'id="validity-note"' in old and f'href="/ui/memory/{denver}?ns={NS}" id="superseded-by"' in old
+        assert [r.split()[1] for r in _rows(old, "version")] == [
+            "created",
+            "corrected",
+            "corrected",
+            "superseded",
+        ]
+        assert 'id="supersede-form"' not in old and "already superseded" in old
+        # The same service function as the REST route and the MCP tool: search finds only the new fact.
+        found = await client.post(
+            "/memories/search", json={"query": "where does the user live", "namespace": NS}
+        )
+        assert [m["id"] for m in found.json()["memories"]] == [denver]
+        assert (await client.get(f"/memories/{denver}", params={"namespace": NS})).json()["importance"] == 0.8
+        # Superseding the old one again is refused, saying which one to supersede instead.
+        res = await post_form(client, f"/ui/memory/{mid}/supersede", fields("The user lives in Oslo"))
+        assert res.status_code == 409 and f"by {denver!r}; supersede that one instead" in html_unescape(
+            res.text
+        )
+        # A third fact: the chain runs through all three, oldest first, from any of them.
+        res = await post_form(client, f"/ui/memory/{denver}/supersede", fields("The user lives in Oslo"))
+        oslo = res.headers["location"].split("/ui/memory/")[1].split("?")[0]
+        for any_id in (mid, denver, oslo):
+            page = (await client.get(f"/ui/memory/{any_id}", params={"ns": NS})).text
+            assert [r.split(" lives in ")[1].split()[0] for r in _rows(page, "link")] == [
+                "Boston,",
+                "Denver",
+                "Oslo",
+            ]
+        # A secret typed into the form is taken out before storing, and the page says so.
+        res = await post_form(
+            client,
+            f"/ui/memory/{oslo}/supersede",
+            fields("The user lives in Oslo; DB_PASSWORD=Tr0ub4dor&3-fake"),
+        )
+        assert "redacted=password" in res.headers["location"]
+        page = (await client.get(res.headers["location"])).text
+        assert 'id="redacted"' in page and "[redacted: password]" in page and "Tr0ub4dor" not in page
+        # Deleting says how many versions go, and that the memories it replaced stay.
+        confirm = (await client.get(f"/ui/memory/{denver}/delete", params={"ns": NS})).text
+        assert "its 1 earlier version goes too" in " ".join(confirm.split())
+        assert "The 1 memory it replaced stays, still superseded" in " ".join(confirm.split())
+        res = await post_form(client, f"/ui/memory/{denver}/delete", {"csrf": csrf, "ns": NS})
+        assert res.status_code == 303
+        old = (await client.get(f"/ui/memory/{mid}", params={"ns": NS})).text
+        assert "Superseded on" in old and 'id="superseded-by"' not in old and 'id="chain"' not in old
+
+
+async def test_namespace_page_filters_current_superseded_and_all(data_dir: Path) -> None:
+    async with ui_client(data_dir) as client:
+        old = await _create(client, "Alice's editor is Vim")
+        await _create(client, "Bob's editor is Emacs")
+        res = await client.post(
+            f"/memories/{old}/supersede", json={"content": "Alice's editor is Helix", "namespace": NS}
+        )
+        new = res.json()["id"]
+
+        async def shown(**params: str) -> tuple[str, list[str]]:
+            res = await client.get("/ui/memories", params={"ns": NS, **params})
+            assert res.status_code == 200, res.text[-300:]
+            ids = re.findall(r'<tr class="(?:memory|hit)[^"]*" data-id="([^"]+)"', res.text)
+            return res.text, ids
+
+        page, ids = await shown()
+        assert new in ids and old not in ids and len(ids) == 2
+        assert "2 current memories · 1 superseded" in page and '<option value="current" selected>' in page
+        page, ids = await shown(show="superseded")
+        assert ids == [old] and "superseded-badge" in page and f'href="/ui/memory/{new}?ns={NS}"' in page
+        page, ids = await shown(show="all")
+        assert {old, new} <= set(ids) and len(ids) == 3
+        assert re.search(rf'<tr class="memory superseded" data-id="{old}"', page)
+        for show, expected in (("", {new}), ("superseded", {old}), ("all", {old, new})):
+            _, ids = await shown(q="which editor does Alice use", show=show)
+            assert expected <= set(ids) and not ({old, new} - expected) & set(ids), (show, ids)
+        # Search takes the time range too (it used to apply to the list only).
+        _, ids = await shown(q="editor", show="all", to="2000-01-01")
+        assert ids == []
+        # A namespace where everything is superseded says so instead of looking empty.
+        other = await _create(client, "Carol uses nano", ns="memories/solo")
+        await client.post(
+            f"/memories/{other}/supersede", json={"content": "Carol uses Zed", "namespace": "memories/solo"}
+        )
+        await client.delete(
+            f"/memories/{(await client.post('/memories/search', json={'query': 'Zed', 'namespace': 'memories/solo'})).json()['memories'][0]['id']}",
+            params={"namespace": "memories/solo"},
+        )
+        page = (await client.get("/ui/memories", params={"ns": "memories/solo"})).text
+        assert "All 1 are superseded: show superseded or all to see them." in page
+        # The tree notes how many of each namespace's memories are superseded.
+        home = (await client.get("/ui/")).text
+        row = re.search(r'data-ns="memories/project-x">(.*?)</tr>', home, re.S).group(1)
+        assert ">3<" in row and "1 superseded" in row
+
+
+async def test_captures_page_lists_sessions_the_queue_and_hook_errors(data_dir: Path, tmp_path: Path) -> None:
+    from langmem_mcp.service.capture_accept import accept, queue_lock
+    from langmem_mcp.store import capture as store
+
+    lock = queue_lock(data_dir)
+    assert lock.try_acquire()  # as a server would: the page's own server stores nothing meanwhile
+    try:
+        async with ui_client(data_dir) as client:
+            assert "Nothing waits" in (await client.get("/ui/captures")).text
+            (tmp_path / "shop" / ".git").mkdir(parents=True)
+            ok = Transcript(tmp_path / "t" / "ok.jsonl", tmp_path / "shop")
+            broken = Transcript(tmp_path / "t" / "broken.jsonl", tmp_path / "shop")
+            ok.exchange("The staging database is shopdb-staging.", "Noted.")
+            broken.exchange("The cron job runs at 02:00 UTC.", "OK.")
+            conn = store.connect(data_dir / "memory.sqlite3")
+            try:
+                for t in (ok, broken):
+                    accept(conn, t.path, event="Stop", session_id=t.session_id, cwd=t.cwd)
+                # A real fault: the session the second job belongs to is gone (as in test_capture).
+                conn.execute("DELETE FROM capture_sessions WHERE thread_id = ?", (broken.session_id,))
+                async with open_services(Settings(data_dir=data_dir, llm="none")) as worker:
+                    assert await worker.capture.drain() == 1  # the first is stored, the second fails
+                ok.exchange("Production is shopdb-prod.", "Noted too.")
+                accept(conn, ok.path, event="Stop", session_id=ok.session_id, cwd=ok.cwd)  # waits
+            finally:
+                conn.close()
+            page = (await client.get("/ui/captures")).text
+            assert "1 session captured" in page and "2 jobs in the queue, 1 failing" in page
+            [session] = _rows(page, "session")
+            assert ok.session_id in session and "shop" in session and "claude-code" in session
+            assert f'href="/ui/threads/{ok.session_id}"' in page
+            assert 'href="/ui/memories?ns=projects/shop/conversations"' in page
+            failed, waiting = _rows(page, "job")
+            assert (
+                "failed 1 time" in failed
+                and "no capture session for" in failed
+                and str(broken.path) in failed
+            )
+            assert "waiting" in waiting and str(ok.path) in waiting
+            [error] = _rows(page, "hook-error")
+            assert "storing captured turns failed (attempt 1; kept and retried)" in error
+            # The captured session is a thread, marked as such, whose messages are the turns.
+            threads = (await client.get("/ui/threads")).text
+            assert "captured: claude-code · shop" in threads
+            thread = (await client.get(f"/ui/threads/{ok.session_id}")).text
+            assert "Captured from a claude-code session" in thread and "shopdb-staging" in thread
+            # Paged: one of each per page.
+            page = (await client.get("/ui/captures", params={"limit": "1"})).text
+            assert len(_rows(page, "job")) == 1 and 'id="jobs-next"' in page
+            following = re.search(r'id="jobs-next" href="([^"]+)"', page).group(1)
+            nxt = (await client.get(html_unescape(following))).text
+            assert [str(ok.path) in r for r in _rows(nxt, "job")] == [True] and 'id="jobs-next"' not in nxt
+    finally:
+        lock.release()
 
 
 async def test_writes_need_our_origin_and_the_session_csrf_token(data_dir: Path) -> None:
@@ -272,6 +504,10 @@ async def test_token_login_limits_everything_to_its_namespaces(data_dir: Path) -
         assert res.status_code == 403 and "PIN" not in res.text
         res = await client.get("/ui/changes", params={"ns": "users/bob/notes"})
         assert res.status_code == 403
+        # Captured sessions are this machine's, outside every token's namespaces.
+        assert 'href="/ui/captures"' not in home.text
+        res = await client.get("/ui/captures")
+        assert res.status_code == 403 and "outside any token&#39;s namespaces" in res.text
         # Revoking the token ends the session at once.
         async with open_services(settings) as svc:
             [row] = await svc.tokens.list()

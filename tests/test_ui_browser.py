@@ -24,8 +24,10 @@ import pytest
 import pytest_asyncio
 
 from tests.browser import chromium, screenshot_dir, why_no_browser
+from tests.capture_support import Transcript
 from tests.http_server import Server, create_token, http_server, mcp_session
 from tests.mcp_client import call, server_env, stdio_session
+from tests.test_capture_hooks import context, hook, stored
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
@@ -204,6 +206,153 @@ async def test_edit_is_what_search_memory_finds_next(browser: Browser, server: S
     assert all("Vim" not in h["content"] for h in hits)
 
 
+# -- history and supersede -------------------------------------------------------------------------------
+async def test_history_shows_a_correction_made_over_mcp(browser: Browser, server: Server) -> None:
+    ns = ["history", "carol"]
+    [mid] = await remember(server, ns, "Carol's laptop runs Fedora 40")
+    async with mcp_session(server) as s:
+        await call(
+            s, "manage_memory", action="update", id=mid, content="Carol's laptop runs Fedora 41", namespace=ns
+        )
+    async with tab(browser, server) as (_, page, problems):
+        await page.goto(f"/ui/memory/{mid}?ns=history/carol")
+        rows = page.locator("table.history tr.version")
+        assert await rows.count() == 2
+        first, now = [await r.inner_text() for r in await rows.all()]
+        assert "created" in first and "Fedora 40" in first
+        assert "corrected" in now and "now" in now and "Fedora 41" in now
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", first)  # when it came about
+        # A further correction over MCP shows up in the open page's history, without a reload.
+        await page.wait_for_selector("#live-status[data-state=live]")
+        await page.evaluate("window.__sameDocument = 'yes'")
+        async with mcp_session(server) as s:
+            await call(
+                s,
+                "manage_memory",
+                action="update",
+                id=mid,
+                content="Carol's laptop runs Fedora 42",
+                namespace=ns,
+            )
+        await page.wait_for_selector("table.history tr.version >> nth=2", timeout=LIVE_TIMEOUT_MS)
+        assert await page.evaluate("window.__sameDocument") == "yes"
+        assert await page.inner_text("#memory-content") == "Carol's laptop runs Fedora 42"
+        assert problems == []
+
+
+async def test_supersede_from_the_page_is_what_search_memory_finds(
+    browser: Browser, server: Server, shots: Path
+) -> None:
+    ns = ["history", "dana"]
+    [boston, _] = await remember(server, ns, "Dana lives in Bostn", "Dana's bike is a green Brompton")
+    async with mcp_session(server) as s:  # a correction first: the history shows every kind of change
+        await call(
+            s, "manage_memory", action="update", id=boston, content="Dana lives in Boston", namespace=ns
+        )
+    async with tab(browser, server) as (_, page, problems):
+        await page.goto(f"/ui/memory/{boston}?ns=history/dana")
+        await page.fill('#supersede-form textarea[name="content"]', "Dana lives in Denver since May")
+        await page.click('#supersede-form button[type="submit"]')
+        await page.wait_for_selector("#saved")
+        assert "Saved as a new memory" in await page.inner_text("#saved")
+        denver = page.url.split("/ui/memory/")[1].split("?")[0]
+        assert await page.inner_text("#memory-content") == "Dana lives in Denver since May"
+        chain = await page.locator("table.chain tr.link").all_inner_texts()
+        assert len(chain) == 2 and "Dana lives in Boston" in chain[0] and "superseded" in chain[0]
+        assert "Denver" in chain[1] and "this memory" in chain[1]
+        # The old memory, from the chain: superseded, with its validity, and no supersede form.
+        await page.click("table.chain tr.link >> nth=0 >> a")
+        await page.wait_for_selector("#validity-note")
+        assert "Superseded on" in await page.inner_text("#validity-note")
+        assert await page.inner_text("#status") == "superseded"
+        assert await page.locator("#supersede-form").count() == 0
+        assert "until" in await page.inner_text("#validity")
+        changes = await page.locator("table.history tr.version td:nth-child(2)").all_inner_texts()
+        assert [c.split()[0] for c in changes] == ["created", "corrected", "superseded"]
+        await page.screenshot(path=shots / "history.png", full_page=True)
+        await page.click("#superseded-by")
+        await page.wait_for_url(re.compile(rf"/ui/memory/{denver}\?"))
+        assert problems == []
+    hits = await search(server, "where does Dana live?", ns)
+    assert hits[0]["id"] == denver and hits[0]["content"] == "Dana lives in Denver since May"
+    assert boston not in [h["id"] for h in hits]
+    async with mcp_session(server) as s:
+        everything = await call(
+            s, "search_memory", query="where does Dana live?", namespace=ns, include_superseded=True
+        )
+    old = next(m for m in everything["memories"] if m["id"] == boston)
+    assert old["superseded_by"] == denver and old["valid_to"]
+
+
+async def test_the_namespace_filter_shows_current_superseded_or_all(browser: Browser, server: Server) -> None:
+    ns = ["history", "erin"]
+    [old, _] = await remember(server, ns, "Erin's team is Payments", "Erin drinks oat flat whites")
+    async with mcp_session(server) as s:
+        new = (
+            await call(
+                s, "manage_memory", action="supersede", id=old, content="Erin's team is Search", namespace=ns
+            )
+        )["id"]
+    async with tab(browser, server) as (_, page, problems):
+        await page.goto("/ui/memories?ns=history/erin")
+        ids = await page.locator("tr.memory").evaluate_all("rows => rows.map(r => r.dataset.id)")
+        assert new in ids and old not in ids and len(ids) == 2
+        assert "2 current memories · 1 superseded" in await page.inner_text("#ns-count")
+        await page.select_option("#show", "superseded")
+        await page.click('form.search button[type="submit"]')
+        await page.wait_for_url(re.compile(r"show=superseded"))
+        rows = page.locator("tr.memory")
+        assert await rows.count() == 1 and await rows.get_attribute("data-id") == old
+        assert "superseded" in await rows.locator(".superseded-badge").inner_text()
+        await rows.locator("a.successor").click()
+        await page.wait_for_url(re.compile(rf"/ui/memory/{new}\?"))
+        await page.go_back()
+        await page.select_option("#show", "all")
+        await page.fill('input[name="q"]', "which team is Erin on?")
+        await page.click('form.search button[type="submit"]')
+        await page.wait_for_selector("table.results")
+        hits = await page.locator("tr.hit").evaluate_all("rows => rows.map(r => [r.dataset.id, r.className])")
+        assert {old, new} <= {i for i, _ in hits}
+        assert [c for i, c in hits if i == old] == ["hit superseded"]
+        assert problems == []
+
+
+# -- captures ------------------------------------------------------------------------------------------
+async def test_captures_page_lists_what_the_hooks_stored(
+    browser: Browser, server: Server, data_dir: Path, tmp_path: Path
+) -> None:
+    t = Transcript(tmp_path / "session.jsonl", tmp_path / "garden")
+    t.exchange("The tomatoes get watered at 7:00.", "Noted: watering at 7:00.")
+    assert context(hook(data_dir, "stop", t.hook_input("Stop"))) == ""
+    assert (
+        context(hook(data_dir, "stop", {"hook_event_name": "Stop", "session_id": "lost"})) == ""
+    )  # recorded
+    deadline = asyncio.get_running_loop().time() + 60
+    while not stored(data_dir, t.session_id, 2):
+        assert asyncio.get_running_loop().time() < deadline, "the hook's turns were not stored"
+        await asyncio.sleep(0.1)
+    async with tab(browser, server) as (_, page, problems):
+        await page.goto("/ui/")
+        await page.click("header nav a:text('Captures')")
+        await page.wait_for_url(re.compile(r"/ui/captures$"))
+        row = page.locator(f'tr.session[data-thread="{t.session_id}"]')
+        text = await row.inner_text()
+        assert "garden" in text and "claude-code" in text and str(t.path) in text
+        assert "The queue is empty" in await page.inner_text("#queue-state")
+        error = await page.locator("tr.hook-error").first.inner_text()
+        assert "has no transcript_path" in error and "Stop" in error
+        await row.locator(f'a[href="/ui/threads/{t.session_id}"]').click()
+        await page.wait_for_selector("#captured")
+        assert "Captured from a claude-code session of project garden" in await page.inner_text("#captured")
+        messages = await page.locator("ol.messages li").all_inner_texts()
+        assert "The tomatoes get watered at 7:00." in messages[0] and "Noted" in messages[1]
+        await page.click("#captured a:text('garden')")
+        await page.wait_for_url(re.compile(r"ns=projects/garden/conversations"))
+        texts = await page.locator("tr.memory .content").all_inner_texts()
+        assert texts == ["Assistant: Noted: watering at 7:00.", "User: The tomatoes get watered at 7:00."]
+        assert problems == []
+
+
 # -- live updates --------------------------------------------------------------------------------------
 async def test_memory_saved_by_an_assistant_appears_without_a_reload(
     browser: Browser, server: Server
@@ -216,7 +365,7 @@ async def test_memory_saved_by_an_assistant_appears_without_a_reload(
         await remember(server, ["live", "bob"], "Bob adopted a greyhound named Comet")
         await page.wait_for_selector("text=Bob adopted a greyhound named Comet", timeout=LIVE_TIMEOUT_MS)
         assert await page.evaluate("window.__sameDocument") == "yes"  # the same document: no reload
-        assert await page.inner_text("#ns-count") == "2 memories"
+        assert await page.inner_text("#ns-count") == "2 current memories"
         assert "updated" in await page.inner_text("#live-status")
         # And the tree on another tab follows too.
         home = await page.context.new_page()

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import (
@@ -89,6 +89,14 @@ HINT_NAMESPACES = 3
 #: Boston" / "lives in Denver") 0.67. A reversed preference ("tabs over spaces" / "spaces over
 #: tabs") is 0.96: it clusters, and the newest is kept, which is what it should be.
 DEDUPE_THRESHOLD = 0.85
+
+#: Which memories a listing (or the memory browser's search) shows: true now, no longer true, or both.
+Validity = Literal["current", "superseded", "all"]
+VALIDITY: dict[str, str] = {
+    "current": "m.valid_to IS NULL",
+    "superseded": "m.valid_to IS NOT NULL",
+    "all": "",
+}
 
 
 def to_memory(row: MemoryRow) -> Memory:
@@ -438,10 +446,12 @@ class MemoryService:
         filter: dict[str, Any] | None = None,
         created_from: str | None = None,
         created_to: str | None = None,
+        validity: Validity = "all",
     ) -> MemoryPage:
         """A page in stored order (`newest_first`: the reverse), optionally only memories whose
-        metadata passes `filter` and that were created in [created_from, created_to] (ISO dates
-        or times; a date alone means the whole day)."""
+        metadata passes `filter`, that were created in [created_from, created_to] (ISO dates
+        or times; a date alone means the whole day), and (`validity`) that are current or
+        superseded."""
         ns = self.namespace(namespace)
         limit, _ = validation.paging(limit, 0)
         try:
@@ -450,7 +460,7 @@ class MemoryService:
             raise InvalidInput(f"cursor {str(cursor)[:40]!r} is not one this server issued") from exc
         if after < 0:
             raise InvalidInput("cursor is not one this server issued")
-        where, params = _listing_filter(filter, created_from, created_to)
+        where, params = _listing_filter(filter, created_from, created_to, validity)
         await self.store.ensure_keys()
         page = await self.store.page(ns, limit, after, newest_first=newest_first, where=where, params=params)
         next_cursor = str(page[-1][0]) if len(page) == limit else None
@@ -468,9 +478,10 @@ class MemoryService:
         filter: dict[str, Any] | None = None,
         created_from: str | None = None,
         created_to: str | None = None,
+        validity: Validity = "all",
     ) -> int:
         """How many memories `list` would page through with the same conditions."""
-        where, params = _listing_filter(filter, created_from, created_to)
+        where, params = _listing_filter(filter, created_from, created_to, validity)
         return await self.store.count(self.namespace(namespace), where, params)
 
     async def version(self, namespace: Sequence[str] | None = None) -> str:
@@ -557,6 +568,7 @@ class MemoryService:
         as_of: Any = None,
         created_after: Any = None,
         created_before: Any = None,
+        superseded_only: bool = False,
     ) -> builtins.list[MemoryHit]:
         """Hybrid search: FTS5 BM25 and vector similarity fused by reciprocal rank, then
         blended with recency and importance when those weights are set. `explain=True` returns
@@ -564,7 +576,8 @@ class MemoryService:
 
         Only memories true now are searched, unless `include_superseded` (superseded ones rank
         by the same score as the others) or `as_of` (the memories true at that moment,
-        superseded since or not); `created_after` ≤ created_at < `created_before`."""
+        superseded since or not); `created_after` ≤ created_at < `created_before`.
+        `superseded_only`: only memories that are no longer true (the memory browser's filter)."""
         ns = self.namespace(namespace)
         text = validation.query(query, MAX_QUERY_CHARS)
         limit, offset = validation.paging(limit, offset)
@@ -576,11 +589,16 @@ class MemoryService:
         before = times.instant(created_before, "created_before")
         when = times.conditions(
             # a namespace with nothing superseded needs no condition (and keeps the fast paths)
-            current_only=not include_superseded and moment is None and await self.store.has_ended(ns),
+            current_only=not include_superseded
+            and not superseded_only
+            and moment is None
+            and await self.store.has_ended(ns),
             as_of=moment,
             created_after=after,
             created_before=before,
         )
+        if superseded_only:
+            when = times.both(when, (VALIDITY["superseded"], []))
         where, params = times.both(filters.compile_filter(filter), when)
         depth = max(FUSION_DEPTH, offset + limit)
         semantic = asyncio.ensure_future(self._semantic(text, ns, depth, where, params))
@@ -790,10 +808,17 @@ class MemoryService:
 
 
 def _listing_filter(
-    spec: dict[str, Any] | None, created_from: str | None, created_to: str | None
+    spec: dict[str, Any] | None,
+    created_from: str | None,
+    created_to: str | None,
+    validity: Validity = "all",
 ) -> tuple[str, list[Any]]:
     where, params = filters.compile_filter(spec)
     clauses = [where] if where else []
+    if validity not in VALIDITY:
+        raise InvalidInput(f"validity must be one of {', '.join(VALIDITY)}, not {str(validity)[:20]!r}")
+    if validity != "all":
+        clauses.append(VALIDITY[validity])
     for value, name, op in ((created_from, "from", ">="), (created_to, "to", "<")):
         if value in (None, ""):
             continue

@@ -46,6 +46,12 @@ TITLES = {
     "svc_messages": "thread messages",
     "svc_states": "user and thread state",
     "prompt_versions": "prompt versions",
+    "memory_history": "earlier versions of memories",
+}
+#: The namespace a row of a table without a namespace column belongs to (SQL over the table), so
+#: rows of namespaces whose secrets are kept are kept too.
+NAMESPACE_OF = {
+    "memory_history": "(SELECT m.namespace FROM memories m WHERE m.id = memory_history.memory_id)",
 }
 
 
@@ -95,10 +101,10 @@ class _Fix:
 async def memory_history_places(db: Database) -> dict[str, dict[str, Encoding]]:
     """The memory history's tables and their text columns, for those this data dir has.
 
-    Issue #17 keeps earlier versions of a memory. Its table is not in this branch: a table named
-    ``memory_history`` with ``content`` (and ``metadata``) columns is assumed. Name the real table
-    and columns here when it lands; scanning, redacting and the final wipe then cover it like the
-    other places (a ``namespace`` column, if it has one, lets rows of kept namespaces be kept).
+    Earlier versions of a memory (a correction's replaced text, a superseded memory's versions) are
+    rows of ``memory_history`` (schema 9): its ``content`` (text) and ``metadata`` (JSON) columns.
+    Scanning, redacting and the final wipe cover it like the other places; a row's namespace is its
+    memory's (``NAMESPACE_OF``), so the history of a kept namespace is kept with it.
     """
     guess: dict[str, dict[str, Encoding]] = {"memory_history": {"content": "text", "metadata": "json"}}
     out: dict[str, dict[str, Encoding]] = {}
@@ -183,7 +189,9 @@ async def _row_findings(
 ) -> AsyncIterator[_Fix]:
     have = await _columns(db, table)
     names = list(columns) + [c for c in ("dedup_key", "timestamp", "namespace") if c in have]
-    sql = f'SELECT rowid, {", ".join(names)} FROM "{table}" WHERE rowid > ? ORDER BY rowid LIMIT ?'
+    selected = [*names, *([f"{NAMESPACE_OF[table]} AS namespace"] if table in NAMESPACE_OF else [])]
+    names += ["namespace"] if table in NAMESPACE_OF else []
+    sql = f'SELECT rowid, {", ".join(selected)} FROM "{table}" WHERE rowid > ? ORDER BY rowid LIMIT ?'
     scan.rows[table] = 0
     async for r in _pages(db, sql):
         scan.rows[table] += 1
@@ -214,6 +222,15 @@ async def _where(db: Database, table: str, rowid: int) -> str:
         r = await db.fetchone("SELECT scope, name, version FROM prompt_versions WHERE rowid = ?", (rowid,))
         assert r is not None
         return f"prompt {_scoped(r[0], r[1])}, version {r[2]}"
+    if table == "memory_history":
+        r = await db.fetchone(
+            "SELECT h.memory_id, m.namespace, (SELECT count(*) FROM memory_history k WHERE"
+            " k.memory_id = h.memory_id AND k.seq <= h.seq) FROM memory_history h"
+            " LEFT JOIN memories m ON m.id = h.memory_id WHERE h.rowid = ?",
+            (rowid,),
+        )
+        assert r is not None
+        return f"memory {r[0]} in {r[1]}, earlier version {r[2]}"
     return f"{table} row {rowid}"
 
 

@@ -283,6 +283,41 @@ def queue_state(conn: sqlite3.Connection) -> QueueState:
     return QueueState(waiting, failing, error[0] if error else None, oldest, sessions, last)
 
 
+def session_page(conn: sqlite3.Connection, limit: int, offset: int = 0) -> list[SessionRow]:
+    """Captured sessions, most recently active first (the memory browser's captures page)."""
+    rows = conn.execute(
+        f"SELECT {_SESSION_COLUMNS} FROM capture_sessions ORDER BY updated_at DESC, transcript"
+        " LIMIT ? OFFSET ?",
+        (limit, offset),
+    ).fetchall()
+    return [_session(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job as the queue shows it: its size, not its turns."""
+
+    seq: int
+    transcript: str
+    event: str
+    turns: int
+    summarize: bool
+    attempts: int
+    last_error: str | None
+    retry_at: str | None
+    created_at: str
+
+
+def job_page(conn: sqlite3.Connection, limit: int, after_seq: int = 0) -> list[QueuedJob]:
+    """The queue in order from after `after_seq`, without reading the jobs' turns."""
+    rows = conn.execute(
+        "SELECT seq, transcript, event, json_array_length(turns), summarize, attempts, last_error,"
+        " retry_at, created_at FROM capture_jobs WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after_seq, limit),
+    ).fetchall()
+    return [QueuedJob(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
+
+
 # -- reads for the session-start context and prompt recall ----------------------------------------
 
 

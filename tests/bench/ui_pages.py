@@ -10,6 +10,10 @@ of the shared machine hit every measurement alike) it times:
 - the same with a metadata filter (json_extract over all 10,000 rows) and the oldest page;
 - search from the page (`&q=…`, 20 results with their reasons) against the `search_memory`
   tool (limit 20) with the same questions, over MCP on the same server;
+- the namespace with superseded memories shown too (`&show=all`);
+- a memory's page (its 22 versions after 20 corrections and a supersede, and its chain of 5
+  memories) against an MCP client reading the same memory and its history
+  (`memory://item/…` then `memory://history/…`);
 - optionally (with Chromium), a real browser loading the namespace page: the navigation's
   server response and DOMContentLoaded.
 
@@ -38,6 +42,9 @@ from tests.http_server import http_server, mcp_session
 
 NS = ["bench", "big"]
 BATCH = 500
+#: The memory whose page is timed: this many corrections, then superseded along a chain this long.
+CORRECTIONS = 20
+CHAIN = 5
 #: The data dir and the server share these: no context vectors, so no idle refinement runs
 #: while the timings are taken.
 ENV = {"LANGMEM_MCP_LLM": "none", "LANGMEM_MCP_CONTEXT_VECTORS": "off"}
@@ -59,13 +66,22 @@ def corpus(n: int) -> tuple[list[NewItem], list[str]]:
     return items, questions
 
 
-async def ingest(data_dir: Path, items: list[NewItem]) -> float:
+async def ingest(data_dir: Path, items: list[NewItem]) -> tuple[float, str]:
+    """Store the corpus, then one memory with a history and a supersede chain; returns the time
+    the corpus took and that memory's id."""
     started = time.perf_counter()
     settings = Settings(data_dir=data_dir, llm="none", context_vectors="off")
     async with open_services(settings) as svc:
         for i in range(0, len(items), BATCH):
             await svc.memories.create_many(items[i : i + BATCH])
-    return time.perf_counter() - started
+        took = time.perf_counter() - started
+        first = (await svc.memories.create("The bench fact, version 0", NS)).id
+        for k in range(1, CORRECTIONS + 1):
+            await svc.memories.update(first, NS, content=f"The bench fact, version {k}")
+        latest = first
+        for k in range(1, CHAIN):
+            latest = (await svc.memories.supersede(latest, NS, f"The bench fact changed, step {k}")).id
+    return took, first
 
 
 def stats(xs: list[float]) -> dict[str, float]:
@@ -91,9 +107,11 @@ async def run(n: int, rounds: int, queries: int, root: Path, browser: bool = Tru
     data_dir = root / "data"
     items, questions = corpus(n)
     questions = questions[:queries]
-    ingest_s = await ingest(data_dir, items)
+    ingest_s, chained = await ingest(data_dir, items)
     ns_text = "/".join(NS)
     listing = f"memory://list/{quote(ns_text, safe='')}?limit=50"
+    item = f"memory://item/{quote(ns_text, safe='')}/{chained}"
+    versions = f"memory://history/{quote(ns_text, safe='')}/{chained}"
     speaker = items[0].metadata["speaker"] if items[0].metadata else ""
     t: dict[str, list[float]] = {
         k: []
@@ -108,6 +126,11 @@ async def run(n: int, rounds: int, queries: int, root: Path, browser: bool = Tru
             "page_search_wall",
             "page_search_server",
             "mcp_search_wall",
+            "page_open_all_wall",
+            "page_open_all_server",
+            "page_memory_wall",
+            "page_memory_server",
+            "mcp_memory_and_history_wall",
         )
     }
     async with http_server(data_dir, **ENV) as server:
@@ -139,6 +162,18 @@ async def run(n: int, rounds: int, queries: int, root: Path, browser: bool = Tru
                     res = await mcp.call_tool("search_memory", {"query": q, "namespace": NS, "limit": 20})
                     t["mcp_search_wall"].append(time.perf_counter() - started)
                     assert not res.is_error
+                for _ in range(len(questions) // 4):
+                    wall, srv = await timed_page(client, "/ui/memories", {"ns": ns_text, "show": "all"})
+                    t["page_open_all_wall"].append(wall)
+                    t["page_open_all_server"].append(srv)
+                    wall, srv = await timed_page(client, f"/ui/memory/{chained}", {"ns": ns_text})
+                    t["page_memory_wall"].append(wall)
+                    t["page_memory_server"].append(srv)
+                    started = time.perf_counter()
+                    await mcp.read_resource(item)
+                    history = json.loads((await mcp.read_resource(versions)).contents[0].text)  # type: ignore[union-attr]
+                    t["mcp_memory_and_history_wall"].append(time.perf_counter() - started)
+                    assert len(history["versions"]) == CORRECTIONS + 2, history
                 wall, srv = await timed_page(
                     client, "/ui/memories", {"ns": ns_text, "filter": f"speaker={speaker}"}
                 )
@@ -165,6 +200,9 @@ async def run(n: int, rounds: int, queries: int, root: Path, browser: bool = Tru
         ),
         "page_search_minus_search_memory_p50_ms": round(
             out["page_search_wall"]["p50_ms"] - out["mcp_search_wall"]["p50_ms"], 2
+        ),
+        "page_memory_wall_over_mcp_memory_and_history": round(
+            out["page_memory_wall"]["p50_ms"] / out["mcp_memory_and_history_wall"]["p50_ms"], 2
         ),
     }
     out["targets"] = {

@@ -29,6 +29,7 @@ GET: list[tuple[str, Handler]] = [
     ("/users/{user_id}", pages.user),
     ("/threads", pages.threads),
     ("/threads/{thread_id}", pages.thread),
+    ("/captures", pages.captures),
     ("/functions", pages.functions),
     ("/formation", pages.formation),
     ("/llm", pages.llm),
@@ -37,6 +38,7 @@ GET: list[tuple[str, Handler]] = [
 ]
 POST: list[tuple[str, Handler]] = [
     ("/memory/{memory_id}/edit", actions.edit),
+    ("/memory/{memory_id}/supersede", actions.supersede),
     ("/memory/{memory_id}/delete", actions.delete),
     ("/logout", actions.logout),
 ]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, cast
 
 from langmem_mcp.engine import namespaces
 from langmem_mcp.errors import InvalidInput
+from langmem_mcp.service.memories import VALIDITY, Validity
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -64,15 +66,16 @@ def limit(text: str, default: int, maximum: int = 100) -> int:
     return n
 
 
-def offset(text: str) -> int:
+def offset(text: str, maximum: int = 10_000, name: str = "offset") -> int:
+    """A position in a paged list (an offset, or the last item seen): a whole number from 0."""
     if not text:
         return 0
     try:
         n = int(text)
     except ValueError as exc:
-        raise InvalidInput(f"offset must be a whole number, not {text[:20]!r}") from exc
-    if not 0 <= n <= 10_000:
-        raise InvalidInput(f"offset must be from 0 to 10000, not {n}")
+        raise InvalidInput(f"{name} must be a whole number, not {text[:20]!r}") from exc
+    if not 0 <= n <= maximum:
+        raise InvalidInput(f"{name} must be from 0 to {maximum}, not {n}")
     return n
 
 
@@ -112,3 +115,36 @@ def importance(text: str) -> float | None:
         return float(text)
     except ValueError as exc:
         raise InvalidInput(f"importance must be a number from 0 to 1, not {text[:20]!r}") from exc
+
+
+def kept_metadata(text: str) -> dict[str, Any] | None:
+    """The metadata box of the supersede form: empty keeps the old memory's metadata (None)."""
+    return metadata(text) if text.strip() else None
+
+
+def validity(text: str) -> Validity:
+    """The namespace page's "show" selector; current memories unless another is chosen."""
+    if not text:
+        return "current"
+    if text not in VALIDITY:
+        raise InvalidInput(f"show must be one of {', '.join(VALIDITY)}, not {text[:20]!r}")
+    return cast(Validity, text)
+
+
+def day(text: str, name: str, end: bool = False) -> str | None:
+    """A From/To box for search: a date (YYYY-MM-DD) is the start of that day or (`end`) of the
+    next one, so that To includes its whole day, as it does for the list; a date-time is taken as
+    it is. None when empty."""
+    if not text:
+        return None
+    try:
+        when = date.fromisoformat(text)
+    except ValueError:
+        try:
+            datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"{name} {text[:40]!r} is not a date (YYYY-MM-DD) or an ISO 8601 time such as 2025-03-01T14:00"
+            ) from exc
+        return text
+    return (when + timedelta(days=1) if end else when).isoformat()

@@ -3,19 +3,26 @@ MCP tools, resources and REST routes use, rendered by a template."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import RedirectResponse, Response
 
 from langmem_mcp.engine import namespaces, ranking
-from langmem_mcp.errors import InvalidInput
+from langmem_mcp.engine.projects import conversation_namespace
+from langmem_mcp.errors import InvalidInput, NotFound
 from langmem_mcp.server.ui import diff, forms, live, tree
 from langmem_mcp.server.ui.endpoint import Page
-from langmem_mcp.service import access, scoping
+from langmem_mcp.service import access, capture_status, scoping
+from langmem_mcp.service.models.memories import Memory, MemoryHistory
+
+if TYPE_CHECKING:
+    from langmem_mcp.service.container import Services
 
 #: Memories per page of a namespace, and search results per page.
 PAGE = 50
 RESULTS = 20
+#: Captured sessions, queued jobs and hook errors per page.
+CAPTURES = 20
 
 
 async def home(page: Page) -> Response:
@@ -28,6 +35,7 @@ async def home(page: Page) -> Response:
     forest = tree.build(counts, extra)
     return page.render(
         "home.html",
+        superseded=await _superseded_counts(svc),
         version=version,
         rows=tree.flatten(forest),
         total=stats.total,
@@ -39,13 +47,28 @@ async def home(page: Page) -> Response:
     )
 
 
+async def _superseded_counts(svc: Services) -> dict[str, int]:
+    """How many memories of each namespace (that has any) are superseded."""
+    out: dict[str, int] = {}
+    cursor = None
+    while True:
+        found = await svc.memories.namespaces(cursor, 100)
+        out |= {
+            namespaces.join(n.namespace): n.count - n.current for n in found.namespaces if n.current < n.count
+        }
+        cursor = found.next_cursor
+        if cursor is None:
+            return out
+
+
 def _listing_query(page: Page) -> dict[str, str]:
-    names = ("ns", "q", "filter", "from", "to", "limit", "w_rel", "w_rec", "w_imp")
+    names = ("ns", "q", "filter", "from", "to", "limit", "w_rel", "w_rec", "w_imp", "show")
     return {n: page.param(n) for n in names}
 
 
 async def memories(page: Page) -> Response:
-    """A namespace: its memories newest first, or the results of a search with their reasons."""
+    """A namespace: its memories newest first, or the results of a search with their reasons;
+    current memories unless the person asks for superseded ones, or both."""
     svc = await page.services()
     query = _listing_query(page)
     ns = forms.namespace(query["ns"])
@@ -64,8 +87,10 @@ async def memories(page: Page) -> Response:
         "version": await live.current(page, ns_key),
     }
     total = await svc.memories.count(ns)
+    context["superseded"] = await svc.memories.count(ns, validity="superseded") if total else 0
     try:
         flt = forms.metadata_filter(query["filter"])
+        show = forms.validity(query["show"])
         if query["q"]:
             weights = ranking.Weights(
                 forms.weight(query["w_rel"], "relevance", weights.relevance),
@@ -75,7 +100,17 @@ async def memories(page: Page) -> Response:
             offset = forms.offset(page.param("offset"))
             limit = forms.limit(query["limit"], RESULTS)
             hits = await svc.memories.search(
-                query["q"], ns, limit=limit, offset=offset, filter=flt, weights=weights, explain=True
+                query["q"],
+                ns,
+                limit=limit,
+                offset=offset,
+                filter=flt,
+                weights=weights,
+                explain=True,
+                include_superseded=show == "all",
+                superseded_only=show == "superseded",
+                created_after=forms.day(query["from"], "from"),
+                created_before=forms.day(query["to"], "to", end=True),
             )
             context.update(
                 hits=hits,
@@ -92,12 +127,12 @@ async def memories(page: Page) -> Response:
                 "created_to": query["to"] or None,
             }
             listing = await svc.memories.list(
-                ns, limit, page.param("before") or None, newest_first=True, **conditions
+                ns, limit, page.param("before") or None, newest_first=True, validity=show, **conditions
             )
             filtered = flt is not None or query["from"] or query["to"]
             context.update(
                 listing=listing,
-                matching=await svc.memories.count(ns, **conditions) if filtered else None,
+                matching=await svc.memories.count(ns, validity=show, **conditions) if filtered else None,
                 first_page=not page.param("before"),
             )
     except InvalidInput as exc:
@@ -106,17 +141,59 @@ async def memories(page: Page) -> Response:
     return page.render("namespace.html", total=total, **context)
 
 
+#: How far the supersede chain is followed each way from a memory.
+MAX_CHAIN = 20
+
+
+async def chain(svc: Services, history: MemoryHistory, ns: list[str]) -> list[Memory]:
+    """The memories a memory's supersede chain links, itself included, oldest fact first: every
+    memory it replaced (and those they replaced), and the one that replaced it, up to the current
+    one. A memory deleted since is simply not in the chain (its links are cleared)."""
+    seen = {history.id}
+    found: list[Memory] = [await svc.memories.get(history.id, ns)]
+    earlier = list(history.supersedes)
+    while earlier and len(found) < MAX_CHAIN:
+        mid = earlier.pop(0)
+        if mid in seen:
+            continue
+        seen.add(mid)
+        try:
+            found.append(await svc.memories.get(mid, ns))
+            earlier += (await svc.memories.history(mid, ns)).supersedes
+        except NotFound:
+            continue
+    later = history.superseded_by
+    while later and later not in seen and len(found) < 2 * MAX_CHAIN:
+        seen.add(later)
+        try:
+            memory = await svc.memories.get(later, ns)
+        except NotFound:
+            break
+        found.append(memory)
+        later = memory.superseded_by
+    return sorted(found, key=lambda m: (m.valid_from, m.created_at))
+
+
+async def memory_context(svc: Services, found: Memory, ns: list[str]) -> dict[str, Any]:
+    """What the memory page shows beside the memory: its versions and its supersede chain."""
+    history = await svc.memories.history(found.id, ns)
+    links = await chain(svc, history, ns) if history.supersedes or history.superseded_by else []
+    return {"m": found, "ns": namespaces.join(ns), "history": history, "chain": links}
+
+
 async def memory(page: Page) -> Response:
     svc = await page.services()
     ns = forms.namespace(page.param("ns"))
     found = await svc.memories.get(page.request.path_params["memory_id"], ns)
     return page.render(
         "memory.html",
-        m=found,
-        ns=namespaces.join(ns),
-        saved=page.param("saved") == "1",
+        **await memory_context(svc, found, ns),
+        saved=page.param("saved"),
+        replaced=page.param("replaced"),
+        redacted=page.param("redacted"),
         error=None,
         form=None,
+        supersede_form=None,
     )
 
 
@@ -124,7 +201,8 @@ async def confirm_delete(page: Page) -> Response:
     svc = await page.services()
     ns = forms.namespace(page.param("ns"))
     found = await svc.memories.get(page.request.path_params["memory_id"], ns)
-    return page.render("delete.html", m=found, ns=namespaces.join(ns))
+    history = await svc.memories.history(found.id, ns)
+    return page.render("delete.html", m=found, ns=namespaces.join(ns), history=history)
 
 
 # -- the LangMem service model ----------------------------------------------------------------------
@@ -162,13 +240,53 @@ async def thread(page: Page) -> Response:
         cursor=page.param("cursor") or None,
     )
     summaries = await svc.user_memory.list_thread_memory(found.id)
-    return page.render("thread.html", t=found, messages=messages, summaries=summaries)
+    return page.render(
+        "thread.html",
+        t=found,
+        messages=messages,
+        summaries=summaries,
+        conversations=_conversations(found.metadata) if found.metadata.get("source") else None,
+    )
+
+
+def _conversations(metadata: dict[str, Any]) -> str | None:
+    """The namespace of a captured session's conversation memories, from its thread's metadata."""
+    project = metadata.get("project")
+    if not isinstance(project, str) or not project:
+        return None
+    try:
+        return namespaces.join(conversation_namespace(project))
+    except InvalidInput:
+        return None
 
 
 async def functions(page: Page) -> Response:
     svc = await page.services()
     listing = await svc.functions.list(None, page.param("cursor") or None)
     return page.render("functions.html", listing=listing)
+
+
+async def captures(page: Page) -> Response:
+    """What the Claude Code hooks and transcript imports captured, what waits in the queue (and why
+    a job failed), and the hooks' last errors."""
+    svc = await page.services()
+    found = await capture_status.status(
+        svc.settings,
+        limit=forms.limit(page.param("limit"), CAPTURES),
+        sessions_from=forms.offset(page.param("sessions"), name="sessions"),
+        jobs_after=forms.offset(page.param("jobs"), 2**62, "jobs"),
+        errors_from=forms.offset(page.param("errors"), name="errors"),
+    )
+    summaries = [s.summary_id for s in found.sessions.items if s.summary_id]
+    rows = await svc.memories.rows(summaries) if summaries else {}
+    return page.render(
+        "captures.html",
+        capture=found,
+        summary_ns={k: r.namespace for k, r in rows.items()},
+        conversations={s.project: _conversations({"project": s.project}) for s in found.sessions.items},
+        limit=page.param("limit"),
+        at={k: page.param(k) for k in ("sessions", "jobs", "errors")},
+    )
 
 
 async def formation(page: Page) -> Response:

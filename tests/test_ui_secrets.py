@@ -200,7 +200,17 @@ async def _history_with_secrets(data: Path) -> dict[str, Any]:
         )["id"]
         vault = (await manage(content=f"Stripe: {VAULT_OLD}", namespace=["vault"]))["id"]
         await manage(action="update", id=vault, content=f"Stripe: {VAULT_NEW}", namespace=["vault"])
-    return {"deploy": deploy, "db": db, "db_now": db_now, "vault": vault}
+        # superseded by a memory that says what its redacted text will say: not merged into it
+        wiki = (await manage(content=f"Wiki password is {PASSWORD}", namespace=["notes"]))["id"]
+        wiki_now = (
+            await manage(
+                action="supersede",
+                id=wiki,
+                content="Wiki password is [redacted: password]",
+                namespace=["notes"],
+            )
+        )["id"]
+    return {"deploy": deploy, "db": db, "db_now": db_now, "vault": vault, "wiki": wiki, "wiki_now": wiki_now}
 
 
 def history(data: Path, memory_id: str) -> list[tuple[str, str]]:
@@ -214,14 +224,14 @@ async def test_scan_secrets_redacts_earlier_versions_and_keeps_no_copy(tmp_path:
     made = await _history_with_secrets(data)
     secrets = [*ALL_SECRETS, PASSWORD, RANDOM_TOKEN]
     before = {k: len(history(data, v)) for k, v in made.items()}
-    assert before == {"deploy": 3, "db": 2, "db_now": 0, "vault": 1}
+    assert before == {"deploy": 3, "db": 2, "db_now": 0, "vault": 1, "wiki": 1, "wiki_now": 0}
     assert any(ANTHROPIC in c for c, _ in history(data, made["deploy"]))
     keep = {"LANGMEM_MCP_KEEP_SECRETS_IN": "vault"}
 
     report = cli(data, "scan-secrets", **keep)
     assert report.returncode == 1, report.stdout + report.stderr
     out = report.stdout
-    assert "earlier versions of memories: 5 of 6 hold secrets" in out, out
+    assert "earlier versions of memories: 6 of 7 hold secrets" in out, out
     assert f"memory {made['deploy']} in notes, earlier version 1: anthropic-api-key" in out
     assert (
         f"memory {made['vault']} in vault, earlier version 1: stripe-key" in out.split("kept on purpose")[-1]
@@ -230,7 +240,7 @@ async def test_scan_secrets_redacts_earlier_versions_and_keeps_no_copy(tmp_path:
 
     done = cli(data, "scan-secrets", "--redact", **keep)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "5 earlier versions of memories" in done.stdout and "wiped the old text" in done.stdout
+    assert "6 earlier versions of memories" in done.stdout and "wiped the old text" in done.stdout
 
     # No secret in any version, nor anywhere in the files; the placeholders are in the versions.
     versions = {k: history(data, v) for k, v in made.items()}
@@ -245,9 +255,13 @@ async def test_scan_secrets_redacts_earlier_versions_and_keeps_no_copy(tmp_path:
     assert rows(data, "SELECT content FROM memories WHERE id = ?", (made["vault"],)) == [
         (f"Stripe: {VAULT_NEW}",)
     ]
-    # The supersede chain and validity survive the rewrite.
-    [(valid_to, by)] = rows(data, "SELECT valid_to, superseded_by FROM memories WHERE id = ?", (made["db"],))
-    assert valid_to and by == made["db_now"]
+    # The supersede chain, validity and the last change survive the rewrite.
+    chain = "SELECT valid_to, superseded_by, change, content FROM memories WHERE id = ?"
+    [(valid_to, by, change, _)] = rows(data, chain, (made["db"],))
+    assert valid_to and by == made["db_now"] and change == "superseded"
+    # A superseded memory whose redacted text is its successor's stays, superseded by it.
+    [(valid_to, by, change, text)] = rows(data, chain, (made["wiki"],))
+    assert (by, change, text) == (made["wiki_now"], "superseded", "Wiki password is [redacted: password]")
 
     # And the memory browser shows the redacted history.
     async with http_server(data, LANGMEM_MCP_LLM="none", **keep) as server:
@@ -259,4 +273,4 @@ async def test_scan_secrets_redacts_earlier_versions_and_keeps_no_copy(tmp_path:
             page = (await client.get(f"/ui/memory/{made['db']}", params={"ns": "notes"})).text
             assert page.count('class="version ') == 3 and 'id="chain"' in page
     clean = cli(data, "scan-secrets", **keep)
-    assert clean.returncode == 0 and "earlier versions of memories: 0 of 6 hold secrets" in clean.stdout
+    assert clean.returncode == 0 and "earlier versions of memories: 0 of 7 hold secrets" in clean.stdout

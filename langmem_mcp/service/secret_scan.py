@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from langmem_mcp.engine import namespaces
 from langmem_mcp.errors import NotFound
 from langmem_mcp.service.secrets import STORED, Encoding, SecretPolicy, redact_row, union
-from langmem_mcp.store.memories import content_key
+from langmem_mcp.store.memories import MemoryStore, content_key
 from langmem_mcp.store.sqlite import Database
 
 if TYPE_CHECKING:
@@ -261,7 +261,8 @@ async def _redact_memories(services: Services, fixes: list[_Fix]) -> tuple[int, 
     """Supersede each memory by its redacted text (FTS row and neighbours' contexts change with it),
     then re-embed every memory whose text or context changed, in one batch: a neighbour shared by
     several redacted memories is embedded once. A memory whose redacted text another memory of its
-    namespace already has is merged into it. Returns (memories changed, of which merged)."""
+    namespace already has is merged into it (if it is current: a superseded memory is redacted in
+    place and stays superseded). Returns (memories changed, of which merged)."""
     memories = services.memories
     store = memories.store
     index = services.runtime.index
@@ -272,7 +273,7 @@ async def _redact_memories(services: Services, fixes: list[_Fix]) -> tuple[int, 
     for fix in fixes:
         mid, ns = fix.key
         content, metadata = fix.values["content"], fix.values["metadata"]
-        if content is not None:
+        if content is not None and await _is_current(store, mid):
             other = await store.find_current(ns, content_key(content))
             twin = planned.setdefault((ns, content_key(content)), mid)
             if (other is not None and other.id != mid) or twin != mid:
@@ -300,6 +301,13 @@ async def _redact_memories(services: Services, fixes: list[_Fix]) -> tuple[int, 
     while await store.pending():
         await asyncio.sleep(0.05)
     return changed, merged
+
+
+async def _is_current(store: MemoryStore, memory_id: str) -> bool:
+    """Only a current memory can be merged into its twin: a superseded one keeps its place in its
+    supersede chain, whatever its redacted text says."""
+    row = await store.get(memory_id)
+    return row is not None and row.valid_to is None
 
 
 async def _redact_row(db: Database, table: str, fix: _Fix) -> bool:

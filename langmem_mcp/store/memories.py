@@ -394,22 +394,26 @@ class MemoryStore:
     ) -> MemoryRow | None:
         """A correction: change a memory in place (new content comes with its own text's vector),
         the version it replaces kept in its history (unless not `keep_history`: redacting a
-        secret keeps no copy of it); returns the new row, None if the id is gone."""
+        secret keeps no copy of it, and the memory's last change, its time and its validity stay
+        as they were: a superseded memory stays superseded); returns the new row, None if the id
+        is gone."""
+        sets: list[str] = ["updated_at = ?", "change = 'updated'"] if keep_history else []
+        params: list[Any] = [now_iso()] if keep_history else []
+        if content is not None:
+            state = Indexed.MISSING if vector is None else Indexed.FRESH
+            sets += ["content = ?", "content_hash = ?", "content_key = ?", "indexed = ?"]
+            params += [content, content_hash(content), content_key(content), int(state)]
+        if metadata is not None:
+            sets.append("metadata = ?")
+            params.append(json.dumps(metadata))
+        if importance is not None:
+            sets.append("importance = ?")
+            params.append(importance)
+        if not sets:  # a rewrite that changes nothing
+            return await self.get(memory_id)
         async with self.db.transaction() as conn:
             if keep_history:
                 await _keep_version(conn, memory_id)
-            sets: list[str] = ["updated_at = ?", "change = 'updated'"]
-            params: list[Any] = [now_iso()]
-            if content is not None:
-                state = Indexed.MISSING if vector is None else Indexed.FRESH
-                sets += ["content = ?", "content_hash = ?", "content_key = ?", "indexed = ?"]
-                params += [content, content_hash(content), content_key(content), int(state)]
-            if metadata is not None:
-                sets.append("metadata = ?")
-                params.append(json.dumps(metadata))
-            if importance is not None:
-                sets.append("importance = ?")
-                params.append(importance)
             cur = await conn.execute(
                 f"UPDATE memories SET {', '.join(sets)} WHERE id = ? RETURNING namespace",
                 (*params, memory_id),

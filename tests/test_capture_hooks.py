@@ -263,3 +263,23 @@ def test_a_killed_worker_loses_no_accepted_turn(tmp_path: Path) -> None:
     with sqlite3.connect(data / "memory.sqlite3") as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM svc_messages ORDER BY timestamp, seq")]
     assert ids == t.ids
+
+
+async def test_a_data_dir_from_before_capture_is_migrated_by_the_first_hook(tmp_path: Path) -> None:
+    """A data dir at schema 10 (the release before the capture tables) is migrated by the first
+    hook, as a server would migrate it, and then captured into."""
+    data = tmp_path / "data"
+    async with memory_session(data) as s:
+        await call(s, "manage_memory", content="Kept across the upgrade.")
+    with sqlite3.connect(data / "memory.sqlite3") as conn:  # back to schema 10: no capture tables
+        conn.execute("DROP TABLE capture_jobs")
+        conn.execute("DROP TABLE capture_sessions")
+        conn.execute("PRAGMA user_version = 10")
+    t = Transcript(tmp_path / "s1.jsonl", tmp_path / "shop")
+    t.exchange("The release train leaves on Tuesdays.", "Tuesdays, noted.")
+    assert context(hook(data, "stop", t.hook_input("Stop"))) == ""
+    assert errors(data) == []
+    assert count(data, "PRAGMA user_version") == 11
+    wait_for(lambda: stored(data, t.session_id, 2), "the worker to store the turns")
+    wait_for(lambda: not workers_of(data), "the workers to exit")
+    assert count(data, "SELECT count(*) FROM memories WHERE content = 'Kept across the upgrade.'") == 1

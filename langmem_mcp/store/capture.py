@@ -21,8 +21,8 @@ from typing import Any
 from langmem_mcp.errors import LangmemError
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
-#: The schema that added these tables (schema/v010_capture.sql).
-CAPTURE_SCHEMA = 10
+#: The schema that added these tables (schema/v011_capture.sql).
+CAPTURE_SCHEMA = 11
 #: Waits between attempts at BEGIN IMMEDIATE when SQLite answers "locked" without waiting (WAL).
 BEGIN_RETRY_DELAYS = tuple(0.01 * k for k in range(1, 20))
 #: A failed job waits this long before its next attempt, doubling up to RETRY_MAX_SECONDS.

@@ -232,6 +232,68 @@ async def test_session_summary_and_the_session_start_context(services: Services,
     conn.close()
 
 
+async def test_the_session_start_context_says_what_waits_for_a_model(
+    services: Services, project: Path
+) -> None:
+    """No model: a captured session waits to be distilled. The context says so in one whole line
+    above its footer, when that leaves what is known at least half the budget."""
+    await services.memories.create("The shop uses Stripe for payments.", ["projects", "shop"], importance=0.8)
+    t = Transcript(services.settings.data_dir.parent / "s1.jsonl", project)
+    t.exchange("We moved the checkout to a service called till.", "Till is the checkout now.")
+    queue(services, t, "SessionEnd", summarize=True)
+    await services.capture.drain()
+    conn = connect(services)
+    shop = recall.Scope("ada", "memories", "shop")
+    line = (
+        "Waiting for a model: 1 conversation waits to be distilled into memories; the MCP prompt `distill` "
+        "walks you through it (no model is needed on the server). In Claude Code the user runs it as "
+        "/mcp__<server name>__distill, offered when the server's tool groups include llm "
+        "(LANGMEM_MCP_TOOLS=memory,llm).\nMore with search_memory"
+    )
+    text = recall.session_context(conn, shop, "next", 2000)
+    assert len(text) <= 2000 and line in text and "Stripe" in text and "Last session" in text
+    small = recall.session_context(conn, shop, "next", 600)  # the line would leave too little
+    assert len(small) <= 600 and "Stripe" in small and "Waiting for a model" not in small
+    # Another project, nothing known about the user: the line alone.
+    other = recall.session_context(conn, recall.Scope("ada", "memories", "garden"), "next", 2000)
+    assert other.split("\n")[0] == recall.SESSION_HEADER and other.split("\n")[1] == line.split("\n")[0]
+    assert recall.session_context(conn, recall.Scope("ada", "memories", "garden"), "next", 300) == ""
+
+    # The agent completes the distill task: nothing waits, and what it kept is known.
+    work, [task] = await services.llm.distill_tasks()
+    assert work.threads == 1
+    arguments = task.complete_with[0].arguments
+    await services.llm.distill(None, arguments["task_id"], ["The checkout service is called till."])
+    text = recall.session_context(conn, shop, "next", 2000)
+    assert "Waiting for a model" not in text
+    assert "About the user:\n- The checkout service is called till." in text
+    conn.close()
+
+
+async def test_recall_uses_only_current_memories(services: Services) -> None:
+    """A superseded memory is history: neither the session-start context nor prompt recall (by
+    keywords, or with the served model) offers it; its successor takes its place."""
+    shop = ["projects", "shop"]
+    old = await services.memories.create("The shop deploys to Heroku with git push.", shop, importance=0.9)
+    await services.memories.supersede(old.id, shop, "The shop deploys to Fly.io in region ams.")
+    scope = recall.Scope("ada", "memories", "shop")
+    conn = connect(services)
+    text = recall.session_context(conn, scope, None, 2000)
+    assert "Project shop:\n- The shop deploys to Fly.io in region ams." in text and "Heroku" not in text
+    prompt = "does the shop deploy to heroku with git push?"
+    assert recall.prompt_recall(conn, scope, prompt, None) == []  # the old text matches; it is not current
+    await services.capture.start()
+    try:
+        served = await asyncio.to_thread(
+            services.capture.recall_for_hook, "ada", "memories", "shop", "where does the shop deploy?", None
+        )
+        assert served and all("Heroku" not in h["content"] for h in served), served
+        assert served[0]["content"] == "The shop deploys to Fly.io in region ams."
+    finally:
+        await services.capture.stop()
+    conn.close()
+
+
 #: Facts (and where they live), a prompt about each, and everyday prompts about none of them.
 FACTS = {
     "The user's cat is called Tomasz and sleeps on the radiator": ("memories", "what is my pet's name?"),
@@ -374,3 +436,4 @@ async def test_with_a_model_summaries_and_project_memories(tmp_path: Path, proje
             conn.close()
             assert "Project shop:\n- The shop's checkout service is called till." in text
             assert "Last session, " in text and "(extractive summary)" not in text
+            assert "Waiting for a model" not in text  # the model has read the session: nothing waits

@@ -119,6 +119,30 @@ async def test_reading_again_stores_nothing_twice_and_continues_from_the_waterma
     assert len(await conversation(services)) == 4
 
 
+async def test_a_repeated_turn_is_one_conversation_memory(services: Services, project: Path) -> None:
+    """The duplicate rule of memories (the same normalised text among current memories of the
+    namespace) applies to captured turns: a turn said again, in any case or spacing, in this
+    session or a later one, is not a second conversation memory; the thread keeps every message."""
+    first = Transcript(services.settings.data_dir.parent / "s1.jsonl", project)
+    first.exchange("Yes, go ahead.", "Running the migration.")
+    first.exchange("yes,  go ahead", "Running the seed script.")
+    later = Transcript(services.settings.data_dir.parent / "s2.jsonl", project)
+    later.exchange("YES, go ahead!", "Deploying.")
+    queue(services, first)
+    queue(services, later)
+    assert await services.capture.drain() == 2  # both jobs done, none failing
+    assert store.queue_state(connect(services)).waiting == 0
+    said = [m["content"] for m in await stored_messages(services, first.session_id)]
+    assert said[::2] == ["Yes, go ahead.", "yes,  go ahead"]
+    assert len(await stored_messages(services, later.session_id)) == 2
+    assert sorted(await conversation(services)) == [
+        "Assistant: Deploying.",
+        "Assistant: Running the migration.",
+        "Assistant: Running the seed script.",
+        "User: Yes, go ahead.",
+    ]
+
+
 async def test_secrets_and_private_spans_never_reach_the_store(services: Services, project: Path) -> None:
     key = "sk-ant-api03-" + "Q7x" * 30
     t = Transcript(services.settings.data_dir.parent / "s1.jsonl", project)

@@ -230,18 +230,23 @@ async def waiting_count(root: Path, rounds: int) -> dict[str, Any]:
     roles = ",".join("?" * len(waiting.NOT_AUTHORED))
     first = FIRST_COUNT.format(roles=roles)
     scope = recall.Scope("ada", "memories", "shop")
-    times: dict[str, list[float]] = {"count_waiting": [], "first query": [], "session_context": []}
-    counts = set()
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        counts.add(waiting.count_waiting(conn).threads)
-        times["count_waiting"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        counts.add(conn.execute(first, ("", *waiting.NOT_AUTHORED, waiting.DISTILL)).fetchone()[0])
-        times["first query"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        text = recall.session_context(conn, scope, None, 2000)
-        times["session_context"].append(time.perf_counter() - t0)
+    texts: list[str] = []
+    counts: set[int] = set()
+    timed: dict[str, Any] = {
+        "count_waiting": lambda: counts.add(waiting.count_waiting(conn).threads),
+        "first query": lambda: counts.add(
+            conn.execute(first, ("", *waiting.NOT_AUTHORED, waiting.DISTILL)).fetchone()[0]
+        ),
+        "session_context": lambda: texts.append(recall.session_context(conn, scope, None, 2000)),
+    }
+    times: dict[str, list[float]] = {k: [] for k in timed}
+    names = list(timed)
+    for r in range(rounds):  # the order turns each round: no case always follows the same one
+        for name in names[r % 3 :] + names[: r % 3]:
+            t0 = time.perf_counter()
+            timed[name]()
+            times[name].append(time.perf_counter() - t0)
+    text = texts[-1]
     conn.close()
     assert counts == {SCALE_THREADS // 10}, counts
     assert f"{SCALE_THREADS // 10} conversations wait" in text, text
@@ -258,6 +263,20 @@ async def waiting_count(root: Path, rounds: int) -> dict[str, Any]:
         statistics.median(times["count_waiting"]) / statistics.median(times["session_context"]), 3
     )
     return out
+
+
+async def settled(db: Path, timeout: float = 300.0) -> None:
+    """Wait (polling, with a deadline) until a store's index worker has nothing left to do."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(db, timeout=10) as conn:
+            pending = conn.execute(
+                "SELECT count(*) FROM memories WHERE indexed != 1 OR context_stale = 1"
+            ).fetchone()[0]
+        if not pending:
+            return
+        assert time.monotonic() < deadline, f"{db}: {pending} memories still wait for the index worker"
+        await asyncio.sleep(0.05)
 
 
 async def worker_cost(root: Path, rounds: int) -> dict[str, Any]:
@@ -284,7 +303,8 @@ async def worker_cost(root: Path, rounds: int) -> dict[str, Any]:
             for i, (label, threshold) in enumerate(variants.items())
         }
         for r in range(rounds + 1):  # the first round warms the model up, and is not counted
-            for label, services in opened.items():
+            order = list(opened.items())
+            for label, services in order if r % 2 else order[::-1]:  # each goes first in turn
                 t = Transcript(root / f"worker-{label[:20]}-{r}.jsonl", project)
                 for k in range(WORKER_EXCHANGES):
                     t.exchange(
@@ -294,6 +314,8 @@ async def worker_cost(root: Path, rounds: int) -> dict[str, Any]:
                 conn = store.connect(services.settings.db_path)
                 accept(conn, t.path, event="SessionEnd", session_id=t.session_id, cwd=t.cwd, summarize=True)
                 conn.close()
+                for other in opened.values():  # no index worker of either store runs meanwhile
+                    await settled(other.settings.db_path)
                 t0 = time.perf_counter()
                 assert await services.capture.drain() == 1
                 if r:

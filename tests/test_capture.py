@@ -119,6 +119,30 @@ async def test_reading_again_stores_nothing_twice_and_continues_from_the_waterma
     assert len(await conversation(services)) == 4
 
 
+async def test_a_repeated_turn_is_one_conversation_memory(services: Services, project: Path) -> None:
+    """The duplicate rule of memories (the same normalised text among current memories of the
+    namespace) applies to captured turns: a turn said again, in any case or spacing, in this
+    session or a later one, is not a second conversation memory; the thread keeps every message."""
+    first = Transcript(services.settings.data_dir.parent / "s1.jsonl", project)
+    first.exchange("Yes, go ahead.", "Running the migration.")
+    first.exchange("yes,  go ahead", "Running the seed script.")
+    later = Transcript(services.settings.data_dir.parent / "s2.jsonl", project)
+    later.exchange("YES, go ahead!", "Deploying.")
+    queue(services, first)
+    queue(services, later)
+    assert await services.capture.drain() == 2  # both jobs done, none failing
+    assert store.queue_state(connect(services)).waiting == 0
+    said = [m["content"] for m in await stored_messages(services, first.session_id)]
+    assert said[::2] == ["Yes, go ahead.", "yes,  go ahead"]
+    assert len(await stored_messages(services, later.session_id)) == 2
+    assert sorted(await conversation(services)) == [
+        "Assistant: Deploying.",
+        "Assistant: Running the migration.",
+        "Assistant: Running the seed script.",
+        "User: Yes, go ahead.",
+    ]
+
+
 async def test_secrets_and_private_spans_never_reach_the_store(services: Services, project: Path) -> None:
     key = "sk-ant-api03-" + "Q7x" * 30
     t = Transcript(services.settings.data_dir.parent / "s1.jsonl", project)
@@ -229,6 +253,68 @@ async def test_session_summary_and_the_session_start_context(services: Services,
     assert len(small) <= 600 and "Stripe" in small and "short answers" in small
     # the session itself is not its own "last session"
     assert "Last session" not in recall.session_context(conn, scope, t.session_id, 2000)
+    conn.close()
+
+
+async def test_the_session_start_context_says_what_waits_for_a_model(
+    services: Services, project: Path
+) -> None:
+    """No model: a captured session waits to be distilled. The context says so in one whole line
+    above its footer, when that leaves what is known at least half the budget."""
+    await services.memories.create("The shop uses Stripe for payments.", ["projects", "shop"], importance=0.8)
+    t = Transcript(services.settings.data_dir.parent / "s1.jsonl", project)
+    t.exchange("We moved the checkout to a service called till.", "Till is the checkout now.")
+    queue(services, t, "SessionEnd", summarize=True)
+    await services.capture.drain()
+    conn = connect(services)
+    shop = recall.Scope("ada", "memories", "shop")
+    line = (
+        "Waiting for a model: 1 conversation waits to be distilled into memories; the MCP prompt `distill` "
+        "walks you through it (no model is needed on the server). In Claude Code the user runs it as "
+        "/mcp__<server name>__distill, offered when the server's tool groups include llm "
+        "(LANGMEM_MCP_TOOLS=memory,llm).\nMore with search_memory"
+    )
+    text = recall.session_context(conn, shop, "next", 2000)
+    assert len(text) <= 2000 and line in text and "Stripe" in text and "Last session" in text
+    small = recall.session_context(conn, shop, "next", 600)  # the line would leave too little
+    assert len(small) <= 600 and "Stripe" in small and "Waiting for a model" not in small
+    # Another project, nothing known about the user: the line alone.
+    other = recall.session_context(conn, recall.Scope("ada", "memories", "garden"), "next", 2000)
+    assert other.split("\n")[0] == recall.SESSION_HEADER and other.split("\n")[1] == line.split("\n")[0]
+    assert recall.session_context(conn, recall.Scope("ada", "memories", "garden"), "next", 300) == ""
+
+    # The agent completes the distill task: nothing waits, and what it kept is known.
+    work, [task] = await services.llm.distill_tasks()
+    assert work.threads == 1
+    arguments = task.complete_with[0].arguments
+    await services.llm.distill(None, arguments["task_id"], ["The checkout service is called till."])
+    text = recall.session_context(conn, shop, "next", 2000)
+    assert "Waiting for a model" not in text
+    assert "About the user:\n- The checkout service is called till." in text
+    conn.close()
+
+
+async def test_recall_uses_only_current_memories(services: Services) -> None:
+    """A superseded memory is history: neither the session-start context nor prompt recall (by
+    keywords, or with the served model) offers it; its successor takes its place."""
+    shop = ["projects", "shop"]
+    old = await services.memories.create("The shop deploys to Heroku with git push.", shop, importance=0.9)
+    await services.memories.supersede(old.id, shop, "The shop deploys to Fly.io in region ams.")
+    scope = recall.Scope("ada", "memories", "shop")
+    conn = connect(services)
+    text = recall.session_context(conn, scope, None, 2000)
+    assert "Project shop:\n- The shop deploys to Fly.io in region ams." in text and "Heroku" not in text
+    prompt = "does the shop deploy to heroku with git push?"
+    assert recall.prompt_recall(conn, scope, prompt, None) == []  # the old text matches; it is not current
+    await services.capture.start()
+    try:
+        served = await asyncio.to_thread(
+            services.capture.recall_for_hook, "ada", "memories", "shop", "where does the shop deploy?", None
+        )
+        assert served and all("Heroku" not in h["content"] for h in served), served
+        assert served[0]["content"] == "The shop deploys to Fly.io in region ams."
+    finally:
+        await services.capture.stop()
     conn.close()
 
 
@@ -374,3 +460,4 @@ async def test_with_a_model_summaries_and_project_memories(tmp_path: Path, proje
             conn.close()
             assert "Project shop:\n- The shop's checkout service is called till." in text
             assert "Last session, " in text and "(extractive summary)" not in text
+            assert "Waiting for a model" not in text  # the model has read the session: nothing waits

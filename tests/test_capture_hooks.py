@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -263,3 +264,109 @@ def test_a_killed_worker_loses_no_accepted_turn(tmp_path: Path) -> None:
     with sqlite3.connect(data / "memory.sqlite3") as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM svc_messages ORDER BY timestamp, seq")]
     assert ids == t.ids
+
+
+#: What a hook must never load: each costs the host a second or more at every event.
+HEAVY = ("mcp", "chromadb", "onnxruntime", "anthropic", "pydantic", "aiosqlite", "numpy", "tokenizers")
+
+
+def imported(stderr: str) -> set[str]:
+    """Module names from `python -X importtime` output."""
+    names = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "package":
+                names.add(name)
+    return names
+
+
+async def test_session_start_says_what_waits_and_recalls_only_current_memories(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    project = tmp_path / "shop"
+    first = Transcript(tmp_path / "s1.jsonl", project)
+    first.exchange("We moved the checkout to a service called till.", "Till is the checkout now.")
+    assert context(hook(data, "session-end", first.hook_input("SessionEnd", reason="other"))) == ""
+    wait_for(lambda: stored(data, first.session_id, 2), "the worker to store the session")
+    wait_for(lambda: not workers_of(data), "the workers to exit")
+
+    # No model anywhere: the session waits to be distilled, and the next session is told so, by a
+    # hook that loads nothing heavy (python -X importtime lists every module it imports).
+    second = Transcript(tmp_path / "s2.jsonl", project)
+    start = json.dumps(second.hook_input("SessionStart", source="startup"))
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "langmem_mcp", "hook", "session-start"],
+        input=start,
+        env=environ(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    modules = imported(res.stderr)
+    assert "langmem_mcp.service.waiting" in modules
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert heavy == [], f"the SessionStart hook imported {heavy}"
+    text = json.loads(res.stdout)["hookSpecificOutput"]["additionalContext"]
+    assert len(text) <= 2000
+    assert (
+        "Waiting for a model: 1 conversation waits to be distilled into memories; the MCP prompt "
+        "`distill` walks you through it (no model is needed on the server). In Claude Code the user "
+        "runs it as /mcp__<server name>__distill" in text
+    ), text
+    assert text.index("Waiting for a model") < text.index(
+        "More with search_memory"
+    )  # whole, above the footer
+
+    # The agent distils it through the prompt (the llm group), and a project fact changes: the
+    # old one is superseded.
+    async with memory_session(data, LANGMEM_MCP_TOOLS="memory,llm", LANGMEM_MCP_LLM="none") as s:
+        shop = ["projects", "shop"]
+        old = await call(
+            s, "manage_memory", content="The shop deploys to Heroku.", namespace=shop, importance=0.9
+        )
+        new = await call(
+            s,
+            "manage_memory",
+            action="supersede",
+            id=old["id"],
+            content="The shop deploys to Fly.io in region ams.",
+            namespace=shop,
+        )
+        assert new["superseded"] == old["id"]
+        prompt = (await s.get_prompt("distill", {})).messages[0].content.text
+        [task] = [json.loads(m) for m in re.findall(r"^extract_memories\((\{.*\})\)$", prompt, re.MULTILINE)]
+        assert task["namespace"] == ["users", "ada"]
+        fact = "The shop's checkout service is called till."
+        await call(
+            s, "extract_memories", task_id=task["task_id"], namespace=task["namespace"], memories=[fact]
+        )
+
+    text = context(hook(data, "session-start", second.hook_input("SessionStart", source="startup")))
+    assert "Waiting for a model" not in text  # nothing waits now
+    assert f"About the user:\n- {fact}" in text
+    assert "Project shop:\n- The shop deploys to Fly.io in region ams." in text
+    assert "Heroku" not in text  # superseded: history, not what a session starts from
+    ask = second.hook_input("UserPromptSubmit", prompt="does the shop still deploy to heroku?")
+    assert "Heroku" not in context(hook(data, "user-prompt-submit", ask))
+    assert errors(data) == []
+
+
+async def test_a_data_dir_from_before_capture_is_migrated_by_the_first_hook(tmp_path: Path) -> None:
+    """A data dir at schema 10 (the release before the capture tables) is migrated by the first
+    hook, as a server would migrate it, and then captured into."""
+    data = tmp_path / "data"
+    async with memory_session(data) as s:
+        await call(s, "manage_memory", content="Kept across the upgrade.")
+    with sqlite3.connect(data / "memory.sqlite3") as conn:  # back to schema 10: no capture tables
+        conn.execute("DROP TABLE capture_jobs")
+        conn.execute("DROP TABLE capture_sessions")
+        conn.execute("PRAGMA user_version = 10")
+    t = Transcript(tmp_path / "s1.jsonl", tmp_path / "shop")
+    t.exchange("The release train leaves on Tuesdays.", "Tuesdays, noted.")
+    assert context(hook(data, "stop", t.hook_input("Stop"))) == ""
+    assert errors(data) == []
+    assert count(data, "PRAGMA user_version") == 11
+    wait_for(lambda: stored(data, t.session_id, 2), "the worker to store the turns")
+    wait_for(lambda: not workers_of(data), "the workers to exit")
+    assert count(data, "SELECT count(*) FROM memories WHERE content = 'Kept across the upgrade.'") == 1

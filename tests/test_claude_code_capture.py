@@ -3,7 +3,9 @@
 The whole loop, as a user gets it: `langmem-mcp install claude-code --hooks` (the CLI, as a
 subprocess); a first session whose user states facts; the ingest hooks queue them and the server or
 a detached worker stores them; a second session whose SessionStart context, as the scripted model
-receives it in its request, holds them; and `search_memory` from that session finds them. Then
+receives it in its request, holds them and says the first session waits to be distilled; and
+`search_memory` from that session finds them. `/mcp__memory__distill` hands the waiting sessions to
+the agent as tasks, which it completes with `extract_memories`; after that nothing waits. Then
 `uninstall`. The CLI is installed with npm on first use (skipped, saying why, without npm).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from tests.claude_code import (
     ClaudeRun,
     ScriptedModel,
     call,
+    calls,
     ensure_claude,
     run_claude,
     say,
@@ -71,6 +75,14 @@ def model_input(body: dict[str, Any]) -> str:
     return json.dumps(body.get("messages"), ensure_ascii=False)
 
 
+def texts(value: Any) -> list[str]:
+    """Every string in a request's messages (the texts, decoded)."""
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [t for item in items for t in texts(item)]
+
+
 def rows(data: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with sqlite3.connect(data / "memory.sqlite3", timeout=10) as conn:
         return conn.execute(sql, params).fetchall()
@@ -99,9 +111,12 @@ def test_capture_loop_with_the_real_claude_code(claude: Path, tmp_path: Path) ->
     project.mkdir()
     user_settings(home, {"permissions": {"allow": ["mcp__memory"]}})
 
-    # 1. install, as a user would
+    # 1. install, as a user would (with the llm tools: the `distill` prompt and extract_memories)
     res = langmem(
-        home, project, "install", "claude-code", "--hooks", "--prompt-recall", "--data-dir", str(data)
+        home,
+        project,
+        *("install", "claude-code", "--hooks", "--prompt-recall", "--tools", "memory,llm"),
+        *("--data-dir", str(data)),
     )
     assert res.returncode == 0, res.stderr
     hooks = json.loads((project / ".claude" / "settings.json").read_text())["hooks"]
@@ -151,6 +166,12 @@ def test_capture_loop_with_the_real_claude_code(claude: Path, tmp_path: Path) ->
     sent = seen["input"]
     assert "SessionStart hook additional context: Long-term memory (langmem-mcp)" in sent
     assert "Helix" in sent and "Fly.io" in sent
+    # no model on the server: the first session waits to be distilled, and the context says how
+    assert (
+        "Waiting for a model: 1 conversation waits to be distilled into memories; the MCP prompt "
+        "`distill` walks you through it" in sent
+    )
+    assert "/mcp__<server name>__distill" in sent
     # prompt recall: the first session's turn, recalled for this prompt
     recalled = sent.split("UserPromptSubmit hook additional context: ", 1)[1]
     assert recalled.startswith("Memories (langmem-mcp)") and "favourite editor is Helix" in recalled[:600]
@@ -158,12 +179,34 @@ def test_capture_loop_with_the_real_claude_code(claude: Path, tmp_path: Path) ->
     assert found[0]["content"] == "User: " + facts
     wait_until_stored(data, second["session_id"])
 
+    # /mcp__memory__distill: the agent is the model. It gets a task per waiting session and
+    # completes each with the extract_memories call the task gives.
+    tasks: list[dict[str, Any]] = []
+    fact = "The user's editor is Helix; the project deploys to Fly.io (ams)."
+
+    def read_tasks(body: dict[str, Any]) -> Any:
+        for text in texts(body.get("messages")):
+            tasks.extend(json.loads(m) for m in re.findall(r"^extract_memories\((\{.*\})\)$", text, re.M))
+        return call("ToolSearch", {"query": "select:mcp__memory__extract_memories"})
+
+    def complete(body: dict[str, Any]) -> Any:
+        return calls(*[("mcp__memory__extract_memories", {**t, "memories": [fact]}) for t in tasks])
+
+    with ScriptedModel([read_tasks, complete, say("Distilled.")]) as model:
+        ok(run_claude(claude, project, home, "/mcp__memory__distill", model, extra_env=NO_LLM))
+    assert "2 conversations wait to be distilled" in model_input(model.turns[0].body)
+    assert len(tasks) == 2, tasks  # the first two sessions
+    results = [json.loads(tool_result_text(r)) for r in model.turns[-1].tool_results()[-2:]]
+    assert [(r["method"], r["finished"]) for r in results] == [("host_agent", True)] * 2, results
+    assert rows(data, "SELECT count(*) FROM memories WHERE content = ?", (fact,)) == [(1,)]
+
     # The MCP prompts are slash commands: /mcp__memory__recall (Claude Code passes one word per
-    # argument) renders the recalled memories into the prompt the model receives.
+    # argument) renders the recalled memories into the prompt the model receives. Nothing waits now.
     with ScriptedModel([say("Helix, as recalled.")]) as model:
         ok(run_claude(claude, project, home, "/mcp__memory__recall editor", model, extra_env=NO_LLM))
     recalled = model_input(model.turns[0].body)
     assert "Here is what long-term memory holds about 'editor'" in recalled and "Helix" in recalled
+    assert "Waiting for a model" not in recalled and f"About the user:\\n- {fact}" in recalled
 
     # 6. uninstall removes what install added, and the next session runs without our hooks
     res = langmem(home, project, "uninstall", "claude-code")

@@ -1,8 +1,8 @@
 """`langmem-mcp hook EVENT`: a Claude Code hook. Reads the event's JSON on stdin, answers on stdout.
 
 - ``session-start``: prints the context block (what is known about the user, the project's most
-  important memories, the last session's summary) as ``hookSpecificOutput.additionalContext``;
-  nothing when nothing is known.
+  important memories, the last session's summary, how much waits to be distilled) as
+  ``hookSpecificOutput.additionalContext``; nothing when nothing is known.
 - ``user-prompt-submit``: the few memories the prompt bears on (most prompts get none). With a
   server running on the data dir, its index owner answers over the local socket with the loaded
   model; else keywords alone (SQLite FTS5) decide.

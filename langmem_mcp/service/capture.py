@@ -10,7 +10,7 @@ already redacted. Processing one:
    "User: …" / "Assistant: …", in conversation order, so each is indexed with its neighbours);
 3. when the session ends or is compacted, its summary is made (by the model, else extractively)
    and, with a model, the memory manager distils the new part of the session into memories of
-   the project (``["projects", <p>]``);
+   the project (``["projects", <p>]``), after which the session no longer waits for ``distill``;
 4. the job is deleted, and the session's counters moved, in one transaction.
 
 Each step is idempotent (message ids, verbatim-duplicate memories, one summary per thread), so a
@@ -33,13 +33,14 @@ from langmem_mcp.engine import similarity
 from langmem_mcp.engine.projects import conversation_namespace, project_namespace
 from langmem_mcp.errors import NotFound
 from langmem_mcp.llm.prompts import declare, default_library
-from langmem_mcp.service import capture_log, inputs
+from langmem_mcp.service import capture_log, inputs, scoping, waiting
 from langmem_mcp.service import recall as recalling
 from langmem_mcp.service.capture_accept import queue_lock
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.threads import ThreadService
 from langmem_mcp.store import capture as store
 from langmem_mcp.store import vector_rows
+from langmem_mcp.store.functions import FunctionStore
 
 if TYPE_CHECKING:
     from langmem_mcp.index.handle import IndexHandle
@@ -211,6 +212,8 @@ class CaptureService:
         durable facts of the project (conventions, decisions, how things work)."""
         state = await self.threads.get_state(session.thread_id, DISTILLED_KEY)
         read = int((state.state or {}).get("messages", 0))
+        scope = scoping.current_scope()
+        through = await self.threads.store.max_seq(scope, session.thread_id)
         messages: list[dict[str, Any]] = []
         cursor = None
         while True:
@@ -220,13 +223,20 @@ class CaptureService:
             if not cursor:
                 break
         new = messages[read:]
-        if not new:
-            return
-        instructions = default_library().render(PROJECT_MEMORY, project=session.project)
-        await self.llm.extract_memories(
-            model, new, project_namespace(session.project), instructions=instructions, with_importance=True
+        if new:
+            instructions = default_library().render(PROJECT_MEMORY, project=session.project)
+            await self.llm.extract_memories(
+                model,
+                new,
+                project_namespace(session.project),
+                instructions=instructions,
+                with_importance=True,
+            )
+            await self.threads.set_state(session.thread_id, {"messages": len(messages)}, DISTILLED_KEY)
+        # A model has read the session: it no longer waits for `distill` (service/waiting.py).
+        await FunctionStore(self.threads.store.db).set_watermark(
+            scope, session.thread_id, waiting.DISTILL, "", through
         )
-        await self.threads.set_state(session.thread_id, {"messages": len(messages)}, DISTILLED_KEY)
 
     # -- a serving process's worker ------------------------------------------------------------
     async def start(self) -> None:
@@ -324,10 +334,12 @@ class CaptureService:
                     continue  # a namespace that large is searched by keywords here
                 near |= {found[i]: c for i, c in similarity.top_k(query, matrix, recalling.CANDIDATES)}
             nearest = [k for k in sorted(near, key=lambda k: -near[k]) if near[k] >= NEAR_FLOOR]
-            rows = store.memories_by_id(conn, nearest[:SEMANTIC_CHECKS])
+            rows = store.memories_by_id(conn, nearest)  # current ones only: no check spent on history
             kept = [
-                r for r in rows.values() if session_id is None or r.metadata.get("session_id") != session_id
-            ]
+                rows[k]
+                for k in nearest
+                if k in rows and (session_id is None or rows[k].metadata.get("session_id") != session_id)
+            ][:SEMANTIC_CHECKS]
             if not kept:
                 return {}
             vectors = np.asarray(embedder.embed([r.content[:EMBED_CHARS] for r in kept]), dtype=np.float32)

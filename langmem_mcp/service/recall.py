@@ -1,4 +1,5 @@
 """What the hooks hand the host: the session-start context and the memories a prompt bears on.
+Only current memories: a superseded one is history (search_memory's include_superseded reaches it).
 
 Both run in the hook process on SQLite alone (no model: loading one would block the host for
 seconds). Prompt recall also runs inside a running server's index owner, reached over its local
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from langmem_mcp.engine import lexical, recall
 from langmem_mcp.engine.projects import CONVERSATIONS, conversation_namespace, project_namespace
+from langmem_mcp.service.waiting import count_waiting
 from langmem_mcp.store import capture as store
 
 SESSION_HEADER = (
@@ -31,6 +33,13 @@ PROMPT_BUDGET = 1200
 #: Candidates read per namespace, and query terms weighed, for prompt recall.
 CANDIDATES = 10
 MAX_TERMS = 12
+#: Work waiting for a model gets one line above the footer, never cut: how much waits, and how
+#: the agent and the user get it done (issue 18).
+WAITING_TITLE = "Waiting for a model"
+WAITING_HOW = (
+    " In Claude Code the user runs it as /mcp__<server name>__distill, offered when the server's"
+    " tool groups include llm (LANGMEM_MCP_TOOLS=memory,llm)."
+)
 #: Formation without a model keeps every message a user wrote as a memory of that user; those are
 #: the conversation itself, not what is known about the user, so the context leaves them out.
 RAW_SOURCES = ("message",)
@@ -110,7 +119,7 @@ def last_session(conn: sqlite3.Connection, scope: Scope, session_id: str | None)
 
 
 def session_context(conn: sqlite3.Connection, scope: Scope, session_id: str | None, budget: int) -> str:
-    """The labelled block SessionStart injects; '' when nothing is known."""
+    """The labelled block SessionStart injects; '' when nothing is known and nothing waits."""
     sections = [recall.Section("About the user", about_user(conn, scope))]
     if scope.project_namespace:
         memories = store.top_memories(conn, scope.project_namespace, SECTION_ITEMS)
@@ -119,7 +128,22 @@ def session_context(conn: sqlite3.Connection, scope: Scope, session_id: str | No
     if previous is not None:
         sections.append(previous)
     footer = "More with search_memory, namespaces: " + ", ".join(map(_namespace_list, scope.searchable()))
+    waiting = waiting_line(conn)
+    if waiting:
+        with_line = f"{WAITING_TITLE}: {waiting}\n{footer}"
+        if not any(s.items for s in sections):  # nothing else known: the line alone
+            alone = f"{SESSION_HEADER}\n{with_line}"
+            return alone if len(alone) <= budget else ""
+        if len(SESSION_HEADER) + len(with_line) + 2 <= budget // 2:  # what is known keeps half or more
+            footer = with_line
     return recall.render(sections, budget, SESSION_HEADER, footer)
+
+
+def waiting_line(conn: sqlite3.Connection) -> str:
+    """What waits to be distilled (captured conversations, raw episodes) and how; '' when nothing
+    does. Two COUNT queries on SQLite: the hook stays light."""
+    work = count_waiting(conn)
+    return work.describe() + WAITING_HOW if work.total else ""
 
 
 # -- prompt recall -----------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Work that waits for a model: captured conversations not yet distilled, and raw episodes.
 
-Cheap on purpose (SQLite only, no model, no index, nothing heavy imported), so a hook that must
-answer fast, such as Claude Code's ``SessionStart``, can say how much is waiting:
+Cheap on purpose (SQLite only, no model, no index, nothing imported beyond the standard library),
+so a hook that must answer fast, such as Claude Code's ``SessionStart``, can say how much is waiting:
 
-    from langmem_mcp.service.waiting import waiting_work
+    from langmem_mcp.service.waiting import waiting_work, count_waiting
     work = await waiting_work(db)          # db: an open store.sqlite.Database
+    work = count_waiting(conn)             # the same on a plain sqlite3 connection (a hook's)
     if work.total:
         context += work.describe()
 
@@ -17,9 +18,12 @@ task. Raw episodes are episode memories (``kind: episode``) stored without a mod
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from langmem_mcp.store.sqlite import Database
+if TYPE_CHECKING:  # the async layer (aiosqlite) stays out of a hook's imports
+    from langmem_mcp.store.sqlite import Database
 
 #: The watermark function id of distillation (per thread, user '').
 DISTILL = "distill/facts"
@@ -27,16 +31,17 @@ DISTILL = "distill/facts"
 NOT_AUTHORED = ("assistant", "system", "tool", "function", "developer", "ai")
 EPISODES = "episodes"
 
+#: The watermark is joined once per thread: as a scalar subquery inside the EXISTS it ran once per
+#: message of the thread (tests/bench/hooks.py measures both).
 _THREAD_FILTER = """
     FROM svc_threads t
+    LEFT JOIN svc_watermarks w
+      ON w.scope = t.scope AND w.thread_id = t.id AND w.function_id = ? AND w.user_id = ''
     WHERE {scope} EXISTS (
         SELECT 1 FROM svc_messages m
         WHERE m.scope = t.scope AND m.thread_id = t.id
+          AND m.seq > COALESCE(w.seq, 0)
           AND lower(m.role) NOT IN ({roles})
-          AND m.seq > COALESCE((
-              SELECT w.seq FROM svc_watermarks w
-              WHERE w.scope = t.scope AND w.thread_id = t.id AND w.function_id = ? AND w.user_id = ''
-          ), 0)
     )
 """
 
@@ -80,7 +85,7 @@ async def waiting_threads(db: Database, scope: str | None = "", limit: int = 0) 
         + _THREAD_FILTER.format(scope=where, roles=roles)
         + " ORDER BY t.updated_at, t.id"
         + (" LIMIT ?" if limit else ""),
-        (*params, *NOT_AUTHORED, DISTILL, *([limit] if limit else [])),
+        (DISTILL, *params, *NOT_AUTHORED, *([limit] if limit else [])),
     )
     return [(r[0], r[1]) for r in rows]
 
@@ -105,18 +110,37 @@ async def raw_episode_ids(db: Database, scope: str | None = "", limit: int = 0) 
     return [(r[0], r[1]) for r in rows]
 
 
+def _counts(scope: str | None) -> tuple[tuple[str, tuple[Any, ...]], tuple[str, tuple[Any, ...]]]:
+    """The two COUNT queries (threads, raw episodes) with their parameters."""
+    where, params = _scope_sql(scope, "t.scope")
+    roles = ",".join("?" * len(NOT_AUTHORED))
+    threads = (
+        "SELECT COUNT(*)" + _THREAD_FILTER.format(scope=where, roles=roles),
+        (DISTILL, *params, *NOT_AUTHORED),
+    )
+    ep_where, ep_params = _episodes_range(scope)
+    episodes = (
+        f"SELECT COUNT(*) FROM memories WHERE {ep_where}"
+        " AND json_extract(metadata, '$.kind') = 'episode' AND json_extract(metadata, '$.status') = 'raw'",
+        tuple(ep_params),
+    )
+    return threads, episodes
+
+
 async def waiting_work(db: Database, scope: str | None = "") -> WaitingWork:
     """How much waits for a model in ``scope`` (the namespace prefix of a token; '' for local
     callers; None for every scope)."""
-    where, params = _scope_sql(scope, "t.scope")
-    roles = ",".join("?" * len(NOT_AUTHORED))
-    threads = await db.scalar(
-        "SELECT COUNT(*)" + _THREAD_FILTER.format(scope=where, roles=roles), (*params, *NOT_AUTHORED, DISTILL)
+    (threads, t_params), (episodes, e_params) = _counts(scope)
+    return WaitingWork(
+        int(await db.scalar(threads, t_params) or 0), int(await db.scalar(episodes, e_params) or 0)
     )
-    ep_where, ep_params = _episodes_range(scope)
-    episodes = await db.scalar(
-        f"SELECT COUNT(*) FROM memories WHERE {ep_where}"
-        " AND json_extract(metadata, '$.kind') = 'episode' AND json_extract(metadata, '$.status') = 'raw'",
-        ep_params,
+
+
+def count_waiting(conn: sqlite3.Connection, scope: str | None = "") -> WaitingWork:
+    """`waiting_work` on a plain sqlite3 connection: what a hook process has (no asyncio, no
+    aiosqlite)."""
+    (threads, t_params), (episodes, e_params) = _counts(scope)
+    return WaitingWork(
+        int(conn.execute(threads, t_params).fetchone()[0] or 0),
+        int(conn.execute(episodes, e_params).fetchone()[0] or 0),
     )
-    return WaitingWork(int(threads or 0), int(episodes or 0))

@@ -21,8 +21,8 @@ from typing import Any
 from langmem_mcp.errors import LangmemError
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
-#: The schema that added these tables (schema/v010_capture.sql).
-CAPTURE_SCHEMA = 10
+#: The schema that added these tables (schema/v011_capture.sql).
+CAPTURE_SCHEMA = 11
 #: Waits between attempts at BEGIN IMMEDIATE when SQLite answers "locked" without waiting (WAL).
 BEGIN_RETRY_DELAYS = tuple(0.01 * k for k in range(1, 20))
 #: A failed job waits this long before its next attempt, doubling up to RETRY_MAX_SECONDS.
@@ -319,6 +319,9 @@ def job_page(conn: sqlite3.Connection, limit: int, after_seq: int = 0) -> list[Q
 
 
 # -- reads for the session-start context and prompt recall ----------------------------------------
+# Only memories true now: a superseded one (valid_to set, store/schema/v009_history.sql) is history,
+# not what a session should start from.
+CURRENT = "valid_to IS NULL"
 
 
 @dataclass(frozen=True)
@@ -334,13 +337,13 @@ class Remembered:
 def top_memories(
     conn: sqlite3.Connection, namespace: str, limit: int, skip_sources: Iterable[str] = ()
 ) -> list[Remembered]:
-    """A namespace's most important memories, the newest first among equals."""
+    """A namespace's most important current memories, the newest first among equals."""
     skip = list(skip_sources)
     marks = ", ".join("?" * len(skip))
     where = f" AND coalesce(json_extract(metadata, '$.source'), '') NOT IN ({marks})" if skip else ""
     rows = conn.execute(
         "SELECT id, namespace, content, importance, updated_at, metadata FROM memories"
-        f" WHERE namespace = ?{where} ORDER BY importance DESC, updated_at DESC LIMIT ?",
+        f" WHERE namespace = ? AND {CURRENT}{where} ORDER BY importance DESC, updated_at DESC LIMIT ?",
         (namespace, *skip, limit),
     ).fetchall()
     return [Remembered(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
@@ -388,8 +391,8 @@ def namespace_size(conn: sqlite3.Connection, namespace: str) -> int:
 def lexical_candidates(
     conn: sqlite3.Connection, match: str, namespace: str, limit: int, exclude_session: str | None = None
 ) -> list[tuple[int, str]]:
-    """(rowid, id) of the BM25 best matches of an FTS5 expression in one namespace (memory text
-    only), leaving out the memories captured from one session."""
+    """(rowid, id) of the BM25 best matches of an FTS5 expression among one namespace's current
+    memories (memory text only), leaving out the memories captured from one session."""
     where = ""
     params: list[Any] = [match, namespace]
     if exclude_session is not None:
@@ -397,7 +400,7 @@ def lexical_candidates(
         params.append(exclude_session)
     rows = conn.execute(
         "SELECT m.rowid, m.id FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
-        f" WHERE memories_fts MATCH ? AND m.namespace = ?{where}"
+        f" WHERE memories_fts MATCH ? AND m.namespace = ? AND m.{CURRENT}{where}"
         " ORDER BY bm25(memories_fts, 1.0, 0.0, 0.0) LIMIT ?",
         (*params, limit),
     ).fetchall()
@@ -418,11 +421,13 @@ def term_hits(conn: sqlite3.Connection, match: str, among: Sequence[int]) -> tup
 
 
 def memories_by_id(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Remembered]:
+    """The current memories among ``ids`` (a superseded one is left out)."""
     if not ids:
         return {}
     marks = ", ".join("?" * len(ids))
     rows = conn.execute(
-        f"SELECT id, namespace, content, importance, updated_at, metadata FROM memories WHERE id IN ({marks})",
+        "SELECT id, namespace, content, importance, updated_at, metadata FROM memories"
+        f" WHERE id IN ({marks}) AND {CURRENT}",
         list(ids),
     ).fetchall()
     return {r[0]: Remembered(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows}

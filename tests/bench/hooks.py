@@ -11,6 +11,13 @@ Targets (issue 16): SessionStart and UserPromptSubmit p50 ≤ 300 ms with a serv
 without; Stop, PreCompact and SessionEnd ≤ 300 ms. The default tools/list: ≤ 2,500 tokens
 (characters of its JSON / 4).
 
+Two in-process measurements follow, each against a baseline in the same rounds: the count of work
+waiting for a model that SessionStart shows (issue 18), on a store of 2,000 captured threads of
+100 messages, against the rest of the session-start context and against the count's first query
+(the distill watermark as a scalar subquery per message); and what the capture worker pays to
+store a session's end (20 turns and its summary) with the similar-memory check of a single create
+at its default threshold and with it off (the summary is the capture path's one `create`).
+
     python -m tests.bench.hooks [--rounds 15] [--out bench-results/hooks.json]
 """
 
@@ -18,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shlex
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -50,6 +59,17 @@ PROMPTS = [
     "fix the failing test in parser.py",
     "what did Caroline say about the adoption agency?",
 ]
+
+
+#: The waiting-count store: threads × messages, one thread in ten not yet distilled.
+SCALE_THREADS, SCALE_MESSAGES = 2000, 100
+#: The thread count as #18 first wrote it: the baseline for service.waiting's query.
+FIRST_COUNT = """SELECT COUNT(*) FROM svc_threads t WHERE t.scope = ? AND EXISTS (
+    SELECT 1 FROM svc_messages m WHERE m.scope = t.scope AND m.thread_id = t.id
+      AND lower(m.role) NOT IN ({roles})
+      AND m.seq > COALESCE((SELECT w.seq FROM svc_watermarks w WHERE w.scope = t.scope
+          AND w.thread_id = t.id AND w.function_id = ? AND w.user_id = ''), 0))"""
+WORKER_EXCHANGES = 10
 
 
 def environ(data: Path) -> dict[str, str]:
@@ -168,6 +188,145 @@ async def tool_list_sizes(data: Path) -> dict[str, Any]:
     return sizes
 
 
+def p50_ms(xs: list[float]) -> float:
+    return round(statistics.median(xs) * 1000, 2)
+
+
+async def waiting_count(root: Path, rounds: int) -> dict[str, Any]:
+    """SessionStart's waiting count on a large store, in process, against the rest of the context
+    and against the count's first query, interleaved."""
+    from langmem_mcp.service import recall, waiting
+    from langmem_mcp.service.container import open_services
+    from langmem_mcp.store import capture as store
+
+    data = root / "scale"
+    async with open_services(Settings(data_dir=data, llm="none", user_id="ada")):
+        pass  # a migrated store
+    now = "2026-11-30T00:00:00+00:00"
+    with sqlite3.connect(data / "memory.sqlite3", isolation_level=None) as conn:
+        conn.execute("BEGIN")
+        for t in range(SCALE_THREADS):
+            tid = f"t{t}"
+            conn.execute(
+                "INSERT INTO svc_threads (scope, id, created_at, updated_at) VALUES ('', ?, ?, ?)",
+                (tid, now, now),
+            )
+            conn.executemany(
+                "INSERT INTO svc_messages (scope, thread_id, id, role, content, user_id, timestamp, created_at)"
+                " VALUES ('', ?, ?, ?, '\"a turn\"', 'ada', ?, ?)",
+                [
+                    (tid, f"{tid}-{m}", "user" if m % 2 == 0 else "assistant", now, now)
+                    for m in range(SCALE_MESSAGES)
+                ],
+            )
+            if t % 10:
+                conn.execute(
+                    "INSERT INTO svc_watermarks (scope, thread_id, function_id, user_id, seq, updated_at)"
+                    " SELECT '', ?, ?, '', max(seq), ? FROM svc_messages WHERE thread_id = ?",
+                    (tid, waiting.DISTILL, now, tid),
+                )
+        conn.execute("COMMIT")
+    conn = store.connect(data / "memory.sqlite3")
+    roles = ",".join("?" * len(waiting.NOT_AUTHORED))
+    first = FIRST_COUNT.format(roles=roles)
+    scope = recall.Scope("ada", "memories", "shop")
+    texts: list[str] = []
+    counts: set[int] = set()
+    timed: dict[str, Any] = {
+        "count_waiting": lambda: counts.add(waiting.count_waiting(conn).threads),
+        "first query": lambda: counts.add(
+            conn.execute(first, ("", *waiting.NOT_AUTHORED, waiting.DISTILL)).fetchone()[0]
+        ),
+        "session_context": lambda: texts.append(recall.session_context(conn, scope, None, 2000)),
+    }
+    times: dict[str, list[float]] = {k: [] for k in timed}
+    names = list(timed)
+    for r in range(rounds):  # the order turns each round: no case always follows the same one
+        for name in names[r % 3 :] + names[: r % 3]:
+            t0 = time.perf_counter()
+            timed[name]()
+            times[name].append(time.perf_counter() - t0)
+    text = texts[-1]
+    conn.close()
+    assert counts == {SCALE_THREADS // 10}, counts
+    assert f"{SCALE_THREADS // 10} conversations wait" in text, text
+    out: dict[str, Any] = {
+        "threads": SCALE_THREADS,
+        "messages": SCALE_THREADS * SCALE_MESSAGES,
+        "waiting": SCALE_THREADS // 10,
+    }
+    out |= {f"{k}_p50_ms": p50_ms(v) for k, v in times.items()}
+    out["count_vs_first_query"] = round(
+        statistics.median(times["count_waiting"]) / statistics.median(times["first query"]), 3
+    )
+    out["count_share_of_session_context"] = round(
+        statistics.median(times["count_waiting"]) / statistics.median(times["session_context"]), 3
+    )
+    return out
+
+
+async def settled(db: Path, timeout: float = 300.0) -> None:
+    """Wait (polling, with a deadline) until a store's index worker has nothing left to do."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(db, timeout=10) as conn:
+            pending = conn.execute(
+                "SELECT count(*) FROM memories WHERE indexed != 1 OR context_stale = 1"
+            ).fetchone()[0]
+        if not pending:
+            return
+        assert time.monotonic() < deadline, f"{db}: {pending} memories still wait for the index worker"
+        await asyncio.sleep(0.05)
+
+
+async def worker_cost(root: Path, rounds: int) -> dict[str, Any]:
+    """The capture worker storing a session's end (turns, conversation memories, the summary), with
+    the similar-memory check at its default threshold and off, interleaved round by round."""
+    from langmem_mcp.service.capture_accept import accept
+    from langmem_mcp.service.container import open_services
+    from langmem_mcp.store import capture as store
+
+    project = root / "worker-shop"
+    project.mkdir()
+    default = Settings().similar_threshold
+    variants = {f"similar check on ({default})": default, "similar check off (0)": 0.0}
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    async with contextlib.AsyncExitStack() as stack:
+        opened = {
+            label: await stack.enter_async_context(
+                open_services(
+                    Settings(
+                        data_dir=root / f"worker-{i}", llm="none", user_id="ada", similar_threshold=threshold
+                    )
+                )
+            )
+            for i, (label, threshold) in enumerate(variants.items())
+        }
+        for r in range(rounds + 1):  # the first round warms the model up, and is not counted
+            order = list(opened.items())
+            for label, services in order if r % 2 else order[::-1]:  # each goes first in turn
+                t = Transcript(root / f"worker-{label[:20]}-{r}.jsonl", project)
+                for k in range(WORKER_EXCHANGES):
+                    t.exchange(
+                        f"Round {r}, step {k}: move service {k} of the shop to port {9000 + k}.",
+                        f"Service {k} now listens on port {9000 + k}; its health check passes.",
+                    )
+                conn = store.connect(services.settings.db_path)
+                accept(conn, t.path, event="SessionEnd", session_id=t.session_id, cwd=t.cwd, summarize=True)
+                conn.close()
+                for other in opened.values():  # no index worker of either store runs meanwhile
+                    await settled(other.settings.db_path)
+                t0 = time.perf_counter()
+                assert await services.capture.drain() == 1
+                if r:
+                    times[label].append(time.perf_counter() - t0)
+    out: dict[str, Any] = {"rounds": rounds, "turns_per_session": 2 * WORKER_EXCHANGES}
+    out |= {f"{k} p50_ms": p50_ms(v) for k, v in times.items()}
+    on, off = (statistics.median(v) for v in times.values())
+    out["ratio_on_vs_off"] = round(on / off, 3)
+    return out
+
+
 async def run(rounds: int, root: Path) -> dict[str, Any]:
     data, project, work = root / "data", root / "shop", root / "transcripts"
     project.mkdir(parents=True)
@@ -204,6 +363,8 @@ async def run(rounds: int, root: Path) -> dict[str, Any]:
         for k, (a, b) in TARGETS_MS.items()
     }
     result["tool_list"] = await tool_list_sizes(root / "tools")
+    result["waiting_count"] = await waiting_count(root, rounds)
+    result["worker"] = await worker_cost(root, rounds)
     return result
 
 

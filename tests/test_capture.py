@@ -271,8 +271,8 @@ async def test_the_session_start_context_says_what_waits_for_a_model(
     line = (
         "Waiting for a model: 1 conversation waits to be distilled into memories; the MCP prompt `distill` "
         "walks you through it (no model is needed on the server). In Claude Code the user runs it as "
-        "/mcp__<server name>__distill, offered when the server's tool groups include llm "
-        "(LANGMEM_MCP_TOOLS=memory,llm).\nMore with search_memory"
+        "/mcp__<server name>__distill (installed with --hooks, the server offers it; otherwise it "
+        "needs LANGMEM_MCP_TOOLS=memory,llm).\nMore with search_memory"
     )
     text = recall.session_context(conn, shop, "next", 2000)
     assert len(text) <= 2000 and line in text and "Stripe" in text and "Last session" in text

@@ -115,7 +115,7 @@ def test_capture_loop_with_the_real_claude_code(claude: Path, tmp_path: Path) ->
     res = langmem(
         home,
         project,
-        *("install", "claude-code", "--hooks", "--prompt-recall", "--tools", "memory,llm"),
+        *("install", "claude-code", "--hooks", "--prompt-recall"),  # serves distill (the llm group)
         *("--data-dir", str(data)),
     )
     assert res.returncode == 0, res.stderr

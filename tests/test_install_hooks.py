@@ -69,6 +69,8 @@ def test_install_merges_hooks_and_uninstall_restores_the_files(tmp_path: Path) -
     assert json.loads((settings_file.parent / "settings.json.bak").read_text()) == THEIR_SETTINGS
     mcp = json.loads((tmp_path / "project" / ".mcp.json").read_text())
     assert mcp["mcpServers"]["memory"]["env"]["LANGMEM_MCP_DATA_DIR"] == str(data)
+    # the session-start context points at the distill prompt: the llm group serves it
+    assert mcp["mcpServers"]["memory"]["env"]["LANGMEM_MCP_TOOLS"] == "memory,llm"
 
     # Again, and again with prompt recall: in place, never duplicated; then without it: gone.
     before = settings_file.read_text()
@@ -120,6 +122,12 @@ def test_install_widens_the_tool_list(tmp_path: Path) -> None:
     assert cli(tmp_path, "install", "cursor", "--tools", "memory,llm").returncode == 0
     entry = json.loads((tmp_path / ".cursor" / "mcp.json").read_text())["mcpServers"]["memory"]
     assert entry["env"]["LANGMEM_MCP_TOOLS"] == "memory,llm"
+    # without hooks a host gets the default list; with them, --tools still decides
+    assert cli(tmp_path, "install", "claude-code").returncode == 0
+    mcp = tmp_path / "project" / ".mcp.json"
+    assert "LANGMEM_MCP_TOOLS" not in json.loads(mcp.read_text())["mcpServers"]["memory"]["env"]
+    assert cli(tmp_path, "install", "claude-code", "--hooks", "--tools", "memory").returncode == 0
+    assert json.loads(mcp.read_text())["mcpServers"]["memory"]["env"]["LANGMEM_MCP_TOOLS"] == "memory"
 
 
 def test_the_plugin_example_runs_the_same_hooks() -> None:

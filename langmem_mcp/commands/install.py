@@ -55,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--tools",
-        help="MCP tool groups the host gets (LANGMEM_MCP_TOOLS, e.g. memory,llm); default: memory",
+        help="MCP tool groups the host gets (LANGMEM_MCP_TOOLS, e.g. memory,llm); default: memory, "
+        "and memory,llm with --hooks (the session-start context points at the llm group's distill)",
     )
 
 
@@ -307,10 +308,16 @@ def _show(path: Path, config: dict[str, Any]) -> None:
     print(json.dumps(config, indent=2, ensure_ascii=False))
 
 
+#: Tool groups for a Claude Code install with hooks: the session-start context names the `distill`
+#: prompt (llm group) when captured sessions wait, and Claude Code defers MCP tools behind its
+#: tool search, so the wider list costs no context until used.
+HOOKS_TOOLS = "memory,llm"
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     target = host_config(args.host, args.scope, Path(args.project_dir))
-    entry = make_entry(settings, target.vscode, args.tools)
     hooks = args.hooks or args.prompt_recall
+    entry = make_entry(settings, target.vscode, args.tools or (HOOKS_TOOLS if hooks else None))
     if hooks and args.host != "claude-code":
         print("langmem-mcp install: --hooks and --prompt-recall are for claude-code", file=sys.stderr)
         return 2

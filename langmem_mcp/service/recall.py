@@ -37,8 +37,8 @@ MAX_TERMS = 12
 #: the agent and the user get it done (issue 18).
 WAITING_TITLE = "Waiting for a model"
 WAITING_HOW = (
-    " In Claude Code the user runs it as /mcp__<server name>__distill, offered when the server's"
-    " tool groups include llm (LANGMEM_MCP_TOOLS=memory,llm)."
+    " In Claude Code the user runs it as /mcp__<server name>__distill (installed with --hooks, the"
+    " server offers it; otherwise it needs LANGMEM_MCP_TOOLS=memory,llm)."
 )
 #: Formation without a model keeps every message a user wrote as a memory of that user; those are
 #: the conversation itself, not what is known about the user, so the context leaves them out.

@@ -102,6 +102,30 @@ def _l2_normalise(x: np.ndarray) -> np.ndarray:
     return out
 
 
+#: A batch grows while padding its texts to the longest costs at most this much over their own
+#: lengths: padded positions are wasted attention work, and a few concurrent writes' texts vary
+#: widely (a batch of 8 such texts: 226 -> 305 texts/s on 2 cores, as fast as one large sorted call).
+PADDING_SLACK = 1.15
+
+
+def padded_batches(lengths: Sequence[int], max_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (shortest first), each at most `max_size`
+    long and padded by at most PADDING_SLACK."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    tokens = 0
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        n = lengths[i]
+        if current and (len(current) >= max_size or (len(current) + 1) * n > PADDING_SLACK * (tokens + n)):
+            batches.append(current)
+            current, tokens = [], 0
+        current.append(i)
+        tokens += n
+    if current:
+        batches.append(current)
+    return batches
+
+
 class MiniLMOnnxEmbedder:
     """all-MiniLM-L6-v2 int8 via onnxruntime, mean-pooled and L2-normalised (as sentence-transformers).
 
@@ -231,9 +255,7 @@ class MiniLMOnnxEmbedder:
         with self._lock:  # a tokenizers.Tokenizer used from two threads at once raises "Already borrowed"
             self._load_locked()
             ids = [enc.ids for enc in self._tokenizer.encode_batch(texts)]
-        # Length-sorted batches keep padding (wasted attention FLOPs) to a minimum.
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        batches = padded_batches([len(seq) for seq in ids], self.batch_size)
 
         def run(rows: list[int]) -> None:
             out[rows] = self._run_batch([ids[i] for i in rows])

@@ -16,7 +16,8 @@ import hashlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,9 @@ if TYPE_CHECKING:  # numpy and chromadb load with the index, after the handshake
 
 log = logging.getLogger(__name__)
 
-RECONCILE_BATCH = 256
+#: Vectors made per step: a stop or an arriving write waits for at most one step (64 windows of
+#: talk take about half a second on 2 cores).
+RECONCILE_BATCH = 64
 #: Rows whose context one transaction works out (short, so writers never wait long on it).
 CONTEXT_BATCH = 64
 #: Vectors copied from SQLite into a namespace's new Chroma collection per step (under the lock).
@@ -255,10 +258,12 @@ class Indexer:
                 ).fetchone()[0]
             )
 
-    def sync(self, embedder: Embedder) -> int:
+    def sync(self, embedder: Embedder, yield_to: Callable[[], bool] | None = None) -> int:
         """Finish what SQLite says the index lacks: deletes (tombstones), contexts, vectors;
-        returns how many vectors were made. (Stray vectors, with no memory behind them, are
-        dropped when a search meets them: counting a collection loads its whole HNSW graph.)"""
+        returns how many vectors were made. `yield_to` says when to stop after a batch (writes
+        are arriving: the rest is left for the next call). (Stray vectors, with no memory behind
+        them, are dropped when a search meets them: counting a collection loads its whole HNSW
+        graph.)"""
         self._drop_tombstones()
         done = 0
         skip: set[str] = set()
@@ -267,8 +272,15 @@ class Indexer:
             made, missed = self._make_vectors(embedder, skip)
             done += made
             skip |= missed  # changed while being embedded: the next call takes them
-            if not settled and not made:
+            if (not settled and not made) or (yield_to is not None and yield_to()):
                 return done
+
+    def settle(self, until: float) -> None:
+        """Settle written rows' contexts without encoding anything, until done or `until`
+        (monotonic): at a clean stop, rows whose own vector is final are left indexed, and only
+        those needing a context vector wait for the next start."""
+        while time.monotonic() < until and self._settle_contexts():
+            pass
 
     def _drop_tombstones(self) -> None:
         while True:

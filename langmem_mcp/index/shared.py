@@ -38,6 +38,13 @@ RPC_PATIENCE_SECONDS = 5.0
 ERROR_PAUSE_SECONDS = 2.0
 #: The worker upgrades fast vectors once nothing was written for this long.
 UPGRADE_IDLE_SECONDS = 2.0
+#: While writes stream in, the worker's encoding (context vectors, neighbours' windows) waits
+#: for this much quiet, so it does not take the cores the writes' own encodings need...
+QUIET_SECONDS = 0.25
+#: ...but never longer than this: a steady stream of writes still gets its contexts.
+MAX_DEFER_SECONDS = 10.0
+#: A stopping owner settles what needs no encoding for at most this long (within the exit bound).
+FINAL_SETTLE_SECONDS = 0.5
 
 
 class SharedIndex:
@@ -64,12 +71,14 @@ class SharedIndex:
         self.on_reconcile: Callable[[int], None] = lambda n: None
         #: Set when this process committed rows for the worker: it starts at once, not at its poll.
         self._wake = threading.Event()
+        self._last_write = 0.0
         #: Calls that other layers answer through the owner's socket (name → function of the
         #: call's arguments, run in the connection's thread): prompt recall for hooks, which must
         #: not load a model of their own.
         self.extra_ops: dict[str, Callable[..., Any]] = {}
 
     def wake(self) -> None:
+        self._last_write = time.monotonic()
         self._wake.set()
 
     @property
@@ -131,8 +140,9 @@ class SharedIndex:
     def _run(self) -> None:
         last_try = last_sweep = last_change = time.monotonic()
         last_error = ""
+        deferred_since: float | None = None  # work is waiting for a quiet moment since then
         while not self._stop.is_set():
-            woken = self._wake.wait(POLL_SECONDS)
+            woken = self._wake.wait(POLL_SECONDS if deferred_since is None else QUIET_SECONDS)
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -149,10 +159,17 @@ class SharedIndex:
                 full = now - last_sweep >= SWEEP_SECONDS
                 if full:
                     last_sweep = now
-                if indexer.changed() or woken or full:
+                if indexer.changed() or woken:
                     last_change = now
-                    indexer.sync(self.embedder)
-                elif now - last_change >= UPGRADE_IDLE_SECONDS:
+                    if not woken:  # another process committed: a write too
+                        self._last_write = now
+                    if deferred_since is None:
+                        deferred_since = now
+                if full or (deferred_since is not None and self._quiet(now, deferred_since)):
+                    deferred_since = None
+                    # A write arriving meanwhile stops it after its batch: the rest waits again.
+                    indexer.sync(self.embedder, yield_to=self._written_since(time.monotonic()))
+                elif deferred_since is None and now - last_change >= UPGRADE_IDLE_SECONDS:
                     indexer.upgrade(self.embedder)
                 indexer.grow()
                 last_error = ""
@@ -166,12 +183,28 @@ class SharedIndex:
                     last_error = error
                 self._stop.wait(ERROR_PAUSE_SECONDS)
 
+    def _written_since(self, started: float) -> Callable[[], bool]:
+        """Stop after the current batch: a write came (its encoding comes first) or the server is
+        stopping (what is left is in SQLite, for the next start)."""
+        return lambda: self._last_write > started or self._stop.is_set()
+
+    def _quiet(self, now: float, deferred_since: float) -> bool:
+        """No write for QUIET_SECONDS, or the work has waited MAX_DEFER_SECONDS already."""
+        return now - self._last_write >= QUIET_SECONDS or now - deferred_since >= MAX_DEFER_SECONDS
+
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
         with self._switch:
+            if self.indexer is not None:
+                try:
+                    self.indexer.settle(time.monotonic() + FINAL_SETTLE_SECONDS)
+                except Exception:  # noqa: BLE001 - the next start settles it
+                    log.warning(
+                        "settling written memories at stop failed; the next start does it", exc_info=True
+                    )
             if self._server is not None:
                 self._server.close()
             if self.indexer is not None:

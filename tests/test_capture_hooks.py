@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from langmem_mcp.service.capture_accept import queue_lock
+from langmem_mcp.store.sqlite import SCHEMA_VERSION
 from tests.capture_support import Transcript, workers_of
 from tests.claude_code import REPO
 from tests.mcp_client import call, memory_session
@@ -361,12 +362,15 @@ async def test_a_data_dir_from_before_capture_is_migrated_by_the_first_hook(tmp_
     with sqlite3.connect(data / "memory.sqlite3") as conn:  # back to schema 10: no capture tables
         conn.execute("DROP TABLE capture_jobs")
         conn.execute("DROP TABLE capture_sessions")
+        for trigger in ("vector_versions_ai", "vector_versions_au", "vector_versions_ad"):  # nor 12's
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP TABLE vector_versions")
         conn.execute("PRAGMA user_version = 10")
     t = Transcript(tmp_path / "s1.jsonl", tmp_path / "shop")
     t.exchange("The release train leaves on Tuesdays.", "Tuesdays, noted.")
     assert context(hook(data, "stop", t.hook_input("Stop"))) == ""
     assert errors(data) == []
-    assert count(data, "PRAGMA user_version") == 11
+    assert count(data, "PRAGMA user_version") == SCHEMA_VERSION
     wait_for(lambda: stored(data, t.session_id, 2), "the worker to store the turns")
     wait_for(lambda: not workers_of(data), "the workers to exit")
     assert count(data, "SELECT count(*) FROM memories WHERE content = 'Kept across the upgrade.'") == 1

@@ -271,3 +271,48 @@ async def test_index_path_filters_and_drops_strays(tmp_path: Path) -> None:
         assert gone.id not in (await asyncio.to_thread(index.all_ids))["mira"]
     finally:
         await rt.close()
+
+
+async def test_decoded_vectors_are_kept_until_another_connection_changes_them(services: Services) -> None:
+    """A namespace's vectors are decoded once and kept while its version says nothing changed
+    them; a change committed by any connection (another process, the index worker) is seen by
+    the next search."""
+    import sqlite3
+
+    svc = services.memories
+    made = await svc.create_many([NewItem(t, ["mira"]) for t in NOTES])
+    await wait_indexed(services.runtime)
+    index = await services.runtime.index.get()
+    dim, limit = index.embedder.dim, services.settings.exact_search_max
+    rows = services.runtime.vectors
+    first = await rows.matrix("mira", dim, limit)
+    assert first is not None and len(first[0]) == len(NOTES)
+    again = await rows.matrix("mira", dim, limit)
+    assert again is not None and again[1] is first[1]  # not read again
+    assert (await semantic_ids(svc, QUESTIONS[0], ["mira"]))[0] == made[0].id  # Pixel the cat
+
+    # Another connection gives the cat's memory the vector of the ankle one: the next read sees it.
+    conn = sqlite3.connect(services.settings.db_path)
+    with conn:
+        ankle = conn.execute("SELECT vector FROM memory_vectors WHERE id = ?", (made[10].id,)).fetchone()[0]
+        conn.execute("UPDATE memory_vectors SET vector = ? WHERE id = ?", (ankle, made[0].id))
+    conn.close()
+    changed = await rows.matrix("mira", dim, limit)
+    assert changed is not None and changed[1] is not first[1]
+    top = await semantic_ids(svc, QUESTIONS[5], ["mira"])
+    assert set(top[:2]) == {made[0].id, made[10].id}
+
+    # A memory deleted: its vector goes (a trigger), and so does the kept copy.
+    await svc.delete(made[10].id, ["mira"])
+    left = await rows.matrix("mira", dim, limit)
+    assert left is not None and made[10].id not in left[0] and len(left[0]) == len(NOTES) - 1
+
+    # This process's own create extends the kept copy with the vector it stored, as stored.
+    kite = await svc.create("Mira: I built a kite with my niece on Sunday", ["mira"])
+    grown = await rows.matrix("mira", dim, limit)
+    assert grown is not None and grown[0][-1] == kite.id and len(grown[0]) == len(NOTES)
+    conn = sqlite3.connect(services.settings.db_path)
+    stored = conn.execute("SELECT vector FROM memory_vectors WHERE id = ?", (kite.id,)).fetchone()[0]
+    conn.close()
+    assert np.array_equal(grown[1][-1], np.frombuffer(stored, dtype=np.float16).astype(np.float32))
+    assert (await semantic_ids(svc, "Who flew a kite?", ["mira"]))[0] == kite.id

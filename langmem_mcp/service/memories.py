@@ -273,10 +273,13 @@ class MemoryService:
     async def _insert(
         self, new: list[NewMemory], redacted: list[Any], vectors: list[Any]
     ) -> list[WriteResult]:
-        outcome = await self.store.insert_many(
+        inserted = await self.store.insert_many(
             new, vectors, bulk=sum(v is not None for v in vectors) >= BULK_WRITE
         )
         self.index.notify()
+        for ns, added in inserted.vectors.items():
+            self.vectors.added(ns, added)
+        outcome = inserted.outcome
         return [
             WriteResult(action="created", id=m.id, redacted=list(kinds))
             if existing is None

@@ -142,6 +142,15 @@ class SameContent(Exception):
     """The new text is the same as the memory it would supersede."""
 
 
+@dataclass(frozen=True)
+class Inserted:
+    """What `insert_many` did: each item with the id of the memory it duplicated (None: it was
+    inserted), and per namespace the vectors it added (so kept decoded copies can take them)."""
+
+    outcome: list[tuple[NewMemory, str | None]]
+    vectors: dict[str, vector_rows.Added]
+
+
 class MemoryStore:
     """Memory rows and their FTS5 index. `reach` is how many neighbours on each side may hold a
     row in their context: a delete sends them back to the index worker."""
@@ -361,7 +370,7 @@ class MemoryStore:
         items: Sequence[NewMemory],
         vectors: Sequence[np.ndarray | None],
         bulk: bool = False,
-    ) -> list[tuple[NewMemory, str | None]]:
+    ) -> Inserted:
         """Insert rows with the vectors of their own texts, in one transaction, skipping a memory
         the namespace already holds: the same normalised text and the same end of validity (for
         a new memory: a current one). Returns each item with the id of the existing memory when
@@ -369,18 +378,22 @@ class MemoryStore:
         whose vector is None is left for the index worker to embed (MISSING)."""
         await self.ensure_keys()
         existing_of: dict[int, str] = {}
+        added: dict[str, vector_rows.Added] = {}
         by_ns: dict[str, list[int]] = {}
         for k, item in enumerate(items):
             by_ns.setdefault(item.namespace, []).append(k)
         async with self.db.transaction() as conn:
             for ns, ks in by_ns.items():
-                existing_of |= await _insert_rows(
+                duplicates, vectors_added = await _insert_rows(
                     conn,
                     ns,
                     [(k, items[k], vectors[k]) for k in ks],
                     Indexed.FRESH_BULK if bulk else Indexed.FRESH,
                 )
-        return [(item, existing_of.get(k)) for k, item in enumerate(items)]
+                existing_of |= duplicates
+                if vectors_added is not None:
+                    added[ns] = vectors_added
+        return Inserted([(item, existing_of.get(k)) for k, item in enumerate(items)], added)
 
     async def update(
         self,
@@ -446,7 +459,7 @@ class MemoryStore:
                 raise Superseded(old[3])
             if content_key(new.content) == old[1]:
                 raise SameContent()
-            existing = await _insert_rows(conn, old[0], [(0, new, vector)], Indexed.FRESH)
+            existing, _ = await _insert_rows(conn, old[0], [(0, new, vector)], Indexed.FRESH)
             new_id = existing.get(0, new.id)
             await _keep_version(conn, old_id)
             await conn.execute(
@@ -581,14 +594,16 @@ async def _insert_rows(
     ns: str,
     batch: Sequence[tuple[int, NewMemory, np.ndarray | None]],
     fresh_state: Indexed,
-) -> dict[int, str]:
+) -> tuple[dict[int, str], vector_rows.Added | None]:
     """Insert one namespace's share of a write (inside the caller's transaction), each row with
-    its own text's vector; returns {position: existing id} of the duplicates left out."""
+    its own text's vector; returns {position: existing id} of the duplicates left out, and the
+    vectors added with the namespace's vector version after them."""
     digests = {k: (content_key(item.content), item.valid_to) for k, item, _ in batch}
     known = await _known_keys(conn, ns, list(dict.fromkeys(key for key, _ in digests.values())))
     duplicates: dict[int, str] = {}
     rows: list[tuple[Any, ...]] = []
     kept: list[tuple[str, str, bytes]] = []
+    new_vectors: list[tuple[str, np.ndarray]] = []
     for k, item, vector in batch:
         if digests[k] in known:
             duplicates[k] = known[digests[k]]
@@ -608,10 +623,15 @@ async def _insert_rows(
         )
         if vector is not None:
             kept.append((ns, item.id, vector_rows.encode(vector)))
+            new_vectors.append((item.id, vector))
     await conn.executemany(
         "INSERT INTO memories (id, namespace, content, metadata, importance, created_at, updated_at,"
         " content_hash, indexed, content_key, valid_from, valid_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     await conn.executemany(vector_rows.PUT, kept)
-    return duplicates
+    if not kept:
+        return duplicates, None
+    async with conn.execute(vector_rows.VERSION, (ns,)) as cur:
+        version = await cur.fetchone()
+    return duplicates, vector_rows.Added(int(version[0]), new_vectors) if version else None

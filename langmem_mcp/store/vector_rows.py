@@ -14,7 +14,9 @@ fills the collections of large namespaces from them (`page`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langmem_mcp.store.index_state import NOT_IN_COLLECTION
@@ -103,11 +105,82 @@ def page(
     return _decode(rows, dim)
 
 
-class VectorRows:
-    """Reads, from any process (no index owner involved)."""
+#: Decoded vectors kept in memory, over every cached namespace (float32: 1.5 KiB each, so 40 MiB).
+CACHE_ROWS = 25_000
+VERSION = "SELECT version FROM vector_versions WHERE namespace = ?"
 
-    def __init__(self, db: Database) -> None:
+
+@dataclass(frozen=True)
+class Added:
+    """Vectors one transaction added to a namespace, and its vector version after them."""
+
+    version: int
+    rows: list[tuple[str, np.ndarray]]
+
+
+@dataclass
+class _Decoded:
+    version: int
+    ids: list[str]
+    matrix: np.ndarray
+
+
+class VectorRows:
+    """Reads, from any process (no index owner involved). A namespace's vectors, once decoded,
+    stay in memory while its version (schema/v012) says nothing changed them: a search or a
+    similarity check then reads one row, not every vector of the namespace."""
+
+    def __init__(self, db: Database, cache_rows: int = CACHE_ROWS) -> None:
         self.db = db
+        self.cache_rows = cache_rows
+        self._cache: OrderedDict[tuple[str, int], _Decoded] = OrderedDict()
+
+    def added(self, namespace: str, added: Added) -> None:
+        """This process committed `added`: a kept copy that was current just before takes the new
+        vectors (each write would otherwise make the next search read the namespace again);
+        one that missed another change meanwhile is dropped."""
+        import numpy as np
+
+        for key in [k for k in self._cache if k[0] == namespace]:
+            kept = self._cache[key]
+            dim = key[1]
+            fits = [(i, v) for i, v in added.rows if len(v) == dim]
+            if kept.version + len(added.rows) != added.version or len(fits) != len(added.rows):
+                del self._cache[key]
+                continue
+            new = np.asarray([v for _, v in fits], dtype=np.float16).astype(np.float32)  # as stored
+            self._cache[key] = _Decoded(
+                added.version, kept.ids + [i for i, _ in fits], np.vstack([kept.matrix, new])
+            )
+        while sum(len(d.ids) for d in self._cache.values()) > self.cache_rows:
+            self._cache.popitem(last=False)
+
+    async def _cached(
+        self,
+        namespace: str,
+        dim: int,
+        limit: int,
+        read: Callable[[], Awaitable[tuple[list[str], np.ndarray] | None]],
+    ) -> tuple[list[str], np.ndarray] | None:
+        """`read()`, or what it returned before if the namespace's vectors did not change since
+        (None once it outgrew `limit`). The version is read first: a change committed meanwhile
+        makes the next call read again."""
+        version = await self.db.scalar(VERSION, (namespace,))
+        key = (namespace, dim)
+        kept = self._cache.get(key)
+        if kept is not None and version is not None and kept.version == version:
+            if len(kept.ids) > limit:
+                del self._cache[key]
+                return None
+            self._cache.move_to_end(key)
+            return kept.ids, kept.matrix
+        out = await read()
+        self._cache.pop(key, None)
+        if out is not None and version is not None and len(out[0]) <= self.cache_rows:
+            self._cache[key] = _Decoded(int(version), *out)
+            while sum(len(d.ids) for d in self._cache.values()) > self.cache_rows:
+                self._cache.popitem(last=False)
+        return out
 
     async def fresh(
         self, namespace: str, dim: int, where: str = "", params: Sequence[Any] = ()
@@ -149,11 +222,15 @@ class VectorRows:
         if limit is None:
             sql = "SELECT id, vector FROM memory_vectors WHERE namespace = ? AND length(vector) = ?"
             return _decode(await self.db.fetchall(sql, (namespace, width)), dim)
-        sql = (
-            f"SELECT v.id, v.vector FROM (SELECT 1 WHERE NOT EXISTS ({MEMORY_PAST})) "
-            "CROSS JOIN memory_vectors v WHERE v.namespace = ?1 AND length(v.vector) = ?3"
-        )
-        rows = await self.db.fetchall(sql, (namespace, limit, width))
-        if not rows and await self.db.fetchall(MEMORY_PAST, (namespace, limit)):
-            return None
-        return _decode(rows, dim)
+
+        async def read() -> tuple[list[str], np.ndarray] | None:
+            sql = (
+                f"SELECT v.id, v.vector FROM (SELECT 1 WHERE NOT EXISTS ({MEMORY_PAST})) "
+                "CROSS JOIN memory_vectors v WHERE v.namespace = ?1 AND length(v.vector) = ?3"
+            )
+            rows = await self.db.fetchall(sql, (namespace, limit, width))
+            if not rows and await self.db.fetchall(MEMORY_PAST, (namespace, limit)):
+                return None
+            return _decode(rows, dim)
+
+        return await self._cached(namespace, dim, limit, read)

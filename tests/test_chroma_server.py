@@ -65,10 +65,10 @@ async def test_vectors_live_on_the_server(tmp_path: Path) -> None:
         hits = (await call(s, "search_memory", query="server-side fact 2"))["memories"]
         assert hits[0]["id"] == made[2]
         assert (await read_json(s, "memory://stats"))["index_ready"] is True
-        for _ in range(100):  # the index worker gives the namespace its collection
-            meta = next((c.metadata for c in client.list_collections() if c.name == name), None)
-            if meta and meta.get("filled"):
-                break
+        for _ in range(100):  # the index worker puts them in the namespace's collection
+            if name in {c.name for c in client.list_collections()}:
+                if len(client.get_collection(name).get(ids=made)["ids"]) == len(made):
+                    break
             await asyncio.sleep(0.1)
         hits = (await call(s, "search_memory", query="server-side fact 1"))["memories"]
         assert hits[0]["id"] == made[1]

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langmem_mcp.config import Settings
 from langmem_mcp.engine import (
@@ -61,6 +61,9 @@ from langmem_mcp.store.memories import (
 )
 from langmem_mcp.store.sqlite import now_iso
 from langmem_mcp.store.vector_rows import VectorRows
+
+if TYPE_CHECKING:  # the index loads after the handshake
+    from langmem_mcp.index.shared import SharedIndex
 
 log = logging.getLogger(__name__)
 
@@ -210,10 +213,11 @@ class MemoryService:
         want = SIMILAR_MAX + 1
         scored: list[tuple[str, float]] = []
         if exact is None:
-            hits = await asyncio.to_thread(index.query, vector, ns, want + len(ended))
-            if hits is not None:
-                live = await self.store.present([h.id for h in hits if h.id not in ended])
-                scored = [(h.id, h.similarity) for h in hits if live.get(h.id)]
+            near = await self._approximate(index, vector, ns, want + len(ended))
+            if near is not None:
+                near = [(s, i) for s, i in near if i not in ended]
+                live = await self.store.present([i for _, i in near])
+                scored = [(i, s) for s, i in near if live.get(i)]
             else:
                 exact = await self.vectors.matrix(ns, index.embedder.dim, None)
         if exact is not None:
@@ -710,21 +714,36 @@ class MemoryService:
         finally:
             vector = (await embedding)[0]
         if exact is None:
-            # Rows written since the worker last ran are not in the collection yet: their own
-            # text's vector is scored exactly beside the approximate hits. Read first: a row the
-            # worker finishes meanwhile was put in the collection before it left this list.
-            fresh_ids, fresh = await self.vectors.fresh(ns, dim, where, params)
-            hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
-            if hits is not None:
-                pending = set(fresh_ids)
-                scored = [(h.similarity, h.id) for h in hits if h.id not in pending]
-                scored += [(score, fresh_ids[i]) for i, score in similarity.top_k(vector, fresh, depth)]
-                scored.sort(key=lambda p: -p[0])
-                return await self._present([i for _, i in scored], ns, depth, where, params)
+            near = await self._approximate(index, vector, ns, depth, where, params)
+            if near is not None:
+                return await self._present([i for _, i in near], ns, depth, where, params)
             exact = await self.vectors.matrix(ns, dim, None, where, params)
             assert exact is not None  # no limit: always a matrix
         ids, matrix = exact
         return [ids[i] for i, _ in similarity.top_k(vector, matrix, depth)]
+
+    async def _approximate(
+        self,
+        index: SharedIndex,
+        vector: Any,
+        ns: str,
+        depth: int,
+        where: str = "",
+        params: Sequence[Any] = (),
+    ) -> builtins.list[tuple[float, str]] | None:
+        """(similarity, id) best first from the namespace's Chroma collection, None while it has
+        none. Rows written since the worker last ran are not in the collection yet: their own
+        text's vector is scored exactly beside the approximate hits. Read first: a row the worker
+        finishes meanwhile was put in the collection before it left this list."""
+        fresh_ids, fresh = await self.vectors.fresh(ns, index.embedder.dim, where, params)
+        hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
+        if hits is None:
+            return None
+        pending = set(fresh_ids)
+        scored = [(h.similarity, h.id) for h in hits if h.id not in pending]
+        scored += [(score, fresh_ids[i]) for i, score in similarity.top_k(vector, fresh, depth)]
+        scored.sort(key=lambda p: -p[0])
+        return scored
 
     async def _present(
         self, ids: builtins.list[str], ns: str, depth: int, where: str, params: Sequence[Any]

@@ -100,11 +100,13 @@ async def test_only_large_namespaces_get_a_collection(tmp_path: Path) -> None:
         assert shared.indexer is not None
         shared.indexer.grow(everywhere=True)
         assert shared.indexer.index.filled() == set()  # 5 is not more than 5
+        assert not (tmp_path / "chroma").exists()  # no collection yet: Chroma is not even opened
         assert (await semantic_ids(svc, "What pet does Mira have?", ["big"]))[:1]
         rest = [await svc.create(n, ["big"]) for n in NOTES[5:]]
         index = await wait_filled(rt, "big")
         await wait_indexed(rt)
         assert index.filled() == {"big"} and not index.holds("small")
+        assert (tmp_path / "chroma" / "chroma.sqlite3").is_file()
         in_chroma = await asyncio.to_thread(index.all_ids)
         big_ids = {r[0] for r in await rt.db.fetchall("SELECT id FROM memories WHERE namespace = 'big'")}
         assert in_chroma == {"big": big_ids}

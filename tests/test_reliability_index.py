@@ -339,6 +339,7 @@ async def test_doctor_repair_rebuilds_an_unreadable_index(tmp_path: Path) -> Non
     data = tmp_path / "data"
     async with memory_session(data, **SMALL_ENV) as s:
         big = [(await call(s, "manage_memory", content=n, namespace=["big"]))["id"] for n in NOTES]
+    assert (await through_chroma(data, "big", QUESTIONS[0]) or [])[:1] == [big[ANSWER[0]]]
     overwrite_with_random_bytes([p for p in (data / "chroma").rglob("*") if p.is_file()])
 
     found = doctor(data)

@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.file_lock import file_lock
+
 CLAUDE_CODE_VERSION = "2.1.332"
 PACKAGE = f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"
 CACHE = Path.home() / ".cache" / "langmem-mcp-tests" / "claude-code"
@@ -79,7 +81,7 @@ def ensure_claude(cache: Path = CACHE) -> tuple[Path | None, str]:
     if given:
         path = Path(given)
         return (path, "") if path.is_file() else (None, f"LANGMEM_TEST_CLAUDE={given} is not a file")
-    with _install_lock:
+    with _install_lock, file_lock(cache.parent / "claude-code.lock"):
         binary = _binary_in(cache)
         if binary is not None and _installed_version(cache) == CLAUDE_CODE_VERSION:
             return binary, ""

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.file_lock import file_lock
+
 CLIENT_REQUIREMENT = "langmem==0.0.3"
 CACHE = Path.home() / ".cache" / "langmem-mcp-tests"
 VENV = CACHE / "langmem-client"
@@ -38,10 +40,14 @@ def client_python() -> Path:
         if not _has_client(python):
             raise RuntimeError(f"LANGMEM_CLIENT_PYTHON={given} has no {CLIENT_REQUIREMENT}")
         return python
+    with file_lock(CACHE / "langmem-client.lock"):
+        return _installed()
+
+
+def _installed() -> Path:
     python = _python_in(VENV)
     if _has_client(python):
         return python
-    CACHE.mkdir(parents=True, exist_ok=True)
     if VENV.exists():  # an earlier attempt that did not finish
         shutil.rmtree(VENV)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True, timeout=300)

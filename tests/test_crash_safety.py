@@ -26,7 +26,7 @@ EXACT_MAX = 10
 
 TOTAL = 10_000
 CONCURRENCY = 8
-KILL_AFTER_ACKS = 1000
+KILL_AFTER_ACKS = 400
 WORDS = (
     "amber basil cedar delta ember fjord garnet harbor indigo juniper kestrel lagoon meadow "
     "nectar orchid pebble quartz raven saffron tundra umber violet willow xenon yarrow zephyr"

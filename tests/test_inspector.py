@@ -1,10 +1,11 @@
 """The MCP Inspector CLI (a real third-party client) lists the tools and calls search_memory,
 over stdio and over streamable HTTP with a token. Skipped, saying why, where npx is missing.
-The first run downloads the inspector package from the npm registry."""
+The first run installs the inspector package from the npm registry into a cache."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.file_lock import file_lock
 from tests.http_server import create_token, http_server
 from tests.mcp_client import REPO
 
@@ -29,14 +31,33 @@ pytestmark = [
 ]
 
 
+NPM_ENV = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
+CACHE = Path.home() / ".cache" / "langmem-mcp-tests" / "inspector"
+
+
+@functools.cache
+def inspector_command() -> list[str]:
+    """The inspector's CLI, installed once into a cache (npx would resolve the package again at
+    every call: ≈0.4 s of CPU each)."""
+    version = INSPECTOR.rsplit("@", 1)[1]
+    with file_lock(CACHE.parent / "inspector.lock"):
+        package = CACHE / "node_modules" / "@modelcontextprotocol" / "inspector" / "package.json"
+        if not package.is_file() or json.loads(package.read_text())["version"] != version:
+            CACHE.mkdir(parents=True, exist_ok=True)
+            npm = shutil.which("npm") or "npm"
+            subprocess.run(
+                [npm, "install", "--no-audit", "--no-save", "--prefix", str(CACHE), INSPECTOR],
+                check=True,
+                capture_output=True,
+                timeout=TIMEOUT,
+                env=NPM_ENV,
+            )
+    return [str(CACHE / "node_modules" / ".bin" / "mcp-inspector"), "--cli"]
+
+
 def inspector(*args: str) -> dict:
-    env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
     res = subprocess.run(
-        [NPX or "npx", "-y", INSPECTOR, "--cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env=env,
+        [*inspector_command(), *args], capture_output=True, text=True, timeout=TIMEOUT, env=NPM_ENV
     )
     assert res.returncode == 0, f"inspector exited {res.returncode}:\n{res.stdout}\n{res.stderr[-3000:]}"
     return json.loads(res.stdout)
@@ -92,7 +113,7 @@ async def test_inspector_over_http_with_token(tmp_path: Path) -> None:
         )  # fmt: skip
         assert found["structuredContent"]["memories"][0]["id"] == saved["structuredContent"]["id"]
         res = subprocess.run(  # no token: the HTTP layer refuses
-            [NPX or "npx", "-y", INSPECTOR, "--cli", "--method", "tools/list", url],
+            [*inspector_command(), "--method", "tools/list", url],
             capture_output=True,
             text=True,
             timeout=TIMEOUT,

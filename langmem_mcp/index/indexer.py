@@ -275,6 +275,21 @@ class Indexer:
             if (not settled and not made) or (yield_to is not None and yield_to()):
                 return done
 
+    def sync_missing(self, embedder: Embedder) -> int:
+        """At the owner's start, only what search cannot do without: deletes, and a vector for
+        each row that has none (a write whose embedding failed). Rows that have their own text's
+        vector are searchable already; their contexts and context vectors are the worker's, in
+        the background, so a start after a large import answers at once. Returns vectors made."""
+        self._drop_tombstones()
+        done = 0
+        skip: set[str] = set()
+        while True:
+            made, missed = self._make_vectors(embedder, skip, (Indexed.MISSING,))
+            done += made
+            skip |= missed
+            if not made:
+                return done
+
     def settle(self, until: float) -> None:
         """Settle written rows' contexts without encoding anything, until done or `until`
         (monotonic): at a clean stop, rows whose own vector is final are left indexed, and only
@@ -335,14 +350,20 @@ class Indexer:
             )
         return len(rows)
 
-    def _make_vectors(self, embedder: Embedder, skip: set[str]) -> tuple[int, set[str]]:
+    def _make_vectors(
+        self,
+        embedder: Embedder,
+        skip: set[str],
+        states: Sequence[Indexed] = (Indexed.OWN, Indexed.STALE, Indexed.MISSING),
+    ) -> tuple[int, set[str]]:
         """Make and store the final vectors of a batch of rows whose context is settled (OWN:
         their own text's vector is kept; STALE and MISSING: made whole). Returns (made, missed)."""
+        wanted = ", ".join(str(int(state)) for state in states)
         with self.lock:
             rows = self.conn.execute(
                 "SELECT m.id, m.namespace, m.content, m.content_hash, m.context, m.indexed, v.vector "
                 "FROM memories m LEFT JOIN memory_vectors v ON v.namespace = m.namespace AND v.id = m.id "
-                f"WHERE m.{PENDING} AND m.indexed IN ({Indexed.OWN:d}, {Indexed.STALE:d}, {Indexed.MISSING:d}) "
+                f"WHERE m.{PENDING} AND m.indexed IN ({wanted}) "
                 "ORDER BY m.rowid LIMIT ?",
                 (RECONCILE_BATCH + len(skip),),
             ).fetchall()

@@ -131,9 +131,14 @@ class SharedIndex:
         if not index.rebuild:  # a rebuild refills every collection, in the background (_run)
             indexer.grow(everywhere=True)
         backlog = indexer.backlog()
-        done = indexer.sync(self.embedder)
+        done = indexer.sync_missing(self.embedder)  # the rest is the worker's (_run), in the background
         if backlog:
-            log.info("reconciled %d memories left from before this start (%d vectors made)", backlog, done)
+            log.info(
+                "reconciled %d memories left from before this start (%d vectors made; contexts follow in the"
+                " background)",
+                backlog,
+                done,
+            )
         self.reconciled = done
         self.on_reconcile(done)
 

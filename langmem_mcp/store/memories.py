@@ -323,6 +323,17 @@ class MemoryStore:
         after": longer than the separator alone)."""
         rank = f"bm25(memories_fts, 1.0, {float(context_weight)!r}, 0.0)"
         conditions = [c for c in (where, "length(m.context) > 1" if in_conversation else "") if c]
+        if not conditions:
+            # The match holds the namespace's token, so the best `limit` are picked inside FTS5
+            # and only they are joined to their rows (every match was, for the namespace check:
+            # 35 -> 25 ms for a question matching 22k of 100k memories in one namespace).
+            sql = (
+                f"SELECT m.id, -f.score, m.content FROM (SELECT rowid, {rank} AS score FROM memories_fts "
+                "WHERE memories_fts MATCH ? ORDER BY score LIMIT ?) f JOIN memories m ON m.rowid = f.rowid "
+                "WHERE m.namespace = ? ORDER BY f.score"
+            )
+            rows = await self.db.fetchall(sql, (match, limit, namespace))
+            return [(r[0], r[1], r[2]) for r in rows]
         sql = (
             f"SELECT m.id, -{rank}, m.content FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? AND m.namespace = ? {''.join(' AND ' + c for c in conditions)} "

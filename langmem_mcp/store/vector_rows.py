@@ -188,8 +188,10 @@ class VectorRows:
         """Ids and kept vectors of the namespace's rows not yet in its Chroma collection (written
         since the index worker last ran), optionally filtered (`where`, alias `m`)."""
         states = ",".join(str(int(s)) for s in NOT_IN_COLLECTION)
+        # CROSS JOIN keeps the pending rows (a partial index, usually few) as the outer loop: left
+        # to itself, SQLite read every vector of the namespace first (175 ms at 100k, per search).
         rows = await self.db.fetchall(
-            "SELECT v.id, v.vector FROM memories m JOIN memory_vectors v ON v.namespace = m.namespace "
+            "SELECT v.id, v.vector FROM memories m CROSS JOIN memory_vectors v ON v.namespace = m.namespace "
             f"AND v.id = m.id WHERE m.indexed != 1 AND m.indexed IN ({states}) AND m.namespace = ? "
             f"AND length(v.vector) = ? {('AND ' + where) if where else ''}",
             (namespace, dim * 2, *params),

@@ -216,3 +216,18 @@ def test_chroma_collection_reopens_in_fresh_process(tmp_path: Path, embedder: Mi
     proc = _run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "b"
+
+
+def test_batches_group_similar_lengths_within_a_token_budget() -> None:
+    from langmem_mcp.index.embeddings import BATCH_TOKENS, PADDING_SLACK, padded_batches
+
+    lengths = [12, 250, 14, 13, 240, 60, 11, 256, 15] * 8
+    batches = padded_batches(lengths, 32)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))  # each text once
+    for b in batches:
+        longest = max(lengths[i] for i in b)
+        assert len(b) <= 32 and (len(b) == 1 or len(b) * longest <= BATCH_TOKENS)
+        assert len(b) * longest <= PADDING_SLACK * sum(lengths[i] for i in b) + longest
+    # short texts (a search, concurrent writes) still batch 32 at a time
+    assert [len(b) for b in padded_batches([20] * 64, 32)] == [32, 32]
+    assert padded_batches([5000], 32) == [[0]]  # one text longer than the budget: alone

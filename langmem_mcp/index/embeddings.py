@@ -106,17 +106,23 @@ def _l2_normalise(x: np.ndarray) -> np.ndarray:
 #: lengths: padded positions are wasted attention work, and a few concurrent writes' texts vary
 #: widely (a batch of 8 such texts: 226 -> 305 texts/s on 2 cores, as fast as one large sorted call).
 PADDING_SLACK = 1.15
+#: At most this many (padded) tokens per batch: a batch's attention memory grows with its texts
+#: times their length squared, and onnxruntime keeps the peak. 64 context windows of ~180 tokens
+#: in batches of 32 left the process at 560 MiB, at 1,024 tokens per batch 300 MiB, no slower
+#: (2 cores); a batch of 32 short texts (a search, concurrent writes) still fits.
+BATCH_TOKENS = 1024
 
 
-def padded_batches(lengths: Sequence[int], max_size: int) -> list[list[int]]:
+def padded_batches(lengths: Sequence[int], max_size: int, max_tokens: int = BATCH_TOKENS) -> list[list[int]]:
     """Indices grouped into batches of similar length (shortest first), each at most `max_size`
-    long and padded by at most PADDING_SLACK."""
+    texts and `max_tokens` padded tokens (one text at least), padded by at most PADDING_SLACK."""
     batches: list[list[int]] = []
     current: list[int] = []
     tokens = 0
     for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
         n = lengths[i]
-        if current and (len(current) >= max_size or (len(current) + 1) * n > PADDING_SLACK * (tokens + n)):
+        full = len(current) >= max_size or (len(current) + 1) * n > max_tokens
+        if current and (full or (len(current) + 1) * n > PADDING_SLACK * (tokens + n)):
             batches.append(current)
             current, tokens = [], 0
         current.append(i)

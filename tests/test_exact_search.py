@@ -261,6 +261,7 @@ async def test_index_path_filters_and_drops_strays(tmp_path: Path) -> None:
         dog = await svc.create("Mira: I adopted a rescue greyhound", ["mira"], metadata={"kind": "note"})
         gone = await svc.create("Mira: I adopted a parrot named Kiwi", ["mira"], metadata={"kind": "pet"})
         index = await wait_filled(rt, "mira")
+        await wait_indexed(rt)  # all three are in the collection
         got = await semantic_ids(
             svc, "Which pet did Mira adopt?", ["mira"], *filters.compile_filter({"kind": "pet"})
         )

@@ -96,6 +96,11 @@ async def through_chroma(data: Path, namespace: str, question: str) -> list[str]
     rt = await Runtime.open(load_settings(data_dir=data, exact_search_max=EXACT_MAX))
     try:
         shared = await rt.index.get()
+        assert shared.indexer is not None
+        for _ in range(600):  # a namespace that outgrew exact search gets its collection from the worker
+            if namespace in shared.indexer.index.filled():
+                break
+            await asyncio.sleep(0.05)
         vector = (await asyncio.to_thread(shared.embedder.embed, [question]))[0]
         hits = await asyncio.to_thread(shared.query, vector, namespace, 5)
         return None if hits is None else [h.id for h in hits]

@@ -72,6 +72,8 @@ class SharedIndex:
         #: Set when this process committed rows for the worker: it starts at once, not at its poll.
         self._wake = threading.Event()
         self._last_write = 0.0
+        #: Every namespace is checked for a collection it lacks once, by the worker, after a start.
+        self._grow_everywhere = False
         #: Calls that other layers answer through the owner's socket (name → function of the
         #: call's arguments, run in the connection's thread): prompt recall for hooks, which must
         #: not load a model of their own.
@@ -128,8 +130,9 @@ class SharedIndex:
         if not self.settings.chroma_url:
             self._server = OwnerServer(self.settings.data_dir, self._handle)
         self._client.close()
-        if not index.rebuild:  # a rebuild refills every collection, in the background (_run)
-            indexer.grow(everywhere=True)
+        # Collections a namespace outgrowing exact search still needs are filled by the worker
+        # (_run), not here: filling 100k vectors takes ~30 s, and searches are exact meanwhile.
+        self._grow_everywhere = not index.rebuild  # a rebuild refills every collection (heal)
         backlog = indexer.backlog()
         done = indexer.sync_missing(self.embedder)  # the rest is the worker's (_run), in the background
         if backlog:
@@ -161,6 +164,9 @@ class SharedIndex:
                     continue
                 if self.guard is not None:
                     self.guard.heal(indexer)
+                if self._grow_everywhere:
+                    self._grow_everywhere = False
+                    indexer.grow(everywhere=True)
                 full = now - last_sweep >= SWEEP_SECONDS
                 if full:
                     last_sweep = now

@@ -132,14 +132,21 @@ async def searches(s: ClientSession, questions: list[str]) -> list[float]:
 
 
 async def writes(s: ClientSession, namespace: list[str], n: int, tag: str) -> list[float]:
+    """n creates; the texts are new at every run (a reused store already holds the last run's,
+    which would answer `exists` without encoding anything)."""
+    run = time.strftime("%Y%m%d%H%M%S")
     times = []
     for i in range(n):
         t0 = time.perf_counter()
         res = await s.call_tool(
-            "manage_memory", {"content": f"{tag}: bench write {i} about the harbour", "namespace": namespace}
+            "manage_memory",
+            {"content": f"{tag}: bench write {i} of run {run} about the harbour", "namespace": namespace},
         )
         times.append((time.perf_counter() - t0) * 1000)
         assert not res.is_error, res.content[0].text
+        assert res.structured_content and res.structured_content["action"] == "created", (
+            res.structured_content
+        )
     return times
 
 

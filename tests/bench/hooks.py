@@ -49,6 +49,7 @@ TARGETS_MS = {
     "SessionStart": (300, 1500),  # (with a server, without one)
     "UserPromptSubmit": (300, 1500),
     "Stop": (300, 300),
+    "PreCompact": (300, 300),
     "SessionEnd": (300, 300),
 }
 TOOL_BUDGET_TOKENS = 2500
@@ -148,6 +149,7 @@ def cases(settings: Settings, live: Transcript, env: dict[str, str]) -> tuple[di
         "SessionStart": lambda: hook("SessionStart", live.hook_input("SessionStart", source="startup")),
         "UserPromptSubmit": lambda: ask(next(prompts)),
         "Stop": lambda: stop("Stop"),
+        "PreCompact": lambda: stop("PreCompact"),
         "SessionEnd": lambda: stop("SessionEnd"),
     }
     return timed, ask

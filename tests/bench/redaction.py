@@ -14,7 +14,7 @@
 - ordinary chat (LoCoMo turns, if shared/data has them): how many texts the pre-filter passes;
 - detect-secrets, if installed: scan_line over each line of the same texts, for the record.
 
-    python -m tests.bench.redaction [--parts latency,chat,pipeline,writes,import,detect-secrets]
+    python -m tests.bench.redaction [--parts latency,chat,pipeline,writes,import,transcripts,detect-secrets]
         [--rounds 5] [--messages 2000] [--embed-messages 300] [--embed-rounds 3]
         [--writes off:200,window:60] [--write-chars 400] [--import-messages 200]
         [--import-rounds 4] [--out bench-results/redaction.json]
@@ -454,6 +454,70 @@ async def import_throughput(corpus: Sequence[str], n: int, rounds: int, tmp: Pat
     return out
 
 
+def transcript_import(
+    corpus: Sequence[str], sessions: int, turns: int, rounds: int, tmp: Path
+) -> dict[str, Any]:
+    """`langmem-mcp import-transcripts` (the capture path: parse, redact, queue, store with the
+    model) on Claude Code session files, with redaction and with it patched out (capture text has
+    no opt-out: the patch stands in for "without"), alternating, fresh data dirs."""
+    import contextlib
+
+    from langmem_mcp.commands import import_transcripts
+    from langmem_mcp.config import Settings
+    from langmem_mcp.engine import redaction
+    from langmem_mcp.service import capture_accept, secrets
+    from tests.capture_support import Transcript
+
+    root = tmp / "claude-projects"
+    messages = iter(corpus * (1 + 2 * sessions * turns // max(1, len(corpus))))
+    files = []
+    for s in range(sessions):
+        t = Transcript(root / f"p{s % 3}" / f"s{s}.jsonl", tmp / f"project-{s % 3}")
+        for _ in range(turns):
+            t.exchange(next(messages), next(messages))
+        files.append(t.path)
+
+    @contextlib.contextmanager
+    def unredacted() -> Any:
+        def keep(text: str) -> redaction.Redacted:
+            return redaction.Redacted(text, ())
+
+        saved = capture_accept.redact, secrets.redact
+        capture_accept.redact = secrets.redact = keep  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            capture_accept.redact, secrets.redact = saved
+
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    stored = 0
+    for k in range(rounds + 1):  # round 0 warms up (model, caches) and is not counted
+        for label in ("with", "without") if k % 2 == 0 else ("without", "with"):
+            settings = Settings(data_dir=tmp / f"transcripts-{k}-{label}", llm="none")
+            with unredacted() if label == "without" else contextlib.nullcontext():
+                t0 = time.perf_counter()
+                report = import_transcripts._accept_all(settings, files, lambda n: None)
+                import_transcripts._store(settings, report["jobs"], quiet=True)
+                elapsed = time.perf_counter() - t0
+            stored = report["turns"]
+            if k:
+                times[label].append(elapsed)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    out = {
+        "sessions": sessions,
+        "turns": stored,
+        "rounds": rounds,
+        "seconds_with": round(med["with"], 3),
+        "seconds_without": round(med["without"], 3),
+        "turns_per_s_with": round(stored / med["with"], 1),
+        "turns_per_s_without": round(stored / med["without"], 1),
+        "ratio_with_over_without": round(med["with"] / med["without"], 3),
+        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+    }
+    print(f"import-transcripts: {out}", flush=True)
+    return out
+
+
 def _commit() -> str:
     """The checked-out commit, marked when the working tree has changes."""
     import subprocess
@@ -465,7 +529,7 @@ def _commit() -> str:
     return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-PARTS = ("latency", "chat", "pipeline", "writes", "import", "detect-secrets")
+PARTS = ("latency", "chat", "pipeline", "writes", "import", "transcripts", "detect-secrets")
 
 
 def main() -> None:
@@ -521,6 +585,8 @@ def main() -> None:
             results["import_service"] = asyncio.run(
                 import_throughput(corpus, args.import_messages, args.import_rounds, Path(tmp))
             )
+        if "transcripts" in parts:
+            results["import_transcripts"] = transcript_import(corpus, 6, 20, args.import_rounds, Path(tmp))
     if "detect-secrets" in parts:
         ds = detect_secrets_latency(corpus)
         if ds is not None and "latency" in results:

@@ -44,3 +44,14 @@ async def session(data_dir: Path) -> AsyncIterator[ClientSession]:
     """An MCP session with a server on a fresh data dir, in this process."""
     async with memory_session(data_dir) as s:
         yield s
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with the most process tests (the slowest) go to the workers first, so that none
+    of them starts last and keeps one worker busy after the others have finished; the order
+    within a file is kept."""
+    spawning: dict[Path, int] = {}
+    for item in items:
+        if item.get_closest_marker("process"):
+            spawning[item.path] = spawning.get(item.path, 0) + 1
+    items.sort(key=lambda item: -spawning.get(item.path, 0))

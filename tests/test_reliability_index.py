@@ -31,7 +31,7 @@ from langmem_mcp.index import healing
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.memories import NewItem
 from langmem_mcp.service.runtime import Runtime
-from tests.indexing import wait_indexed_dir
+from tests.indexing import wait_indexed, wait_indexed_dir
 from tests.mcp_client import REPO, call, memory_session
 
 #: Namespaces over this many memories get a Chroma collection.
@@ -178,6 +178,7 @@ async def large_namespace(data: Path, n: int) -> list[str]:
             if "big" in shared.indexer.index.filled():
                 break
             await asyncio.sleep(0.05)
+        await wait_indexed(rt)  # and has put every vector in it: nothing is left pending
         return [m.id for m in made]
     finally:
         await rt.close()

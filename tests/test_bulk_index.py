@@ -97,9 +97,9 @@ async def test_single_writes_are_acknowledged_with_their_own_vector(tmp_path: Pa
 
 
 async def test_a_start_after_a_large_import_answers_before_the_contexts_are_made(tmp_path: Path) -> None:
-    """An import left its rows with their own vectors and no context yet (the server stopped
-    first). The next start makes no context vector before answering: its first search finds a
-    row by meaning while the worker still has the rest to do, in the background."""
+    """An import (240 turns of talk) left its rows with their own vectors and no context yet (the
+    server stopped first). The next start makes no context vector before answering: its first
+    search finds a row by meaning while the worker still has the rest to do, in the background."""
     from langmem_mcp.engine.context import ContextPolicy
     from langmem_mcp.index.embeddings import shared_embedder
     from langmem_mcp.store.memories import MemoryStore, NewMemory
@@ -107,9 +107,9 @@ async def test_a_start_after_a_large_import_answers_before_the_contexts_are_made
 
     turns = [
         f"Speaker {'AB'[i % 2]}: turn {i} about the harbour, the tides and boat number {i}"
-        for i in range(600)
+        for i in range(240)
     ]
-    turns[300] = "Speaker A: my sister Ines grows saffron on a farm near Toledo"
+    turns[120] = "Speaker A: my sister Ines grows saffron on a farm near Toledo"
     embedder = shared_embedder(load_settings(data_dir=tmp_path).embedder)
     vectors = embedder.embed(turns)
     db = await Database.open(tmp_path / "memory.sqlite3")
@@ -123,7 +123,7 @@ async def test_a_start_after_a_large_import_answers_before_the_contexts_are_made
     try:
         svc = Services.build(rt).memories
         hits = await svc.search("Which spice does Ines grow?", limit=1)
-        assert [h.id for h in hits] == ["turn-300"]
+        assert [h.id for h in hits] == ["turn-120"]
         assert await rt.memories.pending() > 100  # the start did not make them: the worker does
         await wait_indexed(rt, timeout=120)
         assert (await states(rt)).get(Indexed.FRESH_BULK, 0) == 0

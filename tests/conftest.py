@@ -46,18 +46,12 @@ async def session(data_dir: Path) -> AsyncIterator[ClientSession]:
         yield s
 
 
-#: Fixtures that drive a whole host (Claude Code, a browser): their files take the longest.
-HOST_FIXTURES = {"claude", "browser"}
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slowest files go to the workers first, so that none of them starts last and keeps one
-    worker busy after the others have finished: those driving a whole host, then those with the
-    most process tests. The order within a file is kept."""
-    weight: dict[Path, int] = {}
+    """The files with the most process tests (the slowest) go to the workers first, so that none
+    of them starts last and keeps one worker busy after the others have finished; the order
+    within a file is kept."""
+    spawning: dict[Path, int] = {}
     for item in items:
-        w = 1 if item.get_closest_marker("process") else 0
-        if HOST_FIXTURES & set(getattr(item, "fixturenames", ())):
-            w += 100
-        weight[item.path] = weight.get(item.path, 0) + w
-    items.sort(key=lambda item: -weight.get(item.path, 0))
+        if item.get_closest_marker("process"):
+            spawning[item.path] = spawning.get(item.path, 0) + 1
+    items.sort(key=lambda item: -spawning.get(item.path, 0))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -29,11 +28,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.file_lock import file_lock
+from tests.npm_cache import CACHE_ROOT, ensure_package
 
 CLAUDE_CODE_VERSION = "2.1.332"
 PACKAGE = f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"
-CACHE = Path.home() / ".cache" / "langmem-mcp-tests" / "claude-code"
+CACHE = CACHE_ROOT / "claude-code"
 REPO = Path(__file__).resolve().parents[1]
 
 _PLATFORM_PACKAGES = {
@@ -60,14 +59,6 @@ def _binary_in(prefix: Path) -> Path | None:
     return None
 
 
-def _installed_version(prefix: Path) -> str | None:
-    try:
-        manifest = prefix / "node_modules" / "@anthropic-ai" / "claude-code" / "package.json"
-        return json.loads(manifest.read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 _install_lock = threading.Lock()
 
 
@@ -81,33 +72,14 @@ def ensure_claude(cache: Path = CACHE) -> tuple[Path | None, str]:
     if given:
         path = Path(given)
         return (path, "") if path.is_file() else (None, f"LANGMEM_TEST_CLAUDE={given} is not a file")
-    with _install_lock, file_lock(cache.parent / "claude-code.lock"):
-        binary = _binary_in(cache)
-        if binary is not None and _installed_version(cache) == CLAUDE_CODE_VERSION:
-            return binary, ""
-        npm = shutil.which("npm")
-        if npm is None:
-            return None, f"npm not found on PATH (install Node.js 20+ to run the {PACKAGE} tests)"
-        cache.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "npm_config_update_notifier": "false",
-            "npm_config_fund": "false",
-            "npm_config_audit": "false",
-        }
-        res = subprocess.run(
-            [npm, "install", "--no-save", "--prefix", str(cache), PACKAGE],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=env,
-        )
-        if res.returncode != 0:
-            return None, f"npm install {PACKAGE} failed ({res.returncode}): {res.stderr.strip()[-800:]}"
-        binary = _binary_in(cache)
-        if binary is None:
-            return None, f"npm installed {PACKAGE} but no native claude binary for this platform"
-        return binary, ""
+    with _install_lock:
+        why = ensure_package(cache, "@anthropic-ai/claude-code", CLAUDE_CODE_VERSION)
+    if why:
+        return None, why
+    binary = _binary_in(cache)
+    if binary is None:
+        return None, f"npm installed {PACKAGE} but no native claude binary for this platform"
+    return binary, ""
 
 
 # -- the scripted model --------------------------------------------------------------------------

@@ -20,6 +20,19 @@ from tests.fake_anthropic import FakeAnthropic
 from tests.mcp_client import memory_session
 
 
+@pytest.fixture(scope="module")
+def claude(request: pytest.FixtureRequest) -> Path:
+    """The pinned Claude Code binary (installed once with npm); the module is skipped, saying
+    why, without it."""
+    from tests.claude_code import ensure_claude
+
+    binary, why = ensure_claude()
+    if binary is None:
+        print(f"{request.module.__name__}: {why}")
+        pytest.skip(why)
+    return binary
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"

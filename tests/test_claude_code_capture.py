@@ -29,7 +29,6 @@ from tests.claude_code import (
     ScriptedModel,
     call,
     calls,
-    ensure_claude,
     run_claude,
     say,
     tool_result_text,
@@ -41,15 +40,6 @@ from tests.mcp_client import REPO
 pytestmark = pytest.mark.process
 
 NO_LLM = {"LANGMEM_MCP_LLM": "none"}  # the scripted endpoint is Claude Code's, not ours
-
-
-@pytest.fixture(scope="module")
-def claude() -> Path:
-    binary, why = ensure_claude()
-    if binary is None:
-        print(f"test_claude_code_capture: {why}")
-        pytest.skip(why)
-    return binary
 
 
 def langmem(home: Path, project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,6 @@ from tests.claude_code import (
     Request,
     ScriptedModel,
     call,
-    ensure_claude,
     langmem_server,
     run_claude,
     say,
@@ -39,15 +38,6 @@ from tests.mcp_client import call as mcp_call
 from tests.mcp_client import stdio_session
 
 pytestmark = pytest.mark.process
-
-
-@pytest.fixture(scope="module")
-def claude() -> Path:
-    binary, why = ensure_claude()
-    if binary is None:
-        print(f"test_claude_code_harness: {why}")
-        pytest.skip(why)
-    return binary
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.file_lock import file_lock
 from tests.http_server import create_token, http_server
 from tests.mcp_client import REPO
+from tests.npm_cache import CACHE_ROOT, NPM_ENV, ensure_package
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
 NPX = shutil.which("npx")
@@ -31,33 +31,23 @@ pytestmark = [
 ]
 
 
-NPM_ENV = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
-CACHE = Path.home() / ".cache" / "langmem-mcp-tests" / "inspector"
+INSPECTOR_VERSION = INSPECTOR.rsplit("@", 1)[1]
+CACHE = CACHE_ROOT / "inspector"
 
 
 @functools.cache
 def inspector_command() -> list[str]:
     """The inspector's CLI, installed once into a cache (npx would resolve the package again at
     every call: ≈0.4 s of CPU each)."""
-    version = INSPECTOR.rsplit("@", 1)[1]
-    with file_lock(CACHE.parent / "inspector.lock"):
-        package = CACHE / "node_modules" / "@modelcontextprotocol" / "inspector" / "package.json"
-        if not package.is_file() or json.loads(package.read_text())["version"] != version:
-            CACHE.mkdir(parents=True, exist_ok=True)
-            npm = shutil.which("npm") or "npm"
-            subprocess.run(
-                [npm, "install", "--no-audit", "--no-save", "--prefix", str(CACHE), INSPECTOR],
-                check=True,
-                capture_output=True,
-                timeout=TIMEOUT,
-                env=NPM_ENV,
-            )
+    why = ensure_package(CACHE, "@modelcontextprotocol/inspector", INSPECTOR_VERSION, TIMEOUT)
+    assert not why, why
     return [str(CACHE / "node_modules" / ".bin" / "mcp-inspector"), "--cli"]
 
 
 def inspector(*args: str) -> dict:
+    env = {**os.environ, **NPM_ENV}
     res = subprocess.run(
-        [*inspector_command(), *args], capture_output=True, text=True, timeout=TIMEOUT, env=NPM_ENV
+        [*inspector_command(), *args], capture_output=True, text=True, timeout=TIMEOUT, env=env
     )
     assert res.returncode == 0, f"inspector exited {res.returncode}:\n{res.stdout}\n{res.stderr[-3000:]}"
     return json.loads(res.stdout)

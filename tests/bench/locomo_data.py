@@ -66,3 +66,19 @@ def load(data_dir: Path = DATA_DIR) -> list[Conversation]:
 
 def recall(ranked: list[str], evidence: frozenset[str], k: int) -> float:
     return len(evidence & set(ranked[:k])) / len(evidence)
+
+
+def numbered_turns(n: int, data_dir: Path = DATA_DIR) -> list[str]:
+    """n distinct turns as memories, in conversation order; past the last turn the turns come
+    again, each marked with its copy number ("… [1]")."""
+    convs = load(data_dir)
+    out: list[str] = []
+    copy = 0
+    while len(out) < n:
+        for conv in convs:
+            for turn in conv.turns:
+                out.append(turn.memory if copy == 0 else f"{turn.memory} [{copy}]")
+                if len(out) == n:
+                    return out
+        copy += 1
+    return out

@@ -31,7 +31,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from langmem_mcp.config import load_settings
 from langmem_mcp.service.container import open_services
 from langmem_mcp.service.memories import NewItem
-from tests.bench.locomo_data import load
+from tests.bench.locomo_data import load, numbered_turns
 from tests.mcp_client import server_env
 
 NS = ["project", "everything"]
@@ -40,19 +40,7 @@ BATCH = 256
 
 def corpus(n: int) -> tuple[list[str], list[str]]:
     """n distinct turns (copies numbered) and the LoCoMo questions."""
-    convs = load()
-    texts: list[str] = []
-    copy = 0
-    while len(texts) < n:
-        for conv in convs:
-            for turn in conv.turns:
-                texts.append(turn.memory if copy == 0 else f"{turn.memory} [{copy}]")
-                if len(texts) == n:
-                    break
-            if len(texts) == n:
-                break
-        copy += 1
-    return texts, [q.question for conv in convs for q in conv.questions]
+    return numbered_turns(n), [q.question for conv in load() for q in conv.questions]
 
 
 async def build(data_dir: Path, texts: list[str]) -> dict[str, float]:

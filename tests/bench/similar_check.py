@@ -35,7 +35,7 @@ from langmem_mcp.engine import similarity  # noqa: E402
 from langmem_mcp.service.container import Services  # noqa: E402
 from langmem_mcp.service.memories import NewItem  # noqa: E402
 from langmem_mcp.service.runtime import Runtime  # noqa: E402
-from tests.bench.locomo_data import load  # noqa: E402
+from tests.bench.locomo_data import numbered_turns  # noqa: E402
 
 NAMESPACE = ["bench"]
 
@@ -43,18 +43,6 @@ NAMESPACE = ["bench"]
 def percentile(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-
-def texts(n: int) -> list[str]:
-    """n distinct memories, in conversation order."""
-    out: list[str] = []
-    copy = 0
-    while len(out) < n:
-        for conv in load():
-            for turn in conv.turns:
-                out.append(turn.memory if copy == 0 else f"{turn.memory} [{copy}]")
-        copy += 1
-    return out[:n]
 
 
 async def one_size(data_dir: Path, size: int, creates: int, rounds: int) -> dict:
@@ -65,7 +53,7 @@ async def one_size(data_dir: Path, size: int, creates: int, rounds: int) -> dict
         on = Services.build(rt).memories
         off = Services.build(rt).memories
         off.settings = replace(settings, similar_threshold=0.0)
-        pool = texts(size + 2 * creates * rounds + 20)
+        pool = numbered_turns(size + 2 * creates * rounds + 20)
         for start in range(0, size, 256):
             await on.create_many([NewItem(t, NAMESPACE) for t in pool[start : min(start + 256, size)]])
         # A bulk write is indexed with fast vectors and refined by the index worker when idle;

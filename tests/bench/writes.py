@@ -34,25 +34,11 @@ import httpx2
 from langmem_mcp.config import Settings
 from langmem_mcp.index.embeddings import shared_embedder
 from langmem_mcp.service.container import open_services
-from tests.bench.locomo_data import Conversation, load, recall
+from tests.bench.locomo_data import Conversation, load, numbered_turns, recall
 from tests.http_server import http_server
 from tests.mcp_client import call, stdio_session
 
 KS = (1, 5, 10, 20)
-
-
-def texts(n: int) -> list[str]:
-    """n distinct LoCoMo turns, in conversation order (repeated with a copy number if needed)."""
-    out: list[str] = []
-    copy = 0
-    while len(out) < n:
-        for conv in load():
-            for turn in conv.turns:
-                out.append(turn.memory if copy == 0 else f"{turn.memory} [{copy}]")
-                if len(out) == n:
-                    return out
-        copy += 1
-    return out
 
 
 def pct(values: list[float], q: float) -> float:
@@ -170,7 +156,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     for i, (sh, mode) in enumerate(args.only_locomo)
                 ]
             }
-    sample = texts(max(args.writes, args.clients * args.per_client, 600))
+    sample = numbered_turns(max(args.writes, args.clients * args.per_client, 600))
     out: dict[str, Any] = {"raw_encoder": raw_encoder(sample[:600])}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

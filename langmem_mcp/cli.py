@@ -102,7 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.add_arguments(serve_parser)
         for key, value in vars(serve_parser.parse_args([])).items():
             setattr(args, key, value)
-    status: int = module.run(args, settings)
+    try:
+        status: int = module.run(args, settings)
+    except BrokenPipeError:
+        # The reader went away (`langmem-mcp export | head`): stop quietly, as Unix tools do, and
+        # point stdout at nothing so flushing it at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return status
 
 

@@ -11,8 +11,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp import ClientSession
 
+from langmem_mcp.config import Settings
+from langmem_mcp.service.container import open_services
+from langmem_mcp.service.memories import NewItem
 from tests.mcp_client import call, memory_session, read_json, server_env
 
 NO_LLM = {"ANTHROPIC_API_KEY": "", "LANGMEM_MCP_ANTHROPIC_API_KEY": ""}
@@ -380,3 +384,23 @@ async def test_import_merges_into_a_data_dir_in_use(tmp_path: Path) -> None:
         assert [r["status"] for r in again["runs"]] == ["up_to_date"], again
         assert (await call(s, "trigger_formation", thread_id=tc))["memories_formed"] >= 1
         assert "memories" not in await stats(s)  # the broken file wrote nothing
+
+
+@pytest.mark.process
+async def test_export_into_a_pipe_closed_early_stops_quietly(tmp_path: Path) -> None:
+    """`langmem-mcp export | head -c 100`: the reader leaves; the export stops without a traceback."""
+    data = tmp_path / "data"
+    async with open_services(Settings(data_dir=data, llm="none")) as svc:
+        await svc.memories.create_many([NewItem(f"note {i} " + "x" * 200, ["bulk"]) for i in range(400)])
+    export = subprocess.Popen(
+        [sys.executable, "-m", "langmem_mcp", "--data-dir", str(data), "export"],
+        env=server_env(data, **NO_LLM),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert export.stdout is not None and export.stderr is not None
+    head = export.stdout.read(100)
+    export.stdout.close()  # what `head` does once it has its bytes
+    err = export.stderr.read().decode()
+    assert export.wait(timeout=60) == 1
+    assert head.startswith(b'{"table": "_export"') and "Traceback" not in err and "BrokenPipe" not in err, err

@@ -244,7 +244,7 @@ async def test_keyword_search_is_confined_to_its_namespace(tmp_path: Path) -> No
         for ns in spaces:
             await svc.create(f"The zorblax protocol note for {'/'.join(ns)}", ns)
         for ns in spaces:
-            ids = await svc._lexical("zorblax protocol", "/".join(ns), 10, "", [], 0.4)
+            ids, _ = await svc._keywords("zorblax protocol", "/".join(ns), 10, "", [])
             rows = await rt.memories.get_many(ids)
             assert [r.namespace for r in rows.values()] == ["/".join(ns)]
     finally:

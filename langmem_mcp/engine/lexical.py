@@ -57,12 +57,6 @@ def namespace_token(namespace: str) -> str:
     return "ns" + namespace.encode("utf-8", "surrogatepass").hex() + "x"
 
 
-def within_namespace(match: str, namespace: str) -> str:
-    """`match` over the memory and its context, ANDed with the namespace's token: BM25 then
-    scores only that namespace's matches instead of every match in the store."""
-    return f'ns_key : "{namespace_token(namespace)}" AND {{content context}} : ({match})'
-
-
 def speaker(content: str) -> str | None:
     """The speaker of a transcript-style memory ("Caroline: I went to…"), if it has one: a name
     of at most three capitalised words before a colon."""

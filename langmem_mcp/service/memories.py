@@ -51,6 +51,7 @@ from langmem_mcp.service.models.memories import (
     WriteResult,
 )
 from langmem_mcp.service.secrets import SecretPolicy
+from langmem_mcp.store.keywords import KeywordHit, Ranking
 from langmem_mcp.store.memories import (
     MemoryRow,
     MemoryStore,
@@ -629,12 +630,7 @@ class MemoryService:
         depth = max(FUSION_DEPTH, offset + limit)
         semantic = asyncio.ensure_future(self._semantic(text, ns, depth, where, params))
         try:
-            lexical_ids = await self._lexical(text, ns, depth, where, params, self.context.lexical_weight)
-            window_ids = (
-                await self._lexical(text, ns, depth, where, params, WINDOW_CONTEXT_WEIGHT, True)
-                if WINDOW_CONTEXT_WEIGHT > 0
-                else []
-            )
+            lexical_ids, window_ids = await self._keywords(text, ns, depth, where, params)
         finally:
             semantic_ids = await semantic
         fused = ranking.reciprocal_rank_fusion([lexical_ids, window_ids, semantic_ids], k=RRF_K)
@@ -693,27 +689,29 @@ class MemoryService:
             return MemoryHit(**fields, score=round(score, 6))
         return ExplainedHit(**fields, score=round(score, 6), why=why)
 
-    async def _lexical(
-        self,
-        text: str,
-        ns: str,
-        depth: int,
-        where: str,
-        params: Sequence[Any],
-        context_weight: float,
-        in_conversation: bool = False,
-    ) -> builtins.list[str]:
-        """BM25 over each memory and its context (weighted `context_weight`), of the memories of a
-        conversation only if `in_conversation`; memories by a speaker the query names first."""
+    async def _keywords(
+        self, text: str, ns: str, depth: int, where: str, params: Sequence[Any]
+    ) -> tuple[builtins.list[str], builtins.list[str]]:
+        """Two BM25 rankings from one pass: each memory with its context weighted as configured,
+        and each memory of a conversation in its stretch of talk (context weighted as itself);
+        memories by a speaker the query names first."""
         match = lexical.match_expression(text)
         if not match:
-            return []
-        hits = await self.store.lexical(
-            lexical.within_namespace(match, ns), ns, depth, where, params, context_weight, in_conversation
+            return [], []
+        rankings = [Ranking(self.context.lexical_weight)]
+        if WINDOW_CONTEXT_WEIGHT > 0:
+            rankings.append(Ranking(WINDOW_CONTEXT_WEIGHT, in_conversation=True))
+        lists = await self.store.keywords.rank(
+            match, ns, lexical.namespace_token(ns), rankings, depth, where, params
         )
-        by_speaker = {i: lexical.speaker(content) for i, _, content in hits}
+        ranked = [self._speaker_first(text, hits) for hits in lists]
+        return ranked[0], ranked[1] if len(ranked) > 1 else []
+
+    @staticmethod
+    def _speaker_first(text: str, hits: builtins.list[KeywordHit]) -> builtins.list[str]:
+        by_speaker = {h.id: lexical.speaker(h.content) for h in hits}
         named = lexical.mentioned_speakers(text, {s for s in by_speaker.values() if s})
-        scored = [(i, score * (SPEAKER_BOOST if by_speaker[i] in named else 1.0)) for i, score, _ in hits]
+        scored = [(h.id, h.score * (SPEAKER_BOOST if by_speaker[h.id] in named else 1.0)) for h in hits]
         scored.sort(key=lambda p: -p[1])
         return [i for i, _ in scored]
 

@@ -20,6 +20,7 @@ import aiosqlite
 
 from langmem_mcp.store import vector_rows
 from langmem_mcp.store.index_state import SEND_BACK_NEIGHBOURS, Indexed
+from langmem_mcp.store.keywords import KeywordIndex
 from langmem_mcp.store.sqlite import Database, now_iso, sha256_hex
 
 if TYPE_CHECKING:
@@ -159,6 +160,7 @@ class MemoryStore:
         self.db = db
         self.reach = reach
         self._keyed = False
+        self.keywords = KeywordIndex(db)
 
     # -- reads ---------------------------------------------------------------------------
     async def get(self, memory_id: str) -> MemoryRow | None:
@@ -306,41 +308,6 @@ class MemoryStore:
         row = await self.db.fetchone("SELECT total_changes()")
         version = await self.db.scalar("PRAGMA data_version")
         return (version, 0 if row is None else row[0])
-
-    async def lexical(
-        self,
-        match: str,
-        namespace: str,
-        limit: int,
-        where: str = "",
-        params: Sequence[Any] = (),
-        context_weight: float = 0.4,
-        in_conversation: bool = False,
-    ) -> list[tuple[str, float, str]]:
-        """(id, BM25 score — higher is better, content) within one namespace, best first; the
-        context column counts `context_weight` as much as the memory's own text. With
-        `in_conversation`, only memories that have a context (a stored context is "before SEP
-        after": longer than the separator alone)."""
-        rank = f"bm25(memories_fts, 1.0, {float(context_weight)!r}, 0.0)"
-        conditions = [c for c in (where, "length(m.context) > 1" if in_conversation else "") if c]
-        if not conditions:
-            # The match holds the namespace's token, so the best `limit` are picked inside FTS5
-            # and only they are joined to their rows (every match was, for the namespace check:
-            # 35 -> 25 ms for a question matching 22k of 100k memories in one namespace).
-            sql = (
-                f"SELECT m.id, -f.score, m.content FROM (SELECT rowid, {rank} AS score FROM memories_fts "
-                "WHERE memories_fts MATCH ? ORDER BY score LIMIT ?) f JOIN memories m ON m.rowid = f.rowid "
-                "WHERE m.namespace = ? ORDER BY f.score"
-            )
-            rows = await self.db.fetchall(sql, (match, limit, namespace))
-            return [(r[0], r[1], r[2]) for r in rows]
-        sql = (
-            f"SELECT m.id, -{rank}, m.content FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND m.namespace = ? {''.join(' AND ' + c for c in conditions)} "
-            f"ORDER BY {rank} LIMIT ?"
-        )
-        rows = await self.db.fetchall(sql, (match, namespace, *params, limit))
-        return [(r[0], r[1], r[2]) for r in rows]
 
     async def present(
         self, ids: Sequence[str], where: str = "", params: Sequence[Any] = ()

@@ -1,0 +1,91 @@
+"""Keyword rankings ranked in one pass and filtered afterwards give what filtering first gives:
+for a namespace that is a small part of the store (its token in the MATCH), one that is most of
+it (no token: other namespaces' rows are ranked and dropped), the memories of a conversation
+only, and a `where` filter, including when the filters drop so many ranked rows that the ranking
+is redone with them applied first."""
+
+from __future__ import annotations
+
+from langmem_mcp.engine import lexical
+from langmem_mcp.service.container import Services
+from langmem_mcp.store import keywords
+from langmem_mcp.store.keywords import KeywordHit, KeywordIndex, Ranking
+from tests.indexing import wait_indexed
+
+RANKINGS = [Ranking(0.4), Ranking(1.0, in_conversation=True)]
+
+
+async def reference(
+    index: KeywordIndex, query: str, ns: str, limit: int, where: str = ""
+) -> list[list[KeywordHit]]:
+    """Each ranking with every filter applied before ranking (the plan the store used before)."""
+    match = f'ns_key : "{lexical.namespace_token(ns)}" AND {{content context}} : ({query})'
+    return [await index._filtered(match, r, ns, limit, where, ()) for r in RANKINGS]
+
+
+def ids(lists: list[list[KeywordHit]]) -> list[list[tuple[str, float]]]:
+    return [[(h.id, round(h.score, 9)) for h in hits] for hits in lists]
+
+
+async def fill(services: Services) -> None:
+    """Namespace "big": 40 notes about kayaks, every fourth with a context; "small": 4 notes that
+    match better than any of big's (the word repeated)."""
+    svc = services.memories
+    for i in range(40):
+        words = "kayak " * (1 + i % 3)
+        await svc.create(f"Note {i}: {words}trip to the lake, paddle number {i}", ["big"])
+    for i in range(4):
+        await svc.create(f"Kayak kayak kayak kayak paddle paddle {i}", ["small"])
+    await wait_indexed(services.runtime)  # the worker is done with them: the contexts set here stay
+    rows = await services.runtime.db.fetchall(
+        "SELECT rowid FROM memories WHERE namespace = 'big' ORDER BY rowid"
+    )
+    async with services.runtime.db.transaction() as conn:
+        for n, (rowid,) in enumerate(rows):
+            if n % 4 == 0:
+                await conn.execute(
+                    "UPDATE memories SET context = ? WHERE rowid = ?",
+                    ("Ann: the kayak\x1eBob: paddle on", rowid),
+                )
+
+
+async def test_every_plan_ranks_as_filtering_first(services: Services, monkeypatch) -> None:
+    await fill(services)
+    index = services.runtime.memories.keywords
+    query = lexical.match_expression("kayak paddle lake")
+    assert query is not None
+    for ns, with_token in (("small", True), ("big", False)):
+        for where in ("", "m.content NOT LIKE 'Note 1%'"):
+            for limit in (3, 10, 50):
+                got = await index.rank(query, ns, lexical.namespace_token(ns), RANKINGS, limit, where)
+                assert ids(got) == ids(await reference(index, query, ns, limit, where)), (ns, where, limit)
+                assert all(len(hits) <= limit for hits in got)
+                assert (await index._share(ns) <= keywords.NAMESPACE_TOKEN_MAX_SHARE) is with_token
+    # the conversation ranking only holds memories with a context, and is not empty
+    conversation = (await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 50))[1]
+    rows = await services.runtime.memories.get_many([h.id for h in conversation])
+    assert len(conversation) == 10 and all(len(r.context or "") > 1 for r in rows.values())
+
+
+async def test_a_ranking_filtered_short_is_ranked_again(services: Services, monkeypatch) -> None:
+    """With no over-fetch, the filters leave fewer rows than asked for: the ranking is redone with
+    the filters applied first, and the answer is still complete."""
+    await fill(services)
+    index = services.runtime.memories.keywords
+    monkeypatch.setattr(keywords, "OVERFETCH", 1)
+    monkeypatch.setattr(keywords, "OVERFETCH_MIN", 0)
+    redone: list[Ranking] = []
+    filtered = index._filtered
+
+    async def spy(match: str, ranking: Ranking, *args: object) -> list[KeywordHit]:
+        redone.append(ranking)
+        return await filtered(match, ranking, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index, "_filtered", spy)
+    query = lexical.match_expression("kayak")
+    assert query is not None
+    got = await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 8)
+    assert redone == RANKINGS  # "small" outranks big's rows; only 1 in 4 has a context
+    monkeypatch.setattr(index, "_filtered", filtered)
+    assert ids(got) == ids(await reference(index, query, "big", 8))
+    assert [len(hits) for hits in got] == [8, 8]

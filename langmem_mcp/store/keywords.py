@@ -85,7 +85,7 @@ class KeywordIndex:
             f"SELECT * FROM (SELECT {i} AS list, rowid, s{i} AS score FROM hits ORDER BY s{i} LIMIT {n})"
             for i, n in enumerate(fetch)
         )
-        ranked = await self.db.fetchall(
+        ranked = await self.db.fetchall_aside(
             f"WITH hits AS MATERIALIZED (SELECT rowid, {scores} FROM memories_fts WHERE memories_fts MATCH ?) "
             f"{tops}",
             (match,),

@@ -35,6 +35,8 @@ SCHEMA_DIR = Path(__file__).with_name("schema")
 #: Waits between attempts at BEGIN IMMEDIATE when SQLite reports "locked" at once: in WAL mode
 #: it can return SQLITE_BUSY without calling the busy handler (seen with two servers writing one
 #: file). Nothing has been done yet, so a retry is safe. 10 ms, 20 ms, … ≈ 4 s in all.
+#: How long a statement waits for another process's write lock.
+BUSY_TIMEOUT_MS = 10_000
 BEGIN_RETRY_DELAYS = tuple(0.01 * k for k in range(1, 30))
 
 
@@ -154,17 +156,24 @@ def writable(directory: Path) -> bool:
 class Database:
     """One aiosqlite connection per process; writes are serialised by a lock and run as
     short transactions, so a second process on the same file waits (busy_timeout) instead of
-    failing."""
+    failing. A second, read-only connection takes the long reads (`fetchall_aside`: a search's
+    keyword ranking), so the short reads queued behind them do not wait."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, read_only: bool = False) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Path, read_only: bool = False, uri: str | None = None
+    ) -> None:
         self.conn = conn
         self.path = path
         #: Opened read-only: the data dir cannot be written. Every write fails with ReadOnlyData.
         self.read_only = read_only
         self._write_lock = asyncio.Lock()
+        self._uri = uri or path.resolve().as_uri() + "?mode=ro"
+        self._aside: aiosqlite.Connection | None = None
+        self._aside_lock = asyncio.Lock()
+        self._closed = False
 
     @classmethod
-    async def open(cls, path: Path, busy_timeout_ms: int = 10_000) -> Database:
+    async def open(cls, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
         if path.parent.exists() and not writable(path.parent):
             return await cls._open_read_only(path, busy_timeout_ms)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +217,7 @@ class Database:
         conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
         conn.row_factory = aiosqlite.Row
         await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        db = cls(conn, path, read_only=True)
+        db = cls(conn, path, read_only=True, uri=uri)
         try:
             await db._migrate(check_only=True)
             version = await db.scalar("PRAGMA user_version")
@@ -307,7 +316,22 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def fetchall_aside(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        """`fetchall` on the second connection: what is committed, read beside the first."""
+        async with self._aside_lock:
+            if self._aside is None:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                self._aside = await aiosqlite.connect(self._uri, uri=True, isolation_level=None)
+                self._aside.row_factory = aiosqlite.Row
+                await self._aside.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            aside = self._aside
+        return list(await aside.execute_fetchall(sql, params))
+
     async def close(self) -> None:
+        self._closed = True
+        if self._aside is not None:
+            await self._aside.close()
         await self.conn.close()
 
 

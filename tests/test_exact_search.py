@@ -319,3 +319,27 @@ async def test_decoded_vectors_are_kept_until_another_connection_changes_them(se
     conn.close()
     assert np.array_equal(grown[1][-1], np.frombuffer(stored, dtype=np.float16).astype(np.float32))
     assert (await semantic_ids(svc, "Who flew a kite?", ["mira"]))[0] == kite.id
+
+
+async def test_a_namespace_that_shrank_below_exact_search_is_still_searched_right(tmp_path: Path) -> None:
+    """A namespace found large is taken to be large for a while without asking again; after most
+    of it is deleted, searches still find exactly what is left (through its collection, or every
+    vector scored when it has none)."""
+    rt = await Runtime.open(load_settings(data_dir=tmp_path, exact_search_max=4))
+    try:
+        svc = Services.build(rt).memories
+        made = [await svc.create(note, ["mira"]) for note in NOTES]
+        assert len(made) > 4
+        await wait_filled(rt, "mira")
+        await wait_indexed(rt)
+        before = await semantic_ids(svc, "Which pet did Mira adopt?", ["mira"])
+        assert len(before) == min(10, len(made)) and set(before) <= {m.id for m in made}
+        assert await rt.vectors.matrix("mira", (await rt.index.get()).embedder.dim, 4) is None
+        for m in made[2:]:
+            assert await svc.delete(m.id, ["mira"])
+        kept = {m.id for m in made[:2]}
+        assert set(await semantic_ids(svc, "Which pet did Mira adopt?", ["mira"])) == kept
+        hits = await svc.search("What is the name of the cat Mira adopted?", ["mira"], limit=5)
+        assert {h.id for h in hits} == kept
+    finally:
+        await rt.close()

@@ -14,6 +14,7 @@ fills the collections of large namespaces from them (`page`).
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,10 @@ def page(
 
 #: Decoded vectors kept in memory, over every cached namespace (float32: 1.5 KiB each, so 40 MiB).
 CACHE_ROWS = 25_000
+#: A namespace found larger than exact search takes is taken to be so for this long without
+#: asking again (three queries per search or create). Wrong only after mass deletes, and then
+#: harmlessly: its collection still answers, or without one every vector is scored.
+LARGE_TTL_S = 30.0
 VERSION = "SELECT version FROM vector_versions WHERE namespace = ?"
 
 
@@ -134,6 +139,8 @@ class VectorRows:
         self.db = db
         self.cache_rows = cache_rows
         self._cache: OrderedDict[tuple[str, int], _Decoded] = OrderedDict()
+        #: {(namespace, limit): when it was last found larger than limit}
+        self._large: dict[tuple[str, int], float] = {}
 
     def added(self, namespace: str, added: Added) -> None:
         """This process committed `added`: a kept copy that was current just before takes the new
@@ -225,6 +232,10 @@ class VectorRows:
             sql = "SELECT id, vector FROM memory_vectors WHERE namespace = ? AND length(vector) = ?"
             return _decode(await self.db.fetchall(sql, (namespace, width)), dim)
 
+        seen_large = self._large.get((namespace, limit))
+        if seen_large is not None and time.monotonic() - seen_large < LARGE_TTL_S:
+            return None
+
         async def read() -> tuple[list[str], np.ndarray] | None:
             sql = (
                 f"SELECT v.id, v.vector FROM (SELECT 1 WHERE NOT EXISTS ({MEMORY_PAST})) "
@@ -232,6 +243,7 @@ class VectorRows:
             )
             rows = await self.db.fetchall(sql, (namespace, limit, width))
             if not rows and await self.db.fetchall(MEMORY_PAST, (namespace, limit)):
+                self._large[(namespace, limit)] = time.monotonic()
                 return None
             return _decode(rows, dim)
 

@@ -20,7 +20,9 @@ from langmem_mcp.server.lifespan import ServerContext
 from tests.http_server import Server, cli, create_token, http_server, mcp_session
 from tests.mcp_client import call, call_error, read_json
 
-pytestmark = [pytest.mark.process, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = pytest.mark.process
+#: The tests on the shared REST server run in its event loop.
+in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 INIT = {
     "jsonrpc": "2.0",
@@ -126,6 +128,7 @@ async def test_mcp_matrix(tmp_path: Path) -> None:
             assert r.status_code == 401
 
 
+@in_module_loop
 async def test_rest_requires_token(rest_server: Server, tokens: dict[str, str]) -> None:
     async with httpx2.AsyncClient(base_url=rest_server.url) as http:
         assert (await http.get("/users")).status_code == 401
@@ -133,6 +136,7 @@ async def test_rest_requires_token(rest_server: Server, tokens: dict[str, str]) 
         assert (await http.get("/threads", headers={"x-api-key": tokens["alice"]})).status_code != 401
 
 
+@in_module_loop
 async def test_rest_memory_matrix(rest_server: Server, tokens: dict[str, str]) -> None:
     """The REST memory routes (what manage_memory / search_memory do, for HTTP hosts): no token
     401, wrong token 401, another namespace 403 whether or not it holds data, own namespace 200."""
@@ -180,6 +184,7 @@ async def test_rest_memory_matrix(rest_server: Server, tokens: dict[str, str]) -
         assert bad.status_code == 422 and "content" in bad.json()["detail"]
 
 
+@in_module_loop
 async def test_rest_scoping(rest_server: Server, tokens: dict[str, str]) -> None:
     """REST entities live in the token's scope: its own user is served (200); another scope's user
     answers exactly like an id that exists nowhere, so nothing is revealed."""

@@ -59,12 +59,49 @@ async def session(data_dir: Path) -> AsyncIterator[ClientSession]:
         yield s
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The files with the most process tests (the slowest) go to the workers first, so that none
-    of them starts last and keeps one worker busy after the others have finished; the order
-    within a file is kept."""
-    spawning: dict[Path, int] = {}
+#: pytest's cache key for how long each test file took in the last run that ran it.
+FILE_SECONDS = "langmem/file-seconds"
+#: A file not timed yet: this much per process test (the slow kind), and per other test.
+GUESS_PROCESS, GUESS_OTHER = 3.0, 0.05
+_seconds: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slowest files go to the workers first, so that none of them starts last and keeps one
+    worker busy after the others have finished; the order within a file is kept. A file's time is
+    the one the last run measured (kept in pytest's cache); a file not timed yet is guessed from
+    its number of process tests. xdist hands the files out in this order (--no-loadscope-reorder
+    in pyproject.toml; by default it would order them by their number of tests)."""
+    cache = getattr(config, "cache", None)
+    timed: dict[str, float] = (cache.get(FILE_SECONDS, {}) if cache is not None else None) or {}
+    guess: dict[str, float] = {}
     for item in items:
-        if item.get_closest_marker("process"):
-            spawning[item.path] = spawning.get(item.path, 0) + 1
-    items.sort(key=lambda item: -spawning.get(item.path, 0))
+        weight = GUESS_PROCESS if item.get_closest_marker("process") else GUESS_OTHER
+        guess[file_of(item.nodeid)] = guess.get(file_of(item.nodeid), 0.0) + weight
+
+    def seconds(item: pytest.Item) -> float:
+        file = file_of(item.nodeid)
+        return timed.get(file, guess[file])
+
+    items.sort(key=seconds, reverse=True)
+
+
+def file_of(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    file = file_of(report.nodeid)
+    _seconds[file] = _seconds.get(file, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Keep each file's time for the next run's order (in the controller: a worker sees only the
+    files it ran)."""
+    config = session.config
+    cache = getattr(config, "cache", None)
+    if hasattr(config, "workerinput") or cache is None or not _seconds:
+        return
+    timed = cache.get(FILE_SECONDS, {}) or {}
+    timed.update({file: round(seconds, 2) for file, seconds in _seconds.items()})
+    cache.set(FILE_SECONDS, timed)

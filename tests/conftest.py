@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from mcp import ClientSession
 
-from langmem_mcp.config import Settings
-from langmem_mcp.service.container import Services, open_services
-from tests.fake_anthropic import FakeAnthropic
-from tests.mcp_client import memory_session
+# The fixtures import the server's modules when they run: xdist's controller loads this file too,
+# and starts the workers only after it (≈0.5 s of imports it never uses).
+if TYPE_CHECKING:
+    from mcp import ClientSession
+
+    from langmem_mcp.service.container import Services
+    from tests.fake_anthropic import FakeAnthropic
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +44,9 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 async def services(data_dir: Path) -> AsyncIterator[Services]:
     """The services on a fresh data dir, as the CLI opens them (no background work)."""
+    from langmem_mcp.config import Settings
+    from langmem_mcp.service.container import open_services
+
     async with open_services(Settings(data_dir=data_dir, llm="none")) as opened:
         yield opened
 
@@ -48,6 +54,8 @@ async def services(data_dir: Path) -> AsyncIterator[Services]:
 @pytest.fixture
 def fake() -> Iterator[FakeAnthropic]:
     """A scripted Anthropic Messages API on loopback (queue replies with `fake.add(...)`)."""
+    from tests.fake_anthropic import FakeAnthropic
+
     with FakeAnthropic() as server:
         yield server
 
@@ -55,6 +63,8 @@ def fake() -> Iterator[FakeAnthropic]:
 @pytest.fixture
 async def session(data_dir: Path) -> AsyncIterator[ClientSession]:
     """An MCP session with a server on a fresh data dir, in this process."""
+    from tests.mcp_client import memory_session
+
     async with memory_session(data_dir) as s:
         yield s
 

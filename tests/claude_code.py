@@ -499,6 +499,10 @@ def claude_env(home: Path, model: ScriptedModel, extra: Mapping[str, str] | None
         DISABLE_AUTOUPDATER="1",
         DISABLE_ERROR_REPORTING="1",
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        # In -p mode Claude Code connects MCP servers in the background and sends the first request
+        # without waiting: under load a server that starts slowly is not listed yet (its tools and
+        # prompts missing from that request). Blocking, it waits for the connection instead.
+        MCP_CONNECTION_NONBLOCKING="false",
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
     )

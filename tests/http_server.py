@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
+from langmem_mcp.config import Settings
+from langmem_mcp.service.container import open_services
 from tests.mcp_client import server_env
 
 START_TIMEOUT = 60.0
@@ -57,9 +60,16 @@ def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 
 
 def create_token(data_dir: Path, prefix: str) -> str:
-    res = cli(data_dir, "token", "create", "--namespace", prefix)
-    assert res.returncode == 0, res.stderr
-    return res.stdout.strip().splitlines()[-1]
+    """A token limited to `prefix`, made in this process by the service `langmem-mcp token create`
+    calls (the command costs a process start, ≈0.3 s of CPU; test_auth runs it as a user does)."""
+
+    async def create() -> str:
+        async with open_services(Settings(data_dir=data_dir, llm="none")) as services:
+            return (await services.tokens.create(prefix)).token
+
+    # Its own event loop, in a thread: callers may be inside a running loop.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, create()).result()
 
 
 @asynccontextmanager

@@ -1,20 +1,28 @@
 """The access matrix over MCP (streamable HTTP and SSE) and REST: no token 401, wrong token 401,
 another namespace refused without revealing whether data exists, own namespace served; the
-loopback-only default; refusal to start on a public address with no tokens."""
+loopback-only default; refusal to start on a public address with no tokens.
+
+The REST tests share one server (and its alice and bob tokens): each writes under namespaces
+of its own. The MCP matrix has a server to itself, with tokens made by `langmem-mcp token`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx2
 import pytest
+import pytest_asyncio
 
 from langmem_mcp.config import Settings
 from langmem_mcp.server.lifespan import ServerContext
-from tests.http_server import cli, create_token, http_server, mcp_session
+from tests.http_server import Server, cli, create_token, http_server, mcp_session
 from tests.mcp_client import call, call_error, read_json
 
 pytestmark = pytest.mark.process
+#: The tests on the shared REST server run in its event loop.
+in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 INIT = {
     "jsonrpc": "2.0",
@@ -29,10 +37,33 @@ INIT = {
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
+def cli_token(data: Path, prefix: str) -> str:
+    """`langmem-mcp token create`, as a user runs it: the token is alone on the last line."""
+    res = cli(data, "token", "create", "--namespace", prefix)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def rest_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rest") / "data"
+
+
+@pytest.fixture(scope="module")
+def tokens(rest_data: Path) -> dict[str, str]:
+    return {name: create_token(rest_data, f"users/{name}") for name in ("alice", "bob")}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def rest_server(rest_data: Path, tokens: dict[str, str]) -> AsyncIterator[Server]:
+    async with http_server(rest_data, "http") as server:
+        yield server
+
+
 async def test_mcp_matrix(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    alice = create_token(data, "users/alice")
-    bob = create_token(data, "users/bob")
+    alice = cli_token(data, "users/alice")
+    bob = cli_token(data, "users/bob")
     assert alice.startswith("lmm_") and alice != bob
     assert alice not in (data / "memory.sqlite3").read_bytes().decode("latin-1")  # only a hash is stored
     async with http_server(data, "http") as server:
@@ -97,85 +128,79 @@ async def test_mcp_matrix(tmp_path: Path) -> None:
             assert r.status_code == 401
 
 
-async def test_rest_requires_token(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    alice = create_token(data, "users/alice")
-    async with http_server(data, "http") as server:
-        async with httpx2.AsyncClient(base_url=server.url) as http:
-            assert (await http.get("/users")).status_code == 401
-            assert (await http.get("/threads", headers={"x-api-key": "lmm_wrong"})).status_code == 401
-            assert (await http.get("/threads", headers={"x-api-key": alice})).status_code != 401
+@in_module_loop
+async def test_rest_requires_token(rest_server: Server, tokens: dict[str, str]) -> None:
+    async with httpx2.AsyncClient(base_url=rest_server.url) as http:
+        assert (await http.get("/users")).status_code == 401
+        assert (await http.get("/threads", headers={"x-api-key": "lmm_wrong"})).status_code == 401
+        assert (await http.get("/threads", headers={"x-api-key": tokens["alice"]})).status_code != 401
 
 
-async def test_rest_memory_matrix(tmp_path: Path) -> None:
+@in_module_loop
+async def test_rest_memory_matrix(rest_server: Server, tokens: dict[str, str]) -> None:
     """The REST memory routes (what manage_memory / search_memory do, for HTTP hosts): no token
     401, wrong token 401, another namespace 403 whether or not it holds data, own namespace 200."""
-    data = tmp_path / "data"
-    alice, bob = create_token(data, "users/alice"), create_token(data, "users/bob")
+    alice, bob = tokens["alice"], tokens["bob"]
     mine = {"namespace": ["users", "alice", "notes"]}
-    async with http_server(data, "http") as server:
-        async with httpx2.AsyncClient(base_url=server.url) as http:
-            body = {"content": "Alice keeps bees on the roof", **mine}
-            assert (await http.post("/memories", json=body)).status_code == 401
-            assert (
-                await http.post("/memories", json=body, headers={"x-api-key": "lmm_x"})
-            ).status_code == 401
-            created = await http.post("/memories", json=body, headers={"x-api-key": alice})
-            assert created.status_code == 200, created.text
-            mid = created.json()["id"]
-            found = await http.post(
-                "/memories/search", json={"query": "bees", **mine}, headers={"x-api-key": alice}
-            )
-            assert found.status_code == 200 and found.json()["memories"][0]["id"] == mid
-            got = await http.get(
-                f"/memories/{mid}", params={"namespace": "users/alice/notes"}, headers={"x-api-key": alice}
-            )
-            assert got.status_code == 200 and got.json()["content"] == body["content"]
-            # Bob: 403 for Alice's namespace, and the same 403 for a namespace that holds nothing.
-            theirs = await http.post(
-                "/memories/search", json={"query": "bees", **mine}, headers={"x-api-key": bob}
-            )
-            empty = await http.post(
-                "/memories/search",
-                json={"query": "bees", "namespace": ["users", "carol"]},
-                headers={"x-api-key": bob},
-            )
-            assert theirs.status_code == empty.status_code == 403
-            assert "bees" not in theirs.text
-            assert (
-                theirs.json()["detail"].replace("alice", "carol").split(";")[0]
-                == empty.json()["detail"].split(";")[0]
-            )
-            gone = await http.delete(
-                f"/memories/{mid}", params={"namespace": "users/alice/notes"}, headers={"x-api-key": bob}
-            )
-            assert gone.status_code == 403
-            still = await http.get(
-                f"/memories/{mid}", params={"namespace": "users/alice/notes"}, headers={"x-api-key": alice}
-            )
-            assert still.status_code == 200
-            bad = await http.post("/memories", json={"content": 5, **mine}, headers={"x-api-key": alice})
-            assert bad.status_code == 422 and "content" in bad.json()["detail"]
+    async with httpx2.AsyncClient(base_url=rest_server.url) as http:
+        body = {"content": "Alice keeps bees on the roof", **mine}
+        assert (await http.post("/memories", json=body)).status_code == 401
+        assert (await http.post("/memories", json=body, headers={"x-api-key": "lmm_x"})).status_code == 401
+        created = await http.post("/memories", json=body, headers={"x-api-key": alice})
+        assert created.status_code == 200, created.text
+        mid = created.json()["id"]
+        found = await http.post(
+            "/memories/search", json={"query": "bees", **mine}, headers={"x-api-key": alice}
+        )
+        assert found.status_code == 200 and found.json()["memories"][0]["id"] == mid
+        got = await http.get(
+            f"/memories/{mid}", params={"namespace": "users/alice/notes"}, headers={"x-api-key": alice}
+        )
+        assert got.status_code == 200 and got.json()["content"] == body["content"]
+        # Bob: 403 for Alice's namespace, and the same 403 for a namespace that holds nothing.
+        theirs = await http.post(
+            "/memories/search", json={"query": "bees", **mine}, headers={"x-api-key": bob}
+        )
+        empty = await http.post(
+            "/memories/search",
+            json={"query": "bees", "namespace": ["users", "carol"]},
+            headers={"x-api-key": bob},
+        )
+        assert theirs.status_code == empty.status_code == 403
+        assert "bees" not in theirs.text
+        assert (
+            theirs.json()["detail"].replace("alice", "carol").split(";")[0]
+            == empty.json()["detail"].split(";")[0]
+        )
+        gone = await http.delete(
+            f"/memories/{mid}", params={"namespace": "users/alice/notes"}, headers={"x-api-key": bob}
+        )
+        assert gone.status_code == 403
+        still = await http.get(
+            f"/memories/{mid}", params={"namespace": "users/alice/notes"}, headers={"x-api-key": alice}
+        )
+        assert still.status_code == 200
+        bad = await http.post("/memories", json={"content": 5, **mine}, headers={"x-api-key": alice})
+        assert bad.status_code == 422 and "content" in bad.json()["detail"]
 
 
-async def test_rest_scoping(tmp_path: Path) -> None:
+@in_module_loop
+async def test_rest_scoping(rest_server: Server, tokens: dict[str, str]) -> None:
     """REST entities live in the token's scope: its own user is served (200); another scope's user
     answers exactly like an id that exists nowhere, so nothing is revealed."""
     import uuid
 
-    data = tmp_path / "data"
-    alice, bob = create_token(data, "users/alice"), create_token(data, "users/bob")
+    alice, bob = tokens["alice"], tokens["bob"]
     uid = str(uuid.uuid4())
-    async with http_server(data, "http") as server:
-        async with httpx2.AsyncClient(base_url=server.url) as http:
-            r = await http.post("/users", json={"id": uid, "name": "Alice"}, headers={"x-api-key": alice})
-            assert r.status_code == 200, r.text
-            assert (await http.get(f"/users/{uid}", headers={"x-api-key": alice})).status_code == 200
-            other = await http.get(f"/users/{uid}", headers={"x-api-key": bob})
-            nowhere = await http.get(f"/users/{uuid.uuid4()}", headers={"x-api-key": bob})
-            assert other.status_code == nowhere.status_code
-            assert other.status_code == 404
-            assert "Alice" not in other.text
+    async with httpx2.AsyncClient(base_url=rest_server.url) as http:
+        r = await http.post("/users", json={"id": uid, "name": "Alice"}, headers={"x-api-key": alice})
+        assert r.status_code == 200, r.text
+        assert (await http.get(f"/users/{uid}", headers={"x-api-key": alice})).status_code == 200
+        other = await http.get(f"/users/{uid}", headers={"x-api-key": bob})
+        nowhere = await http.get(f"/users/{uuid.uuid4()}", headers={"x-api-key": bob})
+        assert other.status_code == nowhere.status_code
+        assert other.status_code == 404
+        assert "Alice" not in other.text
 
 
 async def test_loopback_only_without_tokens(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The LLM tools end to end: the server spawned over stdio, driven by a real MCP client.
+"""The LLM tools end to end: the server driven by a real MCP client (the SDK's, in this process).
 
 The Anthropic path runs the real SDK against scripted Messages-API responses on loopback
 (tests/fake_anthropic.py); the sampling path answers from the client's sampling callback on
@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, TextContent
 
 from langmem_mcp.llm.prompts import shipped_dir
 from langmem_mcp.service import inputs
 from tests.fake_anthropic import FakeAnthropic, error, text, tools
-from tests.mcp_client import call, call_error, memory_session, read_json, server_env
+from tests.mcp_client import call, call_error, memory_session, read_json, server_settings
 
 CONVERSATION = [
     {"role": "user", "content": "I moved from Porto to Lisbon last month. I am vegetarian now."},
@@ -384,10 +383,12 @@ class Host:
 
 @asynccontextmanager
 async def sampling_client(data_dir: Path, host: Host, mode: str, **env: str) -> AsyncIterator[Client]:
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "langmem_mcp"], env=server_env(data_dir, **env)
-    )
-    async with Client(params, mode=mode, sampling_callback=host) as client:  # type: ignore[arg-type]
+    """A client offering sampling, on the server in this process (as `memory_session`); sampling
+    over a spawned stdio server's pipes is in test_reliability_signals (a request in flight)."""
+    from langmem_mcp.server.app import build_server
+
+    server = build_server(server_settings(data_dir, **env))
+    async with Client(server, mode=mode, sampling_callback=host) as client:  # type: ignore[arg-type]
         yield client
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mcp_client import call, server_env, stdio_session
+from tests.mcp_client import call, memory_session, server_env
 from tests.stdio_process import StdioServer, console_script, tool_result
 
 pytestmark = pytest.mark.process
@@ -116,7 +116,7 @@ async def test_after_a_write(tmp_path: Path, sig: signal.Signals) -> None:
     await check_stopped(server, sig, data, {made["id"]: text})
     assert "stopped; data committed and closed" in server.stderr()
 
-    async with stdio_session(data) as s:
+    async with memory_session(data) as s:  # the next server, here in this process
         hits = (await call(s, "search_memory", query="where is the build cache?"))["memories"]
         assert hits[0]["id"] == made["id"]
         assert json.loads((data / "owner.json").read_text())["pid"] != server.pid

@@ -1,8 +1,8 @@
 """Issue #20 where a person reads memory: secrets captured from Claude Code sessions (through the
 real hooks, `langmem-mcp hook stop` / `session-end` on transcript files) and imported
-(`langmem-mcp import-transcripts`) never show in the memory browser's pages, fetched over HTTP from
-`langmem-mcp serve --transport http`, nor in the session-start context a hook gives the next
-session; the typed placeholders do. And `scan-secrets --redact` on a data dir whose memories have
+(`langmem-mcp import-transcripts`) never show in the memory browser's pages, fetched from the HTTP
+server's app (in this process, tests/ui_client.py), nor in the session-start context a hook gives
+the next session; the typed placeholders do. And `scan-secrets --redact` on a data dir whose memories have
 history: afterwards no secret is in any earlier version either, the history of a namespace whose
 secrets are kept stays as it was, and redacting adds no version holding the secret.
 
@@ -22,13 +22,14 @@ import pytest
 
 from langmem_mcp.engine.redaction import placeholder
 from tests.capture_support import Transcript, workers_of
-from tests.http_server import cli, http_server
+from tests.http_server import cli
 from tests.mcp_client import call, memory_session
 from tests.secret_checks import ALL_SECRETS, SECRET_CASES, distinctive, files_holding, rows
 from tests.test_capture_hooks import context, errors, hook, stored, wait_for
 from tests.test_import_transcripts import cli as user_cli
 from tests.test_redaction import ANTHROPIC, GH_PAT, JWT, PASSWORD, RANDOM_TOKEN, STRIPE_LIVE
 from tests.test_secrets_stored import as_tool_text
+from tests.ui_client import ui_client
 
 pytestmark = pytest.mark.process
 
@@ -141,15 +142,14 @@ async def test_captured_and_imported_secrets_never_show_in_the_browser_or_the_se
     assert not files_holding(data, SECRETS)
     expected = {placeholder(k) for c in SECRET_CASES for k in c[3]} | {"[private]"}
 
-    async with http_server(data, LANGMEM_MCP_LLM="none", LANGMEM_MCP_KEEP_SECRETS_IN="vault") as server:
-        async with httpx2.AsyncClient(base_url=server.url, timeout=60) as client:
-            pages = await pages_of(client, data, [live.session_id, old.session_id])
-            # The check sees a secret that is shown: one kept on purpose in the vault namespace.
-            res = await client.post(
-                "/memories", json={"content": f"DB_PASSWORD={PASSWORD}", "namespace": "vault"}
-            )
-            kept = await client.get(f"/ui/memory/{res.json()['id']}", params={"ns": "vault"})
-            assert leaks(kept.text, SECRETS) == [PASSWORD[:12] + "…"]
+    async with ui_client(data, LANGMEM_MCP_KEEP_SECRETS_IN="vault") as client:
+        pages = await pages_of(client, data, [live.session_id, old.session_id])
+        # The check sees a secret that is shown: one kept on purpose in the vault namespace.
+        res = await client.post(
+            "/memories", json={"content": f"DB_PASSWORD={PASSWORD}", "namespace": "vault"}
+        )
+        kept = await client.get(f"/ui/memory/{res.json()['id']}", params={"ns": "vault"})
+        assert leaks(kept.text, SECRETS) == [PASSWORD[:12] + "…"]
     assert len(pages) > 100
     shown: set[str] = set()
     for url, page in pages.items():
@@ -264,13 +264,12 @@ async def test_scan_secrets_redacts_earlier_versions_and_keeps_no_copy(tmp_path:
     assert (by, change, text) == (made["wiki_now"], "superseded", "Wiki password is [redacted: password]")
 
     # And the memory browser shows the redacted history.
-    async with http_server(data, LANGMEM_MCP_LLM="none", **keep) as server:
-        async with httpx2.AsyncClient(base_url=server.url, timeout=60) as client:
-            for key in ("deploy", "db", "db_now"):
-                page = (await client.get(f"/ui/memory/{made[key]}", params={"ns": "notes"})).text
-                assert not leaks(page, secrets), (key, leaks(page, secrets))
-                assert "[redacted: " in page
-            page = (await client.get(f"/ui/memory/{made['db']}", params={"ns": "notes"})).text
-            assert page.count('class="version ') == 3 and 'id="chain"' in page
+    async with ui_client(data, **keep) as client:
+        for key in ("deploy", "db", "db_now"):
+            page = (await client.get(f"/ui/memory/{made[key]}", params={"ns": "notes"})).text
+            assert not leaks(page, secrets), (key, leaks(page, secrets))
+            assert "[redacted: " in page
+        page = (await client.get(f"/ui/memory/{made['db']}", params={"ns": "notes"})).text
+        assert page.count('class="version ') == 3 and 'id="chain"' in page
     clean = cli(data, "scan-secrets", **keep)
     assert clean.returncode == 0 and "earlier versions of memories: 0 of 7 hold secrets" in clean.stdout

@@ -8,6 +8,7 @@ framing, signals, crashes, two servers, the CLI) spawn it and are marked `proces
 
 from __future__ import annotations
 
+import json
 import resource
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
@@ -72,6 +73,9 @@ async def session(data_dir: Path) -> AsyncIterator[ClientSession]:
 
 #: pytest's cache key for each test file's [seconds, CPU seconds] in the last run that ran it.
 FILE_TIMES = "langmem/file-times"
+#: The same, measured here on 2 cores: the order of a first run (a fresh clone, CI) until the
+#: cache has its own.
+SEED_TIMES = Path(__file__).with_name("file_times.json")
 #: A file not timed yet: this many seconds per process test (the slow kind), and per other test.
 GUESS_PROCESS, GUESS_OTHER = 3.0, 0.05
 #: Three workers share two cores: a test that computes all along takes ≈1.5 times its CPU time.
@@ -87,12 +91,13 @@ _CPU_AT_SETUP = pytest.StashKey[float]()
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The slowest files go to the workers first, so that none of them starts last and keeps one
     worker busy after the others have finished; the order within a file is kept. A file's time is
-    the one the last run measured (kept in pytest's cache), its waits counted more; a file not
-    timed yet is guessed from its number of process tests. xdist hands the files out in this
+    the one the last run measured (kept in pytest's cache; before that, tests/file_times.json), its
+    waits counted more; a file not timed yet is guessed from its number of process tests. xdist hands the files out in this
     order (--no-loadscope-reorder in pyproject.toml; by default it orders them by their number
     of tests)."""
     cache = getattr(config, "cache", None)
-    timed: dict[str, list[float]] = (cache.get(FILE_TIMES, {}) if cache is not None else None) or {}
+    timed: dict[str, list[float]] = json.loads(SEED_TIMES.read_text()) if SEED_TIMES.exists() else {}
+    timed.update((cache.get(FILE_TIMES, {}) if cache is not None else None) or {})
     guess: dict[str, float] = {}
     for item in items:
         weight = GUESS_PROCESS if item.get_closest_marker("process") else GUESS_OTHER

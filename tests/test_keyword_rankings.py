@@ -60,32 +60,11 @@ async def test_every_plan_ranks_as_filtering_first(services: Services, monkeypat
                 got = await index.rank(query, ns, lexical.namespace_token(ns), RANKINGS, limit, where)
                 assert ids(got) == ids(await reference(index, query, ns, limit, where)), (ns, where, limit)
                 assert all(len(hits) <= limit for hits in got)
-                assert ((await index.shape(ns)).share <= keywords.NAMESPACE_TOKEN_MAX_SHARE) is with_token
+                assert (await index._share(ns) <= keywords.NAMESPACE_TOKEN_MAX_SHARE) is with_token
     # the conversation ranking only holds memories with a context, and is not empty
     conversation = (await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 50))[1]
     rows = await services.runtime.memories.get_many([h.id for h in conversation])
     assert len(conversation) == 10 and all(len(r.context or "") > 1 for r in rows.values())
-
-
-async def test_ranked_in_parts_as_a_whole(services: Services, monkeypatch) -> None:
-    """A large namespace is ranked in parts, a span of rowids each on its own connection: the
-    merged top rows are the whole's, including rows written after the span was read."""
-    await fill(services)
-    index = services.runtime.memories.keywords
-    monkeypatch.setattr(keywords, "PARTS_FROM", 10)
-    monkeypatch.setattr(keywords.os, "cpu_count", lambda: 3)
-    query = lexical.match_expression("kayak paddle lake")
-    assert query is not None
-    assert len((await index.shape("big")).partitions()) == 4  # three parts
-    for n in range(3):  # rows past the span read: the last part is open-ended
-        await services.memories.create(f"Late note {n}: kayak kayak kayak paddle lake", ["big"])
-    for where in ("", "m.content NOT LIKE 'Note 1%'"):
-        for limit in (3, 10, 50):
-            got = await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, limit, where)
-            assert ids(got) == ids(await reference(index, query, "big", limit, where)), (where, limit)
-    late = await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 3)
-    rows = await services.runtime.memories.get_many([h.id for h in late[0]])
-    assert all(r.content.startswith("Late note") for r in rows.values())
 
 
 async def test_a_ranking_filtered_short_is_ranked_again(services: Services, monkeypatch) -> None:

@@ -18,10 +18,6 @@ BM25 order are its top `limit` passing rows.
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,13 +27,8 @@ from langmem_mcp.store.sqlite import Database
 
 #: Above this share of the store, a namespace's token is not ANDed into the MATCH.
 NAMESPACE_TOKEN_MAX_SHARE = 0.5
-#: How long a namespace's size and span are trusted (they only pick the faster plan).
-SHAPE_TTL_S = 30.0
-#: A namespace of at least this many memories is ranked in parts, one per core (at most
-#: PARTS_MAX), each over a span of its rowids on its own connection: BM25's cost is the number of
-#: matching rows, and the parts' top rows merge into exactly the whole's.
-PARTS_FROM = 20_000
-PARTS_MAX = 4
+#: How long a namespace's share of the store is trusted (it only picks the faster plan).
+SHARE_TTL_S = 30.0
 #: Rows ranked per requested row when filters apply after ranking.
 OVERFETCH = 2
 OVERFETCH_MIN = 20
@@ -53,28 +44,6 @@ class Ranking:
 
 
 @dataclass(frozen=True)
-class Shape:
-    """A namespace's number of memories, the store's, and the span of the namespace's rowids."""
-
-    size: int
-    total: int
-    first: int
-    last: int
-
-    @property
-    def share(self) -> float:
-        return self.size / self.total if self.total else 0.0
-
-    def partitions(self) -> list[int]:
-        """Rowid bounds [b0, b1), [b1, b2)...: the first and last parts are open-ended (rows
-        written since the span was read fall in the last)."""
-        parts = min(os.cpu_count() or 1, PARTS_MAX) if self.size >= PARTS_FROM else 1
-        span = self.last - self.first + 1
-        inner = [self.first + span * k // parts for k in range(1, parts)]
-        return [-(2**63), *inner, 2**63 - 1]
-
-
-@dataclass(frozen=True)
 class KeywordHit:
     id: str
     score: float  # BM25, higher is better
@@ -86,7 +55,7 @@ class KeywordIndex:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._shapes: dict[str, tuple[float, Shape]] = {}
+        self._shares: dict[str, tuple[float, float]] = {}
 
     async def rank(
         self,
@@ -102,8 +71,7 @@ class KeywordIndex:
         `terms` and passing `where` (alias `m`), best first."""
         if not rankings:
             return []
-        shape = await self.shape(namespace)
-        with_token = shape.share <= NAMESPACE_TOKEN_MAX_SHARE
+        with_token = await self._share(namespace) <= NAMESPACE_TOKEN_MAX_SHARE
         match = f"{{content context}} : ({terms})"
         if with_token:
             match = f'ns_key : "{namespace_token}" AND {match}'
@@ -117,23 +85,11 @@ class KeywordIndex:
             f"SELECT * FROM (SELECT {i} AS list, rowid, s{i} AS score FROM hits ORDER BY s{i} LIMIT {n})"
             for i, n in enumerate(fetch)
         )
-        sql = (
-            f"WITH hits AS MATERIALIZED (SELECT rowid, {scores} FROM memories_fts WHERE memories_fts MATCH ? "
-            f"AND rowid >= ? AND rowid < ?) {tops}"
+        ranked = await self.db.fetchall_aside(
+            f"WITH hits AS MATERIALIZED (SELECT rowid, {scores} FROM memories_fts WHERE memories_fts MATCH ?) "
+            f"{tops}",
+            (match,),
         )
-        bounds = shape.partitions()
-        parts = await asyncio.gather(
-            *(
-                self.db.fetchall_aside(sql, (match, low, high), lane=lane)
-                for lane, (low, high) in enumerate(itertools.pairwise(bounds))
-            )
-        )
-        # Each part holds its rows' top `fetch`; the best `fetch` of all of them are the top.
-        ranked = [
-            r
-            for i, n in enumerate(fetch)
-            for r in heapq.nsmallest(n, (r for part in parts for r in part if r[0] == i), key=lambda r: r[2])
-        ]
         rows = await self._rows({r[1] for r in ranked}, namespace, where, params)
         out: list[list[KeywordHit]] = []
         for i, ranking in enumerate(rankings):
@@ -179,22 +135,19 @@ class KeywordIndex:
         )
         return [KeywordHit(r[0], r[1], r[2]) for r in rows]
 
-    async def shape(self, namespace: str) -> Shape:
-        """The namespace's size, share of the store and rowid span, counted at most every
-        SHAPE_TTL_S (they only pick the faster plan)."""
+    async def _share(self, namespace: str) -> float:
+        """The namespace's share of the store's memories, counted at most every SHARE_TTL_S."""
         now = time.monotonic()
-        cached = self._shapes.get(namespace)
-        if cached is not None and now - cached[0] < SHAPE_TTL_S:
+        cached = self._shares.get(namespace)
+        if cached is not None and now - cached[0] < SHARE_TTL_S:
             return cached[1]
         row = await self.db.fetchone(
-            "SELECT (SELECT count(*) FROM memories WHERE namespace = ?1), (SELECT count(*) FROM memories), "
-            "(SELECT min(rowid) FROM memories WHERE namespace = ?1), "
-            "(SELECT max(rowid) FROM memories WHERE namespace = ?1)",
+            "SELECT (SELECT count(*) FROM memories WHERE namespace = ?), (SELECT count(*) FROM memories)",
             (namespace,),
         )
-        shape = Shape(0, 0, 0, 0) if row is None else Shape(row[0], row[1], row[2] or 0, row[3] or 0)
-        self._shapes[namespace] = (now, shape)
-        return shape
+        share = 0.0 if row is None or not row[1] else row[0] / row[1]
+        self._shares[namespace] = (now, share)
+        return share
 
 
 def _bm25(ranking: Ranking) -> str:

@@ -159,7 +159,7 @@ def writable(directory: Path) -> bool:
 class Database:
     """One aiosqlite connection per process; writes are serialised by a lock and run as
     short transactions, so a second process on the same file waits (busy_timeout) instead of
-    failing. Read-only connections beside it take the long reads (`fetchall_aside`: a search's
+    failing. A second, read-only connection takes the long reads (`fetchall_aside`: a search's
     keyword ranking), so the short reads queued behind them do not wait."""
 
     def __init__(
@@ -171,7 +171,7 @@ class Database:
         self.read_only = read_only
         self._write_lock = asyncio.Lock()
         self._uri = uri or path.resolve().as_uri() + "?mode=ro"
-        self._asides: dict[int, aiosqlite.Connection] = {}
+        self._aside: aiosqlite.Connection | None = None
         self._aside_lock = asyncio.Lock()
         self._closed = False
 
@@ -334,27 +334,22 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
-    async def fetchall_aside(
-        self, sql: str, params: Sequence[Any] = (), lane: int = 0
-    ) -> list[aiosqlite.Row]:
-        """`fetchall` on read-only connection number `lane` (opened at first use): what is
-        committed, read beside the first connection (and beside the other lanes, each in its
-        own thread)."""
+    async def fetchall_aside(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        """`fetchall` on the second connection: what is committed, read beside the first."""
         async with self._aside_lock:
-            aside = self._asides.get(lane)
-            if aside is None:
+            if self._aside is None:
                 if self._closed:
                     raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
-                aside = await aiosqlite.connect(self._uri, uri=True, isolation_level=None)
-                aside.row_factory = aiosqlite.Row
-                await aside.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                self._asides[lane] = aside
+                self._aside = await aiosqlite.connect(self._uri, uri=True, isolation_level=None)
+                self._aside.row_factory = aiosqlite.Row
+                await self._aside.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            aside = self._aside
         return list(await aside.execute_fetchall(sql, params))
 
     async def close(self) -> None:
         self._closed = True
-        for aside in self._asides.values():
-            await aside.close()
+        if self._aside is not None:
+            await self._aside.close()
         await self.conn.close()
 
 

@@ -204,6 +204,7 @@ class MemoryService:
             if vectors[0] is not None
             else None
         )
+        await asyncio.sleep(0)  # the check's reads reach the database queue first
         try:
             [result] = await self._insert(new, redacted, vectors)
         finally:
@@ -216,9 +217,7 @@ class MemoryService:
     async def _similar_hint(self, vector: Any, ns: str, threshold: float) -> list[SimilarMemory]:
         """`_similar`, as a hint beside a write: its failure never fails the write (logged)."""
         try:
-            # Its reads go to the second connection: the create's transaction does not wait on them.
-            with self.store.db.reading_aside():
-                return await self._similar(vector, ns, threshold)
+            return await self._similar(vector, ns, threshold)
         except Exception:  # noqa: BLE001 - the memory is stored either way
             log.warning("the similar-memory check of a create failed", exc_info=True)
             return []

@@ -21,7 +21,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,6 @@ SCHEMA_DIR = Path(__file__).with_name("schema")
 #: Waits between attempts at BEGIN IMMEDIATE when SQLite reports "locked" at once: in WAL mode
 #: it can return SQLITE_BUSY without calling the busy handler (seen with two servers writing one
 #: file). Nothing has been done yet, so a retry is safe. 10 ms, 20 ms, … ≈ 4 s in all.
-#: Set by `Database.reading_aside`.
-_ASIDE: ContextVar[bool] = ContextVar("langmem_reads_aside", default=False)
 #: How long a statement waits for another process's write lock.
 BUSY_TIMEOUT_MS = 10_000
 BEGIN_RETRY_DELAYS = tuple(0.01 * k for k in range(1, 30))
@@ -308,27 +305,12 @@ class Database:
                 await asyncio.sleep(delay)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        if _ASIDE.get():
-            return await self.fetchall_aside(sql, params)
         # One trip to the connection's thread (execute, fetch and close would take three).
         return list(await self.conn.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        if _ASIDE.get():
-            rows = await self.fetchall_aside(sql, params)
-            return rows[0] if rows else None
         async with self.conn.execute(sql, params) as cur:
             return await cur.fetchone()
-
-    @contextmanager
-    def reading_aside(self) -> Iterator[None]:
-        """Within it (in this task and the tasks it starts), reads go to the second connection:
-        work beside a write (a create's similarity check) then does not hold up its transaction."""
-        token = _ASIDE.set(True)
-        try:
-            yield
-        finally:
-            _ASIDE.reset(token)
 
     async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)

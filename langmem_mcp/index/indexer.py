@@ -258,36 +258,32 @@ class Indexer:
                 ).fetchone()[0]
             )
 
-    def sync(self, embedder: Embedder, yield_to: Callable[[], bool] | None = None) -> int:
+    def sync(
+        self, embedder: Embedder, yield_to: Callable[[], bool] | None = None, missing_only: bool = False
+    ) -> int:
         """Finish what SQLite says the index lacks: deletes (tombstones), contexts, vectors;
         returns how many vectors were made. `yield_to` says when to stop after a batch (writes
         are arriving: the rest is left for the next call). (Stray vectors, with no memory behind
         them, are dropped when a search meets them: counting a collection loads its whole HNSW
-        graph.)"""
+        graph.)
+
+        `missing_only`, at the owner's start: only what search cannot do without, a vector for
+        each row that has none (a write whose embedding failed). Rows that have their own text's
+        vector are searchable already; their contexts and context vectors are the worker's, in
+        the background, so a start after a large import answers at once."""
         self._drop_tombstones()
         done = 0
         skip: set[str] = set()
         while True:
-            settled = self._settle_contexts()
-            made, missed = self._make_vectors(embedder, skip)
+            if missing_only:
+                settled = 0
+                made, missed = self._make_vectors(embedder, skip, (Indexed.MISSING,))
+            else:
+                settled = self._settle_contexts()
+                made, missed = self._make_vectors(embedder, skip)
             done += made
             skip |= missed  # changed while being embedded: the next call takes them
             if (not settled and not made) or (yield_to is not None and yield_to()):
-                return done
-
-    def sync_missing(self, embedder: Embedder) -> int:
-        """At the owner's start, only what search cannot do without: deletes, and a vector for
-        each row that has none (a write whose embedding failed). Rows that have their own text's
-        vector are searchable already; their contexts and context vectors are the worker's, in
-        the background, so a start after a large import answers at once. Returns vectors made."""
-        self._drop_tombstones()
-        done = 0
-        skip: set[str] = set()
-        while True:
-            made, missed = self._make_vectors(embedder, skip, (Indexed.MISSING,))
-            done += made
-            skip |= missed
-            if not made:
                 return done
 
     def settle(self, until: float) -> None:

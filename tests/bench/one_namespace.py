@@ -45,6 +45,7 @@ from langmem_mcp.service.memories import NewItem
 from langmem_mcp.store import vector_rows
 from langmem_mcp.store.memories import content_hash, content_key
 from tests.bench.locomo_data import load, numbered_turns
+from tests.bench.stats import percentile
 from tests.mcp_client import server_env
 
 NS = ["project", "everything"]
@@ -190,11 +191,6 @@ def server_pid() -> int:
     raise RuntimeError("no server process")
 
 
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
 async def session(data_dir: Path) -> Any:
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "langmem_mcp"], env=server_env(data_dir)
@@ -294,13 +290,16 @@ async def measure(
         out["index_finished_after_s"] = round(await wait_finished(s, data_dir), 1)
         pid = server_pid()
         first = await searches(s, asked)
-        out["search_ms"] = {"p50": round(statistics.median(first), 2), "p95": round(pct(first, 0.95), 2)}
+        out["search_ms"] = {"p50": round(statistics.median(first), 2), "p95": round(percentile(first, 95), 2)}
         rss_before = rss_mib(pid)
         again = await searches(s, (asked * (more // len(asked) + 1))[:more])
         rss_after = rss_mib(pid)
         out["rss_mib"] = {"after_searches": round(rss_before, 1), f"after_{more}_more": round(rss_after, 1)}
         out["rss_growth_pct"] = round(100 * (rss_after - rss_before) / rss_before, 2)
-        out["search_more_ms"] = {"p50": round(statistics.median(again), 2), "p95": round(pct(again, 0.95), 2)}
+        out["search_more_ms"] = {
+            "p50": round(statistics.median(again), 2),
+            "p95": round(percentile(again, 95), 2),
+        }
         if layout == "one":
             big = await writes(s, NS, 100, "Big")
             small = await writes(s, ["small", "namespace"], 100, "Small")
@@ -341,7 +340,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     base = raw_chroma(one_dir, [q for q, _ in questions])
     if base is None:
         return out
-    out["raw_chroma_ms"] = {"p50": round(statistics.median(base), 2), "p95": round(pct(base, 0.95), 2)}
+    out["raw_chroma_ms"] = {"p50": round(statistics.median(base), 2), "p95": round(percentile(base, 95), 2)}
     for layout in args.layouts:
         out[layout]["search_vs_raw_chroma_p50"] = round(
             out[layout]["search_ms"]["p50"] / out["raw_chroma_ms"]["p50"], 3

@@ -34,6 +34,7 @@ from langmem_mcp.service.container import Services
 from langmem_mcp.service.memories import NewItem
 from langmem_mcp.service.runtime import Runtime
 from tests.bench.locomo_data import load
+from tests.bench.stats import percentile
 from tests.mcp_client import server_env
 
 BATCH = 256
@@ -58,11 +59,6 @@ def corpus(n: int) -> tuple[list[NewItem], list[tuple[str, list[str]]]]:
                 break
         copy += 1
     return items, queries
-
-
-def percentile(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 async def ingest(data_dir: Path, items: list[NewItem], mode: str = "window") -> dict:

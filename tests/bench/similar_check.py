@@ -36,13 +36,9 @@ from langmem_mcp.service.container import Services  # noqa: E402
 from langmem_mcp.service.memories import NewItem  # noqa: E402
 from langmem_mcp.service.runtime import Runtime  # noqa: E402
 from tests.bench.locomo_data import numbered_turns  # noqa: E402
+from tests.bench.stats import percentile
 
 NAMESPACE = ["bench"]
-
-
-def percentile(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 async def one_size(data_dir: Path, size: int, creates: int, rounds: int) -> dict:

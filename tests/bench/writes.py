@@ -35,15 +35,11 @@ from langmem_mcp.config import Settings
 from langmem_mcp.index.embeddings import shared_embedder
 from langmem_mcp.service.container import open_services
 from tests.bench.locomo_data import Conversation, load, numbered_turns, recall
+from tests.bench.stats import percentile
 from tests.http_server import http_server
 from tests.mcp_client import call, stdio_session
 
 KS = (1, 5, 10, 20)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # -- 1. the raw encoder ------------------------------------------------------------------------------
@@ -74,7 +70,7 @@ async def single_writes(data_dir: Path, sample: list[str], **env: str) -> dict[s
     return {
         "writes": len(times),
         "p50_ms": round(statistics.median(times), 2),
-        "p95_ms": round(pct(times, 0.95), 2),
+        "p95_ms": round(percentile(times, 95), 2),
     }
 
 

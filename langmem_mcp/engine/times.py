@@ -9,15 +9,16 @@ into that spelling first. A date alone means midnight UTC; a time without an off
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from langmem_mcp.errors import InvalidInput
 
 
-def instant(value: Any, name: str) -> str | None:
+def instant(value: Any, name: str, end_of_day: bool = False) -> str | None:
     """`value` (None, an ISO date or date-time) as a UTC ISO string; InvalidInput naming `name`
-    when it is not one."""
+    when it is not one. `end_of_day`: a date alone is the start of the next day (the end of a
+    range that includes its whole last day)."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -28,11 +29,13 @@ def instant(value: Any, name: str) -> str | None:
             moment = datetime.fromisoformat(text)
         except ValueError as exc:
             raise InvalidInput(
-                f"{name} {text[:40]!r} is not an ISO 8601 date or date-time; "
+                f"{name} {text[:40]!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time; "
                 "write it like 2025-06-01 or 2025-06-01T14:30:00Z"
             ) from exc
+        if end_of_day and len(text) == 10:  # a date alone
+            moment += timedelta(days=1)
     elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
+        moment = datetime(value.year, value.month, value.day) + timedelta(days=1 if end_of_day else 0)
     else:
         raise InvalidInput(
             f"{name} must be an ISO 8601 date or date-time such as 2025-06-01 or 2025-06-01T14:30:00Z"

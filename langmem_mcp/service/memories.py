@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from langmem_mcp.config import Settings
@@ -861,29 +861,10 @@ def _listing_filter(
     for value, name, op in ((created_from, "from", ">="), (created_to, "to", "<")):
         if value in (None, ""):
             continue
-        bound = _time_bound(value, name, end=op == "<")
+        bound = times.instant(value, name, end_of_day=op == "<")
         clauses.append(f"m.created_at {op} ?")
         params.append(bound)
     return " AND ".join(clauses), params
-
-
-def _time_bound(value: Any, name: str, end: bool) -> str:
-    """An ISO date or time as the stored timestamps are written (UTC ISO 8601); the end of a
-    range given as a date alone is the start of the next day."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time")
-    text = value.strip()
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"{name} {text[:40]!r} is not a date (YYYY-MM-DD) or an ISO 8601 time such as 2025-03-01T14:00"
-        ) from exc
-    if end and len(text) == 10:  # a date alone: up to the end of that day
-        when += timedelta(days=1)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat()
 
 
 def _clip(text: str, n: int) -> str:

@@ -6,6 +6,8 @@ is redone with them applied first."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from langmem_mcp.engine import lexical
 from langmem_mcp.service.container import Services
 from langmem_mcp.store import keywords
@@ -89,3 +91,15 @@ async def test_a_ranking_filtered_short_is_ranked_again(services: Services, monk
     monkeypatch.setattr(index, "_filtered", filtered)
     assert ids(got) == ids(await reference(index, query, "big", 8))
     assert [len(hits) for hits in got] == [8, 8]
+
+
+async def test_a_data_dir_whose_name_needs_quoting_in_a_uri(tmp_path: Path) -> None:
+    """The keyword lists are read on a second connection opened by URI: a data dir named with
+    spaces, '#', '?' and '%' is the same file to it."""
+    from langmem_mcp.config import load_settings
+    from langmem_mcp.service.container import open_services
+
+    async with open_services(load_settings(data_dir=tmp_path / "my data #1?x%20")) as services:
+        made = await services.memories.create("The kayak is kept in the boathouse", ["n"])
+        lists = await services.memories._keywords("where is the kayak kept", "n", 10, "", [])
+        assert lists[0] == [made.id]

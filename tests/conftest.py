@@ -91,10 +91,10 @@ _CPU_AT_SETUP = pytest.StashKey[float]()
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The slowest files go to the workers first, so that none of them starts last and keeps one
     worker busy after the others have finished; the order within a file is kept. A file's time is
-    the one the last run measured (kept in pytest's cache; before that, tests/file_times.json), its
-    waits counted more; a file not timed yet is guessed from its number of process tests. xdist hands the files out in this
-    order (--no-loadscope-reorder in pyproject.toml; by default it orders them by their number
-    of tests)."""
+    the one the last run measured (kept in pytest's cache; before that, tests/file_times.json),
+    its waits counted more; a file not timed yet is guessed from its number of process tests.
+    xdist hands the files out in this order (--no-loadscope-reorder in pyproject.toml; by
+    default it orders them by their number of tests)."""
     cache = getattr(config, "cache", None)
     timed: dict[str, list[float]] = json.loads(SEED_TIMES.read_text()) if SEED_TIMES.exists() else {}
     timed.update((cache.get(FILE_TIMES, {}) if cache is not None else None) or {})

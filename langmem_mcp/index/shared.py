@@ -134,9 +134,8 @@ class SharedIndex:
         # (_run), not here: filling 100k vectors takes ~30 s, and searches are exact meanwhile.
         self._grow_everywhere = not index.rebuild  # a rebuild refills every collection (heal)
         backlog = indexer.backlog()
-        done = indexer.sync(
-            self.embedder, missing_only=True
-        )  # the rest is the worker's (_run), in the background
+        # Only the vectors search cannot do without; the rest is the worker's (_run), in the background.
+        done = indexer.sync(self.embedder, missing_only=True)
         if backlog:
             log.info(
                 "reconciled %d memories left from before this start (%d vectors made; contexts follow in the"

@@ -72,9 +72,8 @@ class KeywordIndex:
         if not rankings:
             return []
         with_token = await self._share(namespace) <= NAMESPACE_TOKEN_MAX_SHARE
-        match = f"{{content context}} : ({terms})"
-        if with_token:
-            match = f'ns_key : "{namespace_token}" AND {match}'
+        confined = f'ns_key : "{namespace_token}" AND {{content context}} : ({terms})'
+        match = confined if with_token else f"{{content context}} : ({terms})"
         exact = with_token and not where
         fetch = [
             limit if exact and not r.in_conversation else max(OVERFETCH * limit, limit + OVERFETCH_MIN)
@@ -101,8 +100,7 @@ class KeywordIndex:
                     hits.append(KeywordHit(row[0], -score, row[1]))
             if len(hits) < limit and len(order) == fetch[i]:
                 # Filtered out too many: more matches may pass than were ranked.
-                full = match if with_token else f'ns_key : "{namespace_token}" AND {match}'
-                hits = await self._filtered(full, ranking, namespace, limit, where, params)
+                hits = await self._filtered(confined, ranking, namespace, limit, where, params)
             out.append(hits[:limit])
         return out
 

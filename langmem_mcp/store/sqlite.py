@@ -32,11 +32,11 @@ from langmem_mcp.errors import LangmemError
 log = logging.getLogger(__name__)
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
+#: How long a statement waits for another process's write lock.
+BUSY_TIMEOUT_MS = 10_000
 #: Waits between attempts at BEGIN IMMEDIATE when SQLite reports "locked" at once: in WAL mode
 #: it can return SQLITE_BUSY without calling the busy handler (seen with two servers writing one
 #: file). Nothing has been done yet, so a retry is safe. 10 ms, 20 ms, … ≈ 4 s in all.
-#: How long a statement waits for another process's write lock.
-BUSY_TIMEOUT_MS = 10_000
 BEGIN_RETRY_DELAYS = tuple(0.01 * k for k in range(1, 30))
 
 

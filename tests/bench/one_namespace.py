@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sqlite3
@@ -59,6 +60,12 @@ def corpus(n: int) -> tuple[list[str], list[tuple[str, int]]]:
     return numbered_turns(n), questions
 
 
+@functools.cache
+def conversation_of_turns() -> list[int]:
+    """The conversation of each LoCoMo turn, in the order numbered_turns gives them (one copy)."""
+    return [c for c, conv in enumerate(load()) for _ in conv.turns]
+
+
 async def build(data_dir: Path, texts: list[str]) -> dict[str, float]:
     settings = load_settings(data_dir=data_dir)
     async with open_services(settings) as services:
@@ -81,7 +88,7 @@ def copy_rows(source: Path, data_dir: Path, texts: list[str]) -> dict[str, float
     src.close()
     conn = sqlite3.connect(data_dir / "memory.sqlite3", isolation_level=None)
     ns = "/".join(NS)
-    turns = sum(len(conv.turns) for conv in load())
+    turns = len(conversation_of_turns())
     originals = set(texts[:turns])
     first: dict[str, tuple[str, bytes]] = {}
     have: set[str] = set()
@@ -126,7 +133,7 @@ def spread(source: Path, data_dir: Path, texts: list[str]) -> dict[str, float]:
     src = sqlite3.connect(source / "memory.sqlite3")
     src.execute("VACUUM INTO ?", (str(data_dir / "memory.sqlite3"),))
     src.close()
-    conversation = [c for c, conv in enumerate(load()) for _ in conv.turns]
+    conversation = conversation_of_turns()
     turns = len(conversation)
     where = {
         text: "/".join(spread_namespace(conversation[k % turns], k // turns)) for k, text in enumerate(texts)
@@ -323,7 +330,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     one_dir = root / f"one-{args.size}"
     texts, questions = corpus(args.size)
     questions = questions[: args.queries]
-    copies = max(1, args.size // sum(len(conv.turns) for conv in load()))  # complete copies only
+    copies = max(1, args.size // len(conversation_of_turns()))  # complete copies only
     out: dict[str, Any] = {"memories": args.size}
     if not (one_dir / "memory.sqlite3").exists():
         out["build"] = (

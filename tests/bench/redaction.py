@@ -397,6 +397,22 @@ async def single_writes(
     return out
 
 
+def _with_without(
+    times: dict[str, list[float]], n: int, unit: str
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The median seconds with and without redaction, and what the reports say of them: seconds,
+    `unit` per second, the ratio, every round's seconds."""
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return med, {
+        "seconds_with": round(med["with"], 3),
+        "seconds_without": round(med["without"], 3),
+        f"{unit}_per_s_with": round(n / med["with"], 1),
+        f"{unit}_per_s_without": round(n / med["without"], 1),
+        "ratio_with_over_without": round(med["with"] / med["without"], 3),
+        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+    }
+
+
 async def import_throughput(corpus: Sequence[str], n: int, rounds: int, tmp: Path) -> dict[str, Any]:
     """transfer.import_file (what `langmem-mcp import` runs) on n transcript turns."""
     from langmem_mcp.config import Settings
@@ -424,7 +440,7 @@ async def import_throughput(corpus: Sequence[str], n: int, rounds: int, tmp: Pat
             assert report.created == n, report
             if k:
                 times[label].append(elapsed)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med, compared = _with_without(times, n, "messages")
     policy = SecretPolicy(("/".join(KEPT_NS),))
     step = {}
     for label, ns in (("with", REDACTED_NS), ("without", KEPT_NS)):
@@ -439,12 +455,7 @@ async def import_throughput(corpus: Sequence[str], n: int, rounds: int, tmp: Pat
         "messages": n,
         "rounds": rounds,
         "mean_chars": round(statistics.fmean(len(t) for t in turns)),
-        "seconds_with": round(med["with"], 3),
-        "seconds_without": round(med["without"], 3),
-        "messages_per_s_with": round(n / med["with"], 1),
-        "messages_per_s_without": round(n / med["without"], 1),
-        "ratio_with_over_without": round(med["with"] / med["without"], 3),
-        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        **compared,
         # the redaction step alone over the same turns, against the import's median time without it
         "step_seconds_with": round(step["with"], 4),
         "step_seconds_without": round(step["without"], 4),
@@ -502,17 +513,11 @@ def transcript_import(
             stored = report["turns"]
             if k:
                 times[label].append(elapsed)
-    med = {k: statistics.median(v) for k, v in times.items()}
     out = {
         "sessions": sessions,
         "turns": stored,
         "rounds": rounds,
-        "seconds_with": round(med["with"], 3),
-        "seconds_without": round(med["without"], 3),
-        "turns_per_s_with": round(stored / med["with"], 1),
-        "turns_per_s_without": round(stored / med["without"], 1),
-        "ratio_with_over_without": round(med["with"] / med["without"], 3),
-        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        **_with_without(times, stored, "turns")[1],
     }
     print(f"import-transcripts: {out}", flush=True)
     return out

@@ -46,6 +46,9 @@ class Settings:
     # namespaces up to this many memories are searched exactly from the vectors kept in SQLite;
     # larger ones also get an approximate (HNSW) index in Chroma
     exact_search_max: int = 5000
+    # in a namespace larger than this, a question whose words match more memories than this scores
+    # only the memories holding its rarest words (the common words add to their scores); 0: all
+    keyword_rows_max: int = 8_000
     max_content_chars: int = 100_000
     # secrets are redacted before anything is stored, except in memories of namespaces under these
     # prefixes (comma-separated, segments joined by "/"): for users who want a secret remembered
@@ -177,8 +180,9 @@ def _check_choices(settings: Settings) -> None:
         raise ValueError(
             f"{ENV_PREFIX}SIMILAR_THRESHOLD={settings.similar_threshold}: use a number from 0 (off) to 1"
         )
-    if settings.exact_search_max < 0:
-        raise ValueError(f"{ENV_PREFIX}EXACT_SEARCH_MAX={settings.exact_search_max}: use 0 or more")
+    for name in ("exact_search_max", "keyword_rows_max"):
+        if getattr(settings, name) < 0:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()}={getattr(settings, name)}: use 0 or more")
     hints = get_type_hints(Settings)
     for f in fields(Settings):
         choices = get_args(hints[f.name]) if get_origin(hints[f.name]) is Literal else ()

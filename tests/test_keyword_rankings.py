@@ -18,11 +18,11 @@ RANKINGS = [Ranking(0.4), Ranking(1.0, in_conversation=True)]
 
 
 async def reference(
-    index: KeywordIndex, query: str, ns: str, limit: int, where: str = ""
+    index: KeywordIndex, query: list[str], ns: str, limit: int, where: str = "", only: str = ""
 ) -> list[list[KeywordHit]]:
     """Each ranking with every filter applied before ranking (the plan the store used before)."""
-    match = f'ns_key : "{lexical.namespace_token(ns)}" AND {{content context}} : ({query})'
-    return [await index._filtered(match, r, ns, limit, where, ()) for r in RANKINGS]
+    match = f'ns_key : "{lexical.namespace_token(ns)}" AND {{content context}} : ({" OR ".join(query)})'
+    return [await index._filtered(match, r, ns, limit, where, (), only) for r in RANKINGS]
 
 
 def ids(lists: list[list[KeywordHit]]) -> list[list[tuple[str, float]]]:
@@ -54,15 +54,15 @@ async def fill(services: Services) -> None:
 async def test_every_plan_ranks_as_filtering_first(services: Services, monkeypatch) -> None:
     await fill(services)
     index = services.runtime.memories.keywords
-    query = lexical.match_expression("kayak paddle lake")
-    assert query is not None
+    query = lexical.phrases("kayak paddle lake")
     for ns, with_token in (("small", True), ("big", False)):
         for where in ("", "m.content NOT LIKE 'Note 1%'"):
             for limit in (3, 10, 50):
                 got = await index.rank(query, ns, lexical.namespace_token(ns), RANKINGS, limit, where)
                 assert ids(got) == ids(await reference(index, query, ns, limit, where)), (ns, where, limit)
                 assert all(len(hits) <= limit for hits in got)
-                assert (await index._share(ns) <= keywords.NAMESPACE_TOKEN_MAX_SHARE) is with_token
+                size, total = await index._size(ns)
+                assert (size <= keywords.NAMESPACE_TOKEN_MAX_SHARE * total) is with_token
     # the conversation ranking only holds memories with a context, and is not empty
     conversation = (await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 50))[1]
     rows = await services.runtime.memories.get_many([h.id for h in conversation])
@@ -84,8 +84,7 @@ async def test_a_ranking_filtered_short_is_ranked_again(services: Services, monk
         return await filtered(match, ranking, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(index, "_filtered", spy)
-    query = lexical.match_expression("kayak")
-    assert query is not None
+    query = lexical.phrases("kayak")
     got = await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 8)
     assert redone == RANKINGS  # "small" outranks big's rows; only 1 in 4 has a context
     monkeypatch.setattr(index, "_filtered", filtered)
@@ -103,3 +102,72 @@ async def test_a_data_dir_whose_name_needs_quoting_in_a_uri(tmp_path: Path) -> N
         made = await services.memories.create("The kayak is kept in the boathouse", ["n"])
         lists = await services.memories._keywords("where is the kayak kept", "n", 10, "", [])
         assert lists[0] == [made.id]
+
+
+async def fill_words(services: Services) -> None:
+    """Namespace "big": 60 notes on the river; every sixth also names a heron, every twelfth an
+    otter (and two notes in "elsewhere" name both)."""
+    svc = services.memories
+    for i in range(60):
+        extra = (" A heron waded." if i % 6 == 0 else "") + (" An otter swam by." if i % 12 == 0 else "")
+        await svc.create(f"Day {i}: walked the river {'river ' * (i % 4)}bank.{extra}", ["big"])
+    for i in range(2):
+        await svc.create(f"Heron and otter at the river mouth {i}", ["elsewhere"])
+
+
+async def test_a_bound_on_rows_scores_the_rarest_words_rows_exactly(services: Services) -> None:
+    """Past `rows_max`, only the rows of the rarest words are scored, each with the whole
+    question's BM25: the lists are the unbounded lists with the rows of common words only left
+    out, in the same order with the same scores. A namespace no larger than the bound, a bound
+    above the words' rows, and no bound all score every match."""
+    await fill_words(services)
+    index = services.runtime.memories.keywords
+    query = lexical.phrases("river heron otter")
+    token = lexical.namespace_token("big")
+    exact = await index.rank(query, "big", token, RANKINGS, 50)
+    assert len(exact[0]) == 50  # river alone brings in most of them
+    rows = {
+        r.id: r.content for r in (await services.runtime.memories.get_many([h.id for h in exact[0]])).values()
+    }
+    # otter: 5 + 2 rows, heron: 10 + 2, river: 62 → with 20, otter and heron rows are scored
+    bounded = await index.rank(query, "big", token, RANKINGS, 50, rows_max=20)
+    assert await index._scored_words(query, 60, 20) == ['"otter"', '"heron"']
+    for got, full in zip(bounded, exact, strict=True):
+        rare = [(h.id, h.score) for h in full if "heron" in rows[h.id] or "otter" in rows[h.id]]
+        assert [(h.id, h.score) for h in got] == rare[: len(got)]
+    assert len(bounded[0]) == 10  # the heron notes (the otter notes are among them)
+    assert all("heron" in rows[h.id] or "otter" in rows[h.id] for h in bounded[0])
+    assert bounded[1] == exact[1] == []  # no memory here has a conversation around it
+    # a bound of 8 takes the rarest word only (the first always is taken)
+    assert await index._scored_words(query, 60, 8) == ['"otter"']
+    assert await index._scored_words(query, 60, 3) == ['"otter"']
+    # the cases that score every match
+    for size, rows_max in ((60, 0), (60, 60), (60, 100), (20, 20)):
+        assert await index._scored_words(query, size, rows_max) is None, (size, rows_max)
+    assert ids(await index.rank(query, "big", token, RANKINGS, 50, rows_max=100)) == ids(exact)
+
+
+async def test_a_bounded_ranking_filtered_first_scores_the_same_rows(services: Services, monkeypatch) -> None:
+    """When the filters leave a bounded ranking short and it is ranked again filter-first, the
+    same rows are scored (those of the rarest words)."""
+    await fill_words(services)
+    index = services.runtime.memories.keywords
+    monkeypatch.setattr(keywords, "OVERFETCH", 1)
+    monkeypatch.setattr(keywords, "OVERFETCH_MIN", 0)
+    query = lexical.phrases("river heron otter")
+    where = "m.content NOT LIKE 'Day 0:%'"
+    got = await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 10, where, rows_max=20)
+    only = '{content context} : ("otter" OR "heron")'
+    assert ids(got) == ids(await reference(index, query, "big", 10, where, only))
+    assert [len(hits) for hits in got][0] == 9  # heron or otter, less "Day 0"
+
+
+def test_the_bound_is_a_setting_refused_below_zero() -> None:
+    import pytest
+
+    from langmem_mcp.config import load_settings
+
+    assert load_settings({}).keyword_rows_max == 8_000
+    assert load_settings({"LANGMEM_MCP_KEYWORD_ROWS_MAX": "0"}).keyword_rows_max == 0
+    with pytest.raises(ValueError, match="KEYWORD_ROWS_MAX=-1: use 0 or more"):
+        load_settings({"LANGMEM_MCP_KEYWORD_ROWS_MAX": "-1"})

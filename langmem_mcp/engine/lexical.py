@@ -43,12 +43,14 @@ def terms(text: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
+def phrases(text: str) -> list[str]:
+    """The query's terms as quoted FTS5 phrases (user text never acts as FTS5 syntax)."""
+    return ['"' + w.replace('"', '""') + '"' for w in terms(text)]
+
+
 def match_expression(text: str) -> str | None:
     """An OR of quoted terms (BM25 ranks documents matching more and rarer terms higher)."""
-    words = terms(text)
-    if not words:
-        return None
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+    return " OR ".join(phrases(text)) or None
 
 
 def namespace_token(namespace: str) -> str:

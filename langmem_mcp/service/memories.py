@@ -695,14 +695,21 @@ class MemoryService:
         """Two BM25 rankings from one pass: each memory with its context weighted as configured,
         and each memory of a conversation in its stretch of talk (context weighted as itself);
         memories by a speaker the query names first."""
-        match = lexical.match_expression(text)
-        if not match:
+        phrases = lexical.phrases(text)
+        if not phrases:
             return [], []
         rankings = [Ranking(self.context.lexical_weight)]
         if WINDOW_CONTEXT_WEIGHT > 0:
             rankings.append(Ranking(WINDOW_CONTEXT_WEIGHT, in_conversation=True))
         lists = await self.store.keywords.rank(
-            match, ns, lexical.namespace_token(ns), rankings, depth, where, params
+            phrases,
+            ns,
+            lexical.namespace_token(ns),
+            rankings,
+            depth,
+            where,
+            params,
+            rows_max=self.settings.keyword_rows_max,
         )
         ranked = [self._speaker_first(text, hits) for hits in lists]
         return ranked[0], ranked[1] if len(ranked) > 1 else []

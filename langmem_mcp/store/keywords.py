@@ -14,6 +14,14 @@ ranking). Two things keep that to one pass over the fewest rows:
 
 The answer is the same as filtering before ranking: a ranking's first `limit` passing rows in
 BM25 order are its top `limit` passing rows.
+
+In a namespace of more than `rows_max` memories, a question whose words match more rows than that
+scores only the rows holding its rarest words: words are taken rarest first while their rows add
+up to at most `rows_max` (at least one word). The commoner words still count in those rows' scores
+(each is the whole question's BM25) but bring in no rows of their own, as Lucene's common-terms
+query does. A row holding only common words scores low (a word in a fifth of the store weighs a
+sixth of one in a hundredth), so the lists differ from scoring every match only in their tail;
+`tests/bench/one_namespace.py` measures how often the search's answers differ.
 """
 
 from __future__ import annotations
@@ -27,8 +35,11 @@ from langmem_mcp.store.sqlite import Database
 
 #: Above this share of the store, a namespace's token is not ANDed into the MATCH.
 NAMESPACE_TOKEN_MAX_SHARE = 0.5
-#: How long a namespace's share of the store is trusted (it only picks the faster plan).
-SHARE_TTL_S = 30.0
+#: How long a namespace's size and a word's row count are trusted: they only pick the plan and
+#: the words whose rows are scored, never a score.
+STATS_TTL_S = 30.0
+#: Words whose row counts are remembered (the cache is emptied when it has more).
+WORD_COUNTS_MAX = 4096
 #: Rows ranked per requested row when filters apply after ranking.
 OVERFETCH = 2
 OVERFETCH_MIN = 20
@@ -55,25 +66,32 @@ class KeywordIndex:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._shares: dict[str, tuple[float, float]] = {}
+        self._sizes: dict[str, tuple[float, int, int]] = {}
+        self._word_rows: dict[str, tuple[float, int]] = {}
 
     async def rank(
         self,
-        terms: str,
+        phrases: Sequence[str],
         namespace: str,
         namespace_token: str,
         rankings: Sequence[Ranking],
         limit: int,
         where: str = "",
         params: Sequence[Any] = (),
+        rows_max: int = 0,
     ) -> list[list[KeywordHit]]:
-        """Each ranking's best `limit` memories of `namespace` matching the FTS5 expression
-        `terms` and passing `where` (alias `m`), best first."""
-        if not rankings:
-            return []
-        with_token = await self._share(namespace) <= NAMESPACE_TOKEN_MAX_SHARE
+        """Each ranking's best `limit` memories of `namespace` matching any of the quoted FTS5
+        `phrases` and passing `where` (alias `m`), best first. `rows_max` > 0 bounds the rows
+        scored in a namespace larger than that (the module's docstring says how)."""
+        if not rankings or not phrases:
+            return [[] for _ in rankings]
+        size, total = await self._size(namespace)
+        with_token = size <= NAMESPACE_TOKEN_MAX_SHARE * total
+        terms = " OR ".join(phrases)
         confined = f'ns_key : "{namespace_token}" AND {{content context}} : ({terms})'
         match = confined if with_token else f"{{content context}} : ({terms})"
+        scored = await self._scored_words(phrases, size, rows_max)
+        only = "" if scored is None else f"{{content context}} : ({' OR '.join(scored)})"
         exact = with_token and not where
         fetch = [
             limit if exact and not r.in_conversation else max(OVERFETCH * limit, limit + OVERFETCH_MIN)
@@ -84,68 +102,107 @@ class KeywordIndex:
             f"SELECT * FROM (SELECT {i} AS list, rowid, s{i} AS score FROM hits ORDER BY s{i} LIMIT {n})"
             for i, n in enumerate(fetch)
         )
+        among = "scored AS MATERIALIZED (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?), "
+        passes = f"m.namespace = ?{' AND (' + where + ')' if where else ''}"
+        # One statement on the second connection: ranked, then each top row read with its filters.
         ranked = await self.db.fetchall_aside(
-            f"WITH hits AS MATERIALIZED (SELECT rowid, {scores} FROM memories_fts WHERE memories_fts MATCH ?) "
-            f"{tops}",
-            (match,),
+            f"WITH {among if only else ''}hits AS MATERIALIZED (SELECT rowid, {scores} FROM memories_fts "
+            f"WHERE memories_fts MATCH ?{' AND +rowid IN scored' if only else ''}), tops AS ({tops}) "
+            f"SELECT tops.list, tops.score, m.id, m.content, length(m.context) > 1, {passes} "
+            "FROM tops JOIN memories m ON m.rowid = tops.rowid ORDER BY tops.list, tops.score",
+            (*([only] if only else []), match, namespace, *params),
         )
-        rows = await self._rows({r[1] for r in ranked}, namespace, where, params)
         out: list[list[KeywordHit]] = []
         for i, ranking in enumerate(rankings):
             order = [r for r in ranked if r[0] == i]
-            hits = []
-            for _, rowid, score in order:
-                row = rows.get(rowid)
-                if row is not None and (row[2] or not ranking.in_conversation):
-                    hits.append(KeywordHit(row[0], -score, row[1]))
+            hits = [
+                KeywordHit(memory_id, -score, content)
+                for _, score, memory_id, content, in_conversation, passed in order
+                if passed and (in_conversation or not ranking.in_conversation)
+            ]
             if len(hits) < limit and len(order) == fetch[i]:
                 # Filtered out too many: more matches may pass than were ranked.
-                hits = await self._filtered(confined, ranking, namespace, limit, where, params)
+                hits = await self._filtered(confined, ranking, namespace, limit, where, params, only)
             out.append(hits[:limit])
         return out
 
-    async def _rows(
-        self, rowids: set[int], namespace: str, where: str, params: Sequence[Any]
-    ) -> dict[int, tuple[str, str, bool]]:
-        """{rowid: (id, content, has a context)} of those ranked rows that are of the namespace
-        and pass `where`."""
-        if not rowids:
-            return {}
-        marks = ",".join("?" * len(rowids))
-        rows = await self.db.fetchall(
-            f"SELECT m.rowid, m.id, m.content, length(m.context) > 1 FROM memories m "
-            f"WHERE m.rowid IN ({marks}) AND m.namespace = ?{' AND (' + where + ')' if where else ''}",
-            (*rowids, namespace, *params),
-        )
-        return {r[0]: (r[1], r[2], bool(r[3])) for r in rows}
-
     async def _filtered(
-        self, match: str, ranking: Ranking, namespace: str, limit: int, where: str, params: Sequence[Any]
+        self,
+        match: str,
+        ranking: Ranking,
+        namespace: str,
+        limit: int,
+        where: str,
+        params: Sequence[Any],
+        only: str = "",
     ) -> list[KeywordHit]:
-        """One ranking with every filter applied before ranking (each match joined to its row)."""
+        """One ranking with every filter applied before ranking (each match joined to its row);
+        `only`: the MATCH of the rows to score, when not all are."""
         rank = _bm25(ranking)
         conditions = [c for c in (where, "length(m.context) > 1" if ranking.in_conversation else "") if c]
+        scored = " AND +memories_fts.rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)"
         rows = await self.db.fetchall(
             f"SELECT m.id, -{rank}, m.content FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND m.namespace = ? {''.join(' AND ' + c for c in conditions)} "
-            f"ORDER BY {rank} LIMIT ?",
-            (match, namespace, *params, limit),
+            f"WHERE memories_fts MATCH ? AND m.namespace = ?{scored if only else ''}"
+            f"{''.join(' AND ' + c for c in conditions)} ORDER BY {rank} LIMIT ?",
+            (match, namespace, *([only] if only else []), *params, limit),
         )
         return [KeywordHit(r[0], r[1], r[2]) for r in rows]
 
-    async def _share(self, namespace: str) -> float:
-        """The namespace's share of the store's memories, counted at most every SHARE_TTL_S."""
+    async def _scored_words(self, phrases: Sequence[str], size: int, rows_max: int) -> list[str] | None:
+        """The rarest `phrases` whose rows add up to at most `rows_max` (at least one), or None
+        when every match is scored: no bound, a namespace of at most `rows_max` memories, or
+        words matching no more rows than that. Rows are counted over the whole store (the FTS
+        index's statistics are the store's)."""
+        if rows_max <= 0 or size <= rows_max:
+            return None
+        counts = await self._rows_of_words(phrases)
+        present = sorted((n, p) for p, n in zip(phrases, counts, strict=True) if n)
+        if sum(n for n, _ in present) <= rows_max:
+            return None
+        chosen: list[str] = []
+        rows = 0
+        for n, phrase in present:
+            if chosen and rows + n > rows_max:
+                break
+            chosen.append(phrase)
+            rows += n
+        return chosen
+
+    async def _rows_of_words(self, phrases: Sequence[str]) -> list[int]:
+        """How many rows of the store match each phrase, counted at most every STATS_TTL_S."""
         now = time.monotonic()
-        cached = self._shares.get(namespace)
-        if cached is not None and now - cached[0] < SHARE_TTL_S:
-            return cached[1]
+        fresh = {p: c[1] for p in phrases if (c := self._word_rows.get(p)) and now - c[0] < STATS_TTL_S}
+        missing = [p for p in phrases if p not in fresh]
+        if missing:
+            if len(self._word_rows) > WORD_COUNTS_MAX:
+                self._word_rows.clear()
+            counted = ", ".join(
+                "(SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?)" for _ in missing
+            )
+            row = (
+                await self.db.fetchall_aside(
+                    f"SELECT {counted}", [f"{{content context}} : {p}" for p in missing]
+                )
+            )[0]
+            for phrase, n in zip(missing, row, strict=True):
+                fresh[phrase] = n
+                self._word_rows[phrase] = (now, n)
+        return [fresh[p] for p in phrases]
+
+    async def _size(self, namespace: str) -> tuple[int, int]:
+        """(memories in the namespace, memories in the store), counted at most every STATS_TTL_S."""
+        now = time.monotonic()
+        cached = self._sizes.get(namespace)
+        if cached is not None and now - cached[0] < STATS_TTL_S:
+            return cached[1], cached[2]
         row = await self.db.fetchone(
             "SELECT (SELECT count(*) FROM memories WHERE namespace = ?), (SELECT count(*) FROM memories)",
             (namespace,),
         )
-        share = 0.0 if row is None or not row[1] else row[0] / row[1]
-        self._shares[namespace] = (now, share)
-        return share
+        size, total = (0, 0) if row is None else (int(row[0]), int(row[1]))
+        self._sizes[namespace] = (now, size, total)
+        return size, total
 
 
 def _bm25(ranking: Ranking) -> str:

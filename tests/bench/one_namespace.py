@@ -15,6 +15,10 @@ against a raw Chroma query on the one namespace's collection in the same run.
    small one (one layout); a fresh server's first search (spawn excluded).
 4. The baseline: the same questions embedded and sent to the one namespace's Chroma collection
    directly (`collection.query`, no filter), in this process.
+5. What the keyword bound (`LANGMEM_MCP_KEYWORD_ROWS_MAX`) changes, in process on the one
+   namespace: each question's top 10 with the default bound against scoring every keyword match
+   (`0`), the share of questions answered the same and the recall@10 of the questions' evidence
+   turns (any copy of a turn counts), both ways.
 
     python -m tests.bench.one_namespace [--size 100000] [--layouts one spread] [--queries 200]
         [--more 1000] [--store DIR] [--copy-from DIR/one-100000] [--out bench-results/one_namespace.json]
@@ -27,6 +31,7 @@ import asyncio
 import functools
 import json
 import os
+import re
 import sqlite3
 import statistics
 import sys
@@ -175,6 +180,40 @@ async def settle(data_dir: Path, timeout: float = 7200) -> float:
                 return time.monotonic() - t0
             await asyncio.sleep(2)
     raise TimeoutError("the index worker did not finish")
+
+
+async def bound_effect(data_dir: Path, n: int) -> dict[str, Any]:
+    """The first n questions' top 10 in the one namespace with the default keyword bound and with
+    every keyword match scored: how many answers are the same, and the evidence recall of each."""
+    conversations = load()
+    asked = [
+        (q.question, {turns[e] for e in q.evidence})
+        for conv in conversations
+        for turns in [{t.dia_id: t.memory for t in conv.turns}]
+        for q in conv.questions
+    ][:n]
+    copy_mark = re.compile(r" \[\d+\]$")
+    answers: dict[int, list[list[str]]] = {}
+    recall: dict[int, float] = {}
+    default = load_settings(data_dir=data_dir).keyword_rows_max
+    for rows_max in (default, 0):
+        async with open_services(load_settings(data_dir=data_dir, keyword_rows_max=rows_max)) as services:
+            found = [await services.memories.search(question, NS, limit=10) for question, _ in asked]
+        answers[rows_max] = [[h.id for h in hits] for hits in found]
+        recall[rows_max] = statistics.mean(
+            len(evidence & {copy_mark.sub("", h.content) for h in hits}) / len(evidence)
+            for (_, evidence), hits in zip(asked, found, strict=True)
+        )
+    pairs = list(zip(answers[default], answers[0], strict=True))
+    same = sum(a == b for a, b in pairs)
+    overlap = statistics.mean(len(set(a) & set(b)) / max(len(b), 1) for a, b in pairs)
+    return {
+        "keyword_rows_max": default,
+        "questions": len(asked),
+        "same_top10": same,
+        "top10_overlap": round(overlap, 4),
+        "evidence_recall_at_10": {"bounded": round(recall[default], 4), "every_match": round(recall[0], 4)},
+    }
 
 
 def rss_mib(pid: int) -> float:
@@ -337,6 +376,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             copy_rows(args.copy_from, one_dir, texts) if args.copy_from else await build(one_dir, texts)
         )
     out["settled_s"] = round(await settle(one_dir), 1)
+    out["keyword_bound"] = await bound_effect(one_dir, args.queries)
     for layout in args.layouts:
         data_dir = one_dir
         if layout == "spread":

@@ -18,6 +18,7 @@ from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
 
 from langmem_mcp.config import load_settings
+from langmem_mcp.index import shared
 from langmem_mcp.service import transfer
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.runtime import Runtime
@@ -362,6 +363,37 @@ async def test_delete_reaches_the_approximate_index(tmp_path: Path) -> None:
         assert await asyncio.to_thread(index.all_ids) == {"m": {keep.id}}
         assert await rt.db.scalar("SELECT COUNT(*) FROM index_tombstones") == 0
         assert await rt.db.scalar("SELECT COUNT(*) FROM memory_history") == 0
+    finally:
+        await rt.close()
+
+
+async def test_a_large_namespace_reports_similar_memories_pending_or_in_its_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a namespace searched through Chroma (exact_search_max=0), the similar-memory check of a
+    create finds a memory the worker has put in the collection and one it has not reached yet
+    (written a moment before): its reads are made while the new text is embedded."""
+    rt = await Runtime.open(
+        load_settings(environ={"LANGMEM_MCP_DATA_DIR": str(tmp_path)}, exact_search_max=0)
+    )
+    try:
+        svc = Services.build(rt).memories
+        old = await svc.create("The user's bank is Zanzibarbank in Quokkaville", ["m"])
+        await svc.create("The user keeps bees on the roof", ["m"])
+        index = await wait_filled(rt, "m")
+        for _ in range(200):
+            if old.id in (await asyncio.to_thread(index.all_ids)).get("m", set()):
+                break
+            await asyncio.sleep(0.05)
+        for name in ("QUIET_SECONDS", "MAX_DEFER_SECONDS", "SWEEP_SECONDS"):  # the worker waits now
+            monkeypatch.setattr(shared, name, 3600.0)
+        pending = await svc.create("The user plays the bassoon on Sundays", ["m"])
+        assert await rt.db.scalar("SELECT indexed != 1 FROM memories WHERE id = ?", (pending.id,))
+        bank = await svc.create("The user's bank is Zanzibarbank, in Quokkaville", ["m"])
+        music = await svc.create("On Sundays the user plays the bassoon", ["m"])
+        assert [h.id for h in bank.similar] == [old.id]  # from the collection
+        assert [h.id for h in music.similar] == [pending.id]  # not in it yet
+        assert await rt.db.scalar("SELECT indexed != 1 FROM memories WHERE id = ?", (pending.id,))
     finally:
         await rt.close()
 

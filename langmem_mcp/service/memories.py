@@ -132,6 +132,16 @@ class NewItem:
     valid_to: str | None = None
 
 
+@dataclass(frozen=True)
+class _SimilarReads:
+    """The similar-memory check's reads, made before the new memory's vector exists."""
+
+    index: SharedIndex
+    exact: tuple[list[str], Any] | None  # the namespace's kept vectors, when searched exactly
+    fresh: tuple[list[str], Any] | None  # else its rows not yet in the Chroma collection
+    ended: set[str]
+
+
 class MemoryService:
     """Agent memory: one memory at a time or in bulk, and hybrid search within a namespace."""
 
@@ -195,49 +205,64 @@ class MemoryService:
             [result] = await self.create_many([item])
             return result
         new, redacted = self._validated([item])
-        vectors = await self._vectors(new)
-        # The check reads the namespace's vectors first (queued on the database before the insert)
-        # and scores them while the row commits: in a large namespace its Chroma query (~4 ms) runs
-        # beside the transaction instead of before it.
-        check = (
-            asyncio.ensure_future(self._similar_hint(vectors[0], new[0].namespace, threshold))
-            if vectors[0] is not None
-            else None
-        )
-        await asyncio.sleep(0)  # the check's reads reach the database queue first
+        # The check's reads need no vector: they are made while the new memory is embedded, and
+        # only its scoring (and in a large namespace its Chroma query) runs beside the insert.
+        todo = await self._new_positions(new)
+        if not todo:  # a duplicate: nothing to embed or to compare
+            [result] = await self._insert(new, redacted, [None])
+            return result
+        reads = asyncio.ensure_future(self._similar_reads(new[0].namespace))
+        try:
+            vectors = await self._vectors(new, todo)
+        except BaseException:
+            reads.cancel()
+            raise
+        check = asyncio.ensure_future(self._similar_hint(vectors[0], new[0].namespace, threshold, reads))
+        await asyncio.sleep(0)  # the check's Chroma query starts before the insert's statements
         try:
             [result] = await self._insert(new, redacted, vectors)
         finally:
-            similar = await check if check is not None else []
+            similar = await check
         similar = [m for m in similar if m.id != result.id][:SIMILAR_MAX]
         if result.action != "created" or not similar:
             return result
         return result.model_copy(update={"similar": similar})
 
-    async def _similar_hint(self, vector: Any, ns: str, threshold: float) -> list[SimilarMemory]:
+    async def _similar_reads(self, ns: str) -> _SimilarReads:
+        """What the similar-memory check reads before it has the new memory's vector: the
+        namespace's superseded ids, and its kept vectors when it is searched exactly, else those
+        of its rows not yet in the Chroma collection (read before the query: a row the worker
+        finishes meanwhile is in the collection by then)."""
+        index = await self.index.get()
+        dim = index.embedder.dim
+        exact, ended = await asyncio.gather(
+            self.vectors.matrix(ns, dim, self.settings.exact_search_max), self.store.ended_ids(ns)
+        )
+        fresh = None if exact is not None else await self.vectors.fresh(ns, dim)
+        return _SimilarReads(index, exact, fresh, ended)
+
+    async def _similar_hint(
+        self, vector: Any, ns: str, threshold: float, reads: asyncio.Future[_SimilarReads]
+    ) -> list[SimilarMemory]:
         """`_similar`, as a hint beside a write: its failure never fails the write (logged)."""
         try:
-            return await self._similar(vector, ns, threshold)
+            return await self._similar(vector, ns, threshold, await reads)
         except Exception:  # noqa: BLE001 - the memory is stored either way
             log.warning("the similar-memory check of a create failed", exc_info=True)
             return []
 
-    async def _similar(self, vector: Any, ns: str, threshold: float) -> list[SimilarMemory]:
+    async def _similar(
+        self, vector: Any, ns: str, threshold: float, reads: _SimilarReads
+    ) -> list[SimilarMemory]:
         """The current memories of `ns` whose index vectors are at least `threshold` similar to
         `vector`, best first. A large namespace is asked through its approximate index."""
-        index = await self.index.get()
-        exact, ended = await asyncio.gather(
-            self.vectors.matrix(ns, index.embedder.dim, self.settings.exact_search_max),
-            self.store.ended_ids(ns),
-        )
+        index, exact, ended = reads.index, reads.exact, reads.ended
         want = SIMILAR_MAX + 1
         scored: list[tuple[str, float]] = []
         if exact is None:
-            near = await self._approximate(index, vector, ns, want + len(ended))
-            if near is not None:
-                near = [(s, i) for s, i in near if i not in ended]
-                live = await self.store.present([i for _, i in near])
-                scored = [(i, s) for s, i in near if live.get(i)]
+            near = await self._approximate(index, vector, ns, want + len(ended), fresh=reads.fresh)
+            if near is not None:  # a hit whose memory is gone is dropped by get_many below
+                scored = [(i, s) for s, i in near if i not in ended]
             else:
                 exact = await self.vectors.matrix(ns, index.embedder.dim, None)
         if exact is not None:
@@ -279,20 +304,25 @@ class MemoryService:
         ]
         return self.secrets.memories(new) if new else ([], [])
 
-    async def _vectors(self, new: Sequence[NewMemory]) -> list[Any]:
+    async def _vectors(self, new: Sequence[NewMemory], todo: Sequence[int] | None = None) -> list[Any]:
         """The own-text vectors of the memories to store (None for one the namespace has already:
-        nothing is embedded for a duplicate)."""
-        known = await self.store.known_keys([(m.namespace, content_key(m.content)) for m in new])
-        todo = [
-            k
-            for k, m in enumerate(new)
-            if m.valid_to is not None or (m.namespace, content_key(m.content)) not in known
-        ]
+        nothing is embedded for a duplicate); `todo`: the positions to embed, if looked up."""
+        if todo is None:
+            todo = await self._new_positions(new)
         vectors: list[Any] = [None] * len(new)
         if todo:
             for k, vector in zip(todo, await self._embed([new[k].content for k in todo]), strict=True):
                 vectors[k] = vector
         return vectors
+
+    async def _new_positions(self, new: Sequence[NewMemory]) -> list[int]:
+        """The positions of the memories the namespace does not hold yet (the same text, current)."""
+        known = await self.store.known_keys([(m.namespace, content_key(m.content)) for m in new])
+        return [
+            k
+            for k, m in enumerate(new)
+            if m.valid_to is not None or (m.namespace, content_key(m.content)) not in known
+        ]
 
     async def _insert(
         self, new: list[NewMemory], redacted: list[Any], vectors: list[Any]
@@ -754,18 +784,20 @@ class MemoryService:
         depth: int,
         where: str = "",
         params: Sequence[Any] = (),
+        fresh: tuple[builtins.list[str], Any] | None = None,
     ) -> builtins.list[tuple[float, str]] | None:
         """(similarity, id) best first from the namespace's Chroma collection, None while it has
         none. Rows written since the worker last ran are not in the collection yet: their own
-        text's vector is scored exactly beside the approximate hits. Read first: a row the worker
-        finishes meanwhile was put in the collection before it left this list."""
-        fresh_ids, fresh = await self.vectors.fresh(ns, index.embedder.dim, where, params)
+        text's vector is scored exactly beside the approximate hits. Read first (or given, read
+        earlier): a row the worker finishes meanwhile was put in the collection before it left
+        this list."""
+        fresh_ids, fresh_vectors = fresh or await self.vectors.fresh(ns, index.embedder.dim, where, params)
         hits = await asyncio.to_thread(index.query, vector, ns, depth * (4 if where else 1))
         if hits is None:
             return None
         pending = set(fresh_ids)
         scored = [(h.similarity, h.id) for h in hits if h.id not in pending]
-        scored += [(score, fresh_ids[i]) for i, score in similarity.top_k(vector, fresh, depth)]
+        scored += [(score, fresh_ids[i]) for i, score in similarity.top_k(vector, fresh_vectors, depth)]
         scored.sort(key=lambda p: -p[0])
         return scored
 

@@ -78,3 +78,39 @@ asyncio.run(main())
 def test_tools_list_before_the_services_load(tmp_path: Path) -> None:
     code = CHECK.format(deferred=DEFERRED)
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120)
+
+
+BESIDE = """
+import sys, threading, time
+from pathlib import Path
+from langmem_mcp.index.chroma import import_beside
+
+import_beside(Path(sys.argv[1]), None)
+started = any(t.name == "import-chromadb" for t in threading.enumerate())
+deadline = time.monotonic() + 60
+while started and "chromadb" not in sys.modules and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(started, "chromadb" in sys.modules)
+"""
+
+
+def test_chromadb_is_imported_beside_the_model_only_for_a_store_with_collections(tmp_path: Path) -> None:
+    """A start that will open Chroma imports it in a thread while the model loads; a store
+    without collections (every namespace small) never imports it."""
+    import chromadb
+
+    from langmem_mcp.index.chroma import PREFIX
+
+    empty, filled = tmp_path / "empty", tmp_path / "filled"
+    empty.mkdir()
+    client = chromadb.PersistentClient(path=str(filled))
+    client.create_collection(PREFIX + "x")
+    for path, expected in (
+        (empty, "False False"),
+        (tmp_path / "missing", "False False"),
+        (filled, "True True"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-c", BESIDE, str(path)], capture_output=True, text=True, timeout=120, check=True
+        )
+        assert run.stdout.strip() == expected, (path, run.stdout, run.stderr)

@@ -117,6 +117,23 @@ def _embedded_client(path: Path) -> Any:
         raise
 
 
+def import_beside(path: Path, url: str | None) -> None:
+    """Import chromadb in a daemon thread when this start will open it (a Chroma server, or an
+    embedded store holding collections): its ≈0.5 s of import then overlaps the model's load
+    instead of following it. A failed import is left for the real one to report."""
+    if not url and not _holds_collections(path):
+        return
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # as _chroma_settings, before any import
+
+    def load() -> None:
+        try:
+            import chromadb  # noqa: F401 - loaded for later use
+        except Exception:  # noqa: BLE001, S110 - the import that needs it raises it again
+            pass
+
+    threading.Thread(target=load, name="import-chromadb", daemon=True).start()
+
+
 class VectorIndex:
     """The Chroma collections of the large namespaces: the HNSW graphs searched when exact scoring would be too slow."""
 

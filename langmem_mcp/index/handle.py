@@ -67,10 +67,12 @@ class IndexHandle:
 
     async def _load(self) -> SharedIndex:
         from langmem_mcp.index.batching import EmbedBatcher
+        from langmem_mcp.index.chroma import import_beside
         from langmem_mcp.index.embeddings import shared_embedder
         from langmem_mcp.index.shared import SharedIndex
 
         def load() -> SharedIndex:
+            import_beside(self.settings.chroma_dir, self.settings.chroma_url)
             embedder = shared_embedder(self.settings.embedder)
             load_model = getattr(embedder, "load", None)
             if load_model is not None:

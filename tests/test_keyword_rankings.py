@@ -18,11 +18,17 @@ RANKINGS = [Ranking(0.4), Ranking(1.0, in_conversation=True)]
 
 
 async def reference(
-    index: KeywordIndex, query: list[str], ns: str, limit: int, where: str = "", only: str = ""
+    index: KeywordIndex,
+    query: list[str],
+    ns: str,
+    limit: int,
+    where: str = "",
+    only: str = "",
+    params: tuple[str, ...] = (),
 ) -> list[list[KeywordHit]]:
     """Each ranking with every filter applied before ranking (the plan the store used before)."""
     match = f'ns_key : "{lexical.namespace_token(ns)}" AND {{content context}} : ({" OR ".join(query)})'
-    return [await index._filtered(match, r, ns, limit, where, (), only) for r in RANKINGS]
+    return [await index._filtered(match, r, ns, limit, where, params, only) for r in RANKINGS]
 
 
 def ids(lists: list[list[KeywordHit]]) -> list[list[tuple[str, float]]]:
@@ -155,11 +161,47 @@ async def test_a_bounded_ranking_filtered_first_scores_the_same_rows(services: S
     monkeypatch.setattr(keywords, "OVERFETCH", 1)
     monkeypatch.setattr(keywords, "OVERFETCH_MIN", 0)
     query = lexical.phrases("river heron otter")
-    where = "m.content NOT LIKE 'Day 0:%'"
-    got = await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 10, where, rows_max=20)
-    only = '{content context} : ("otter" OR "heron")'
-    assert ids(got) == ids(await reference(index, query, "big", 10, where, only))
-    assert [len(hits) for hits in got][0] == 9  # heron or otter, less "Day 0"
+    only = '"otter" OR "heron"'
+    for where, params in (("m.content NOT LIKE 'Day 0:%'", ()), ("m.content NOT LIKE ?", ("Day 0:%",))):
+        got = await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 10, where, params, 20)
+        assert ids(got) == ids(await reference(index, query, "big", 10, where, only, params))
+        assert [len(hits) for hits in got][0] == 9  # heron or otter, less "Day 0"
+
+
+async def test_the_words_are_counted_in_the_namespace_the_match_is_confined_to(services: Services) -> None:
+    """A namespace that is a small part of the store (its token in the MATCH) picks its words by
+    its own counts: a word rare in the store but absent from the namespace does not take the
+    place of the namespace's own words."""
+    svc = services.memories
+    for i in range(30):
+        await svc.create(f"Meeting notes {i}: the weekly meeting ran long", ["team"])
+    for i in range(10):
+        await svc.create(f"A zebra crossing {i}", ["zoo"])
+    for i in range(30):
+        await svc.create(f"Zoo meeting {i}", ["zoo"])
+    index = services.runtime.memories.keywords
+    query = lexical.phrases("zebra meeting")
+    token = lexical.namespace_token("team")
+    exact = await index.rank(query, "team", token, RANKINGS, 50)
+    assert len(exact[0]) == 30
+    assert ids(await index.rank(query, "team", token, RANKINGS, 50, rows_max=20)) == ids(exact)
+    assert await index._rows_of_words(query, token) == [0, 30]
+    assert await index._rows_of_words(query) == [10, 60]
+
+
+async def test_a_word_no_memory_held_is_counted_again(services: Services) -> None:
+    """A word that matched nothing is not remembered as matching nothing: a memory written with
+    it right after is scored at the next search (as the rarest word)."""
+    await fill_words(services)
+    index = services.runtime.memories.keywords
+    token = lexical.namespace_token("big")
+    query = lexical.phrases("zyx heron river")
+    assert await index._rows_of_words(query) == [0, 12, 62]
+    before = await index.rank(query, "big", token, RANKINGS, 50, rows_max=20)
+    made = await services.memories.create("The zyx river bank", ["big"])
+    after = await index.rank(query, "big", token, RANKINGS, 50, rows_max=20)
+    assert made.id not in {h.id for h in before[0]}
+    assert after[0][0].id == made.id  # zyx: the rarest word, its row scored first
 
 
 def test_the_bound_is_a_setting_refused_below_zero() -> None:

@@ -381,10 +381,13 @@ async def test_a_large_namespace_reports_similar_memories_pending_or_in_its_coll
         old = await svc.create("The user's bank is Zanzibarbank in Quokkaville", ["m"])
         await svc.create("The user keeps bees on the roof", ["m"])
         index = await wait_filled(rt, "m")
-        for _ in range(200):
-            if old.id in (await asyncio.to_thread(index.all_ids)).get("m", set()):
+        for _ in range(400):  # the worker has put it in the collection and marked it done
+            done = await rt.db.scalar("SELECT indexed = 1 FROM memories WHERE id = ?", (old.id,))
+            if done and old.id in (await asyncio.to_thread(index.all_ids)).get("m", set()):
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the index worker did not finish the first memory")
         for name in ("QUIET_SECONDS", "MAX_DEFER_SECONDS", "SWEEP_SECONDS"):  # the worker waits now
             monkeypatch.setattr(shared, name, 3600.0)
         pending = await svc.create("The user plays the bassoon on Sundays", ["m"])

@@ -81,16 +81,15 @@ def test_tools_list_before_the_services_load(tmp_path: Path) -> None:
 
 
 BESIDE = """
-import sys, threading, time
+import sys, threading
 from pathlib import Path
 from langmem_mcp.index.chroma import import_beside
 
 import_beside(Path(sys.argv[1]), None)
-started = any(t.name == "import-chromadb" for t in threading.enumerate())
-deadline = time.monotonic() + 60
-while started and "chromadb" not in sys.modules and time.monotonic() < deadline:
-    time.sleep(0.01)
-print(started, "chromadb" in sys.modules)
+loading = [t for t in threading.enumerate() if t.name == "import-chromadb"]
+for thread in loading:
+    thread.join(60)
+print(bool(loading), hasattr(sys.modules.get("chromadb"), "PersistentClient"))
 """
 
 

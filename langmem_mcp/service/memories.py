@@ -103,6 +103,13 @@ VALIDITY: dict[str, str] = {
 }
 
 
+def _discard(task: asyncio.Future[Any]) -> None:
+    """Cancel a task whose result is no longer wanted, and retrieve its exception if it already
+    failed (no "exception was never retrieved" at collection)."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
 def to_memory(row: MemoryRow) -> Memory:
     return Memory(
         id=row.id,
@@ -215,8 +222,12 @@ class MemoryService:
         try:
             vectors = await self._vectors(new, todo)
         except BaseException:
-            reads.cancel()
+            _discard(reads)
             raise
+        if vectors[0] is None:  # no vector (the model failed): stored for the worker, not compared
+            _discard(reads)
+            [result] = await self._insert(new, redacted, vectors)
+            return result
         check = asyncio.ensure_future(self._similar_hint(vectors[0], new[0].namespace, threshold, reads))
         await asyncio.sleep(0)  # the check's Chroma query starts before the insert's statements
         try:
@@ -232,7 +243,9 @@ class MemoryService:
         """What the similar-memory check reads before it has the new memory's vector: the
         namespace's superseded ids, and its kept vectors when it is searched exactly, else those
         of its rows not yet in the Chroma collection (read before the query: a row the worker
-        finishes meanwhile is in the collection by then)."""
+        finishes meanwhile is in the collection by then). Read while the text is embedded, so a
+        memory another writer commits during those milliseconds is not compared: the check is a
+        hint, and that memory was written at the same moment."""
         index = await self.index.get()
         dim = index.embedder.dim
         exact, ended = await asyncio.gather(

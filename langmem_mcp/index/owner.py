@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -96,6 +97,10 @@ class OwnerServer:
         self.authkey = secrets.token_bytes(32)
         self._listener = Listener(address, family=family, authkey=self.authkey)
         self._closed = False
+        #: Open connections, each served by its thread; closed under the guard, so close() can
+        #: hang up those still open without touching a descriptor another file reuses.
+        self._connections: set[Connection] = set()
+        self._guard = threading.Lock()
         info = {
             "family": family,
             "address": self._listener.address,
@@ -119,10 +124,15 @@ class OwnerServer:
                     return
                 log.debug("rejected an index connection", exc_info=True)
                 continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            with self._guard:
+                if self._closed:
+                    conn.close()
+                    return
+                self._connections.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), name="langmem-owner-conn", daemon=True).start()
 
     def _serve(self, conn: Connection) -> None:
-        with conn:
+        try:
             while True:
                 try:
                     op, args = conn.recv()
@@ -137,13 +147,38 @@ class OwnerServer:
                     conn.send(reply)
                 except OSError:
                     return
+        finally:
+            with self._guard:
+                self._connections.discard(conn)
+                conn.close()
 
     def close(self) -> None:
+        """Stop listening and hang up every follower still connected: their threads end, and a
+        follower's next call finds no owner (and may take over) instead of being answered by an
+        index that is closed."""
         self._closed = True
         try:
             self._listener.close()
         except OSError:
             pass
+        with self._guard:
+            for conn in self._connections:
+                _hang_up(conn)
+
+
+def _hang_up(conn: Connection) -> None:
+    """Wake the thread reading `conn` with end-of-file: shutting the socket down does, where
+    closing its descriptor from another thread would not."""
+    try:
+        sock = socket.socket(fileno=conn.fileno())
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.detach()  # the connection still owns the descriptor: its thread closes it
 
 
 class OwnerClient:

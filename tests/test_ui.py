@@ -617,3 +617,27 @@ def test_templates_ship_with_the_package() -> None:
     )
     rendered |= {"base.html", "error.html"}
     assert rendered == {p.name for p in (here / "templates").glob("*.html")}
+
+
+async def test_a_search_from_to_dates_includes_the_whole_last_day(data_dir: Path) -> None:
+    """The search form's From and To boxes take dates as the list does: To includes its day."""
+    from langmem_mcp.service.memories import NewItem
+
+    async with open_services(Settings(data_dir=data_dir)) as services:
+        await services.memories.create_many(
+            [
+                NewItem(f"harbour note {i}", NS.split("/"), created_at=f"2025-03-{i:02d}T18:00:00+00:00")
+                for i in range(1, 7)
+            ]
+        )
+    async with ui_client(data_dir) as client:
+        res = await client.get(
+            "/ui/memories", params={"ns": NS, "q": "harbour note", "from": "2025-03-03", "to": "2025-03-05"}
+        )
+        assert res.status_code == 200, res.text[-400:]
+        shown = set(re.findall(r"harbour note (\d)", res.text))
+        assert shown == {"3", "4", "5"}
+        res = await client.get(
+            "/ui/memories", params={"ns": NS, "q": "harbour note", "to": "2025-03-02T12:00"}
+        )
+        assert set(re.findall(r"harbour note (\d)", res.text)) == {"1"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from langmem_mcp.engine import namespaces
@@ -129,22 +128,3 @@ def validity(text: str) -> Validity:
     if text not in VALIDITY:
         raise InvalidInput(f"show must be one of {', '.join(VALIDITY)}, not {text[:20]!r}")
     return cast(Validity, text)
-
-
-def day(text: str, name: str, end: bool = False) -> str | None:
-    """A From/To box for search: a date (YYYY-MM-DD) is the start of that day or (`end`) of the
-    next one, so that To includes its whole day, as it does for the list; a date-time is taken as
-    it is. None when empty."""
-    if not text:
-        return None
-    try:
-        when = date.fromisoformat(text)
-    except ValueError:
-        try:
-            datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise InvalidInput(
-                f"{name} {text[:40]!r} is not a date (YYYY-MM-DD) or an ISO 8601 time such as 2025-03-01T14:00"
-            ) from exc
-        return text
-    return (when + timedelta(days=1) if end else when).isoformat()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import RedirectResponse, Response
 
-from langmem_mcp.engine import namespaces, ranking
+from langmem_mcp.engine import namespaces, ranking, times
 from langmem_mcp.engine.projects import conversation_namespace
 from langmem_mcp.errors import InvalidInput, NotFound
 from langmem_mcp.server.ui import diff, forms, live, tree
@@ -109,8 +109,9 @@ async def memories(page: Page) -> Response:
                 explain=True,
                 include_superseded=show == "all",
                 superseded_only=show == "superseded",
-                created_after=forms.day(query["from"], "from"),
-                created_before=forms.day(query["to"], "to", end=True),
+                # To includes its whole day, as it does for the list
+                created_after=times.instant(query["from"] or None, "from"),
+                created_before=times.instant(query["to"] or None, "to", end_of_day=True),
             )
             context.update(
                 hits=hits,

@@ -27,7 +27,7 @@ async def reference(
     params: tuple[str, ...] = (),
 ) -> list[list[KeywordHit]]:
     """Each ranking with every filter applied before ranking (the plan the store used before)."""
-    match = f'ns_key : "{lexical.namespace_token(ns)}" AND {{content context}} : ({" OR ".join(query)})'
+    match = keywords.within(ns, f"{{content context}} : ({' OR '.join(query)})")
     return [await index._filtered(match, r, ns, limit, where, params, only) for r in RANKINGS]
 
 
@@ -64,13 +64,13 @@ async def test_every_plan_ranks_as_filtering_first(services: Services, monkeypat
     for ns, with_token in (("small", True), ("big", False)):
         for where in ("", "m.content NOT LIKE 'Note 1%'"):
             for limit in (3, 10, 50):
-                got = await index.rank(query, ns, lexical.namespace_token(ns), RANKINGS, limit, where)
+                got = await index.rank(query, ns, RANKINGS, limit, where)
                 assert ids(got) == ids(await reference(index, query, ns, limit, where)), (ns, where, limit)
                 assert all(len(hits) <= limit for hits in got)
                 size, total = await index._size(ns)
                 assert (size <= keywords.NAMESPACE_TOKEN_MAX_SHARE * total) is with_token
     # the conversation ranking only holds memories with a context, and is not empty
-    conversation = (await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 50))[1]
+    conversation = (await index.rank(query, "big", RANKINGS, 50))[1]
     rows = await services.runtime.memories.get_many([h.id for h in conversation])
     assert len(conversation) == 10 and all(len(r.context or "") > 1 for r in rows.values())
 
@@ -91,7 +91,7 @@ async def test_a_ranking_filtered_short_is_ranked_again(services: Services, monk
 
     monkeypatch.setattr(index, "_filtered", spy)
     query = lexical.phrases("kayak")
-    got = await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 8)
+    got = await index.rank(query, "big", RANKINGS, 8)
     assert redone == RANKINGS  # "small" outranks big's rows; only 1 in 4 has a context
     monkeypatch.setattr(index, "_filtered", filtered)
     assert ids(got) == ids(await reference(index, query, "big", 8))
@@ -129,14 +129,13 @@ async def test_a_bound_on_rows_scores_the_rarest_words_rows_exactly(services: Se
     await fill_words(services)
     index = services.runtime.memories.keywords
     query = lexical.phrases("river heron otter")
-    token = lexical.namespace_token("big")
-    exact = await index.rank(query, "big", token, RANKINGS, 50)
+    exact = await index.rank(query, "big", RANKINGS, 50)
     assert len(exact[0]) == 50  # river alone brings in most of them
     rows = {
         r.id: r.content for r in (await services.runtime.memories.get_many([h.id for h in exact[0]])).values()
     }
     # otter: 5 + 2 rows, heron: 10 + 2, river: 62 → with 20, otter and heron rows are scored
-    bounded = await index.rank(query, "big", token, RANKINGS, 50, rows_max=20)
+    bounded = await index.rank(query, "big", RANKINGS, 50, rows_max=20)
     assert await index._scored_words(query, 60, 20) == ['"otter"', '"heron"']
     for got, full in zip(bounded, exact, strict=True):
         rare = [(h.id, h.score) for h in full if "heron" in rows[h.id] or "otter" in rows[h.id]]
@@ -150,7 +149,7 @@ async def test_a_bound_on_rows_scores_the_rarest_words_rows_exactly(services: Se
     # the cases that score every match
     for size, rows_max in ((60, 0), (60, 60), (60, 100), (20, 20)):
         assert await index._scored_words(query, size, rows_max) is None, (size, rows_max)
-    assert ids(await index.rank(query, "big", token, RANKINGS, 50, rows_max=100)) == ids(exact)
+    assert ids(await index.rank(query, "big", RANKINGS, 50, rows_max=100)) == ids(exact)
 
 
 async def test_a_bounded_ranking_filtered_first_scores_the_same_rows(services: Services, monkeypatch) -> None:
@@ -163,7 +162,7 @@ async def test_a_bounded_ranking_filtered_first_scores_the_same_rows(services: S
     query = lexical.phrases("river heron otter")
     only = '"otter" OR "heron"'
     for where, params in (("m.content NOT LIKE 'Day 0:%'", ()), ("m.content NOT LIKE ?", ("Day 0:%",))):
-        got = await index.rank(query, "big", lexical.namespace_token("big"), RANKINGS, 10, where, params, 20)
+        got = await index.rank(query, "big", RANKINGS, 10, where, params, 20)
         assert ids(got) == ids(await reference(index, query, "big", 10, where, only, params))
         assert [len(hits) for hits in got][0] == 9  # heron or otter, less "Day 0"
 
@@ -181,11 +180,11 @@ async def test_the_words_are_counted_in_the_namespace_the_match_is_confined_to(s
         await svc.create(f"Zoo meeting {i}", ["zoo"])
     index = services.runtime.memories.keywords
     query = lexical.phrases("zebra meeting")
-    token = lexical.namespace_token("team")
-    exact = await index.rank(query, "team", token, RANKINGS, 50)
+
+    exact = await index.rank(query, "team", RANKINGS, 50)
     assert len(exact[0]) == 30
-    assert ids(await index.rank(query, "team", token, RANKINGS, 50, rows_max=20)) == ids(exact)
-    assert await index._rows_of_words(query, token) == [0, 30]
+    assert ids(await index.rank(query, "team", RANKINGS, 50, rows_max=20)) == ids(exact)
+    assert await index._rows_of_words(query, "team") == [0, 30]
     assert await index._rows_of_words(query) == [10, 60]
 
 
@@ -194,12 +193,11 @@ async def test_a_word_no_memory_held_is_counted_again(services: Services) -> Non
     it right after is scored at the next search (as the rarest word)."""
     await fill_words(services)
     index = services.runtime.memories.keywords
-    token = lexical.namespace_token("big")
     query = lexical.phrases("zyx heron river")
     assert await index._rows_of_words(query) == [0, 12, 62]
-    before = await index.rank(query, "big", token, RANKINGS, 50, rows_max=20)
+    before = await index.rank(query, "big", RANKINGS, 50, rows_max=20)
     made = await services.memories.create("The zyx river bank", ["big"])
-    after = await index.rank(query, "big", token, RANKINGS, 50, rows_max=20)
+    after = await index.rank(query, "big", RANKINGS, 50, rows_max=20)
     assert made.id not in {h.id for h in before[0]}
     assert after[0][0].id == made.id  # zyx: the rarest word, its row scored first
 

@@ -53,12 +53,6 @@ def match_expression(text: str) -> str | None:
     return " OR ".join(phrases(text)) or None
 
 
-def namespace_token(namespace: str) -> str:
-    """The single FTS5 token a namespace is indexed under (schema v007's `ns_key` column:
-    'ns' || hex(namespace) || 'x'), so a MATCH can be confined to one namespace."""
-    return "ns" + namespace.encode("utf-8", "surrogatepass").hex() + "x"
-
-
 def speaker(content: str) -> str | None:
     """The speaker of a transcript-style memory ("Caroline: I went to…"), if it has one: a name
     of at most three capitalised words before a colon."""

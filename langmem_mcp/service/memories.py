@@ -747,7 +747,6 @@ class MemoryService:
         lists = await self.store.keywords.rank(
             phrases,
             ns,
-            lexical.namespace_token(ns),
             rankings,
             depth,
             where,

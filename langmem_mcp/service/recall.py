@@ -17,6 +17,7 @@ from langmem_mcp.engine import lexical, recall
 from langmem_mcp.engine.projects import CONVERSATIONS, conversation_namespace, project_namespace
 from langmem_mcp.service.waiting import count_waiting
 from langmem_mcp.store import capture as store
+from langmem_mcp.store import keywords
 
 SESSION_HEADER = (
     "Long-term memory (langmem-mcp), recalled at the start of this session. It is what earlier "
@@ -164,7 +165,7 @@ class Hit:
 
 
 def _scoped(namespace: str, expression: str) -> str:
-    return f'ns_key : "{lexical.namespace_token(namespace)}" AND content : ({expression})'
+    return keywords.within(namespace, f"content : ({expression})")
 
 
 def lexical_hits(

@@ -30,9 +30,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langmem_mcp.store.sqlite import Database
+if TYPE_CHECKING:  # light to import: the hooks' keyword recall scopes its MATCH with `within`
+    from langmem_mcp.store.sqlite import Database
 
 #: Above this share of the store, a namespace's token is not ANDed into the MATCH.
 NAMESPACE_TOKEN_MAX_SHARE = 0.5
@@ -44,6 +45,17 @@ WORD_COUNTS_MAX = 4096
 #: Rows ranked per requested row when filters apply after ranking.
 OVERFETCH = 2
 OVERFETCH_MIN = 20
+
+
+def namespace_token(namespace: str) -> str:
+    """The single FTS5 token a namespace is indexed under (schema v007's `ns_key` column:
+    'ns' || hex(namespace) || 'x'), so a MATCH can be confined to one namespace."""
+    return "ns" + namespace.encode("utf-8", "surrogatepass").hex() + "x"
+
+
+def within(namespace: str, expression: str) -> str:
+    """The FTS5 `expression` confined to `namespace`: BM25 then scores only its matches."""
+    return f'ns_key : "{namespace_token(namespace)}" AND {expression}'
 
 
 @dataclass(frozen=True)
@@ -68,13 +80,12 @@ class KeywordIndex:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._sizes: dict[str, tuple[float, int, int]] = {}
-        self._word_rows: dict[tuple[str, str], tuple[float, int]] = {}
+        self._word_rows: dict[tuple[str | None, str], tuple[float, int]] = {}
 
     async def rank(
         self,
         phrases: Sequence[str],
         namespace: str,
-        namespace_token: str,
         rankings: Sequence[Ranking],
         limit: int,
         where: str = "",
@@ -88,10 +99,10 @@ class KeywordIndex:
             return [[] for _ in rankings]
         size, total = await self._size(namespace)
         with_token = size <= NAMESPACE_TOKEN_MAX_SHARE * total
-        terms = " OR ".join(phrases)
-        confined = f'ns_key : "{namespace_token}" AND {{content context}} : ({terms})'
-        match = confined if with_token else f"{{content context}} : ({terms})"
-        scored = await self._scored_words(phrases, size, rows_max, namespace_token if with_token else "")
+        anywhere = f"{{content context}} : ({' OR '.join(phrases)})"
+        confined = within(namespace, anywhere)
+        match = confined if with_token else anywhere
+        scored = await self._scored_words(phrases, size, rows_max, namespace if with_token else None)
         # The rows to score need no column filter (the MATCH above has it): ≈2× faster to find.
         only = "" if scored is None else " OR ".join(scored)
         exact = with_token and not where
@@ -152,15 +163,15 @@ class KeywordIndex:
         return [KeywordHit(r[0], r[1], r[2]) for r in rows]
 
     async def _scored_words(
-        self, phrases: Sequence[str], size: int, rows_max: int, namespace_token: str = ""
+        self, phrases: Sequence[str], size: int, rows_max: int, namespace: str | None = None
     ) -> list[str] | None:
         """The rarest `phrases` whose rows add up to at most `rows_max` (at least one), or None
         when every match is scored: no bound, a namespace of at most `rows_max` memories, or
-        words matching no more rows than that. Rows are counted where the MATCH looks: in the
-        namespace when its token is given, else over the store (the namespace is most of it)."""
+        words matching no more rows than that. Rows are counted where the MATCH looks: in
+        `namespace` when it is given (its token is in the MATCH), else over the store."""
         if rows_max <= 0 or size <= rows_max:
             return None
-        counts = await self._rows_of_words(phrases, namespace_token)
+        counts = await self._rows_of_words(phrases, namespace)
         present = sorted((n, p) for p, n in zip(phrases, counts, strict=True) if n)
         if sum(n for n, _ in present) <= rows_max:
             return None
@@ -173,13 +184,13 @@ class KeywordIndex:
             rows += n
         return chosen
 
-    async def _rows_of_words(self, phrases: Sequence[str], namespace_token: str = "") -> list[int]:
-        """How many rows hold each phrase, in the namespace of `namespace_token` or (none given)
-        in the store, counted at most every STATS_TTL_S; a phrase no row holds is counted again
+    async def _rows_of_words(self, phrases: Sequence[str], namespace: str | None = None) -> list[int]:
+        """How many rows hold each phrase, in `namespace` or (none given) in the store, counted
+        at most every STATS_TTL_S; a phrase no row holds is counted again
         each time (a memory written meanwhile may hold it). In any column: a column filter makes
         FTS5 read every position list, and the counts only pick words."""
         now = time.monotonic()
-        keys = {p: (namespace_token, p) for p in phrases}
+        keys = {p: (namespace, p) for p in phrases}
         fresh = {
             p: c[1] for p, k in keys.items() if (c := self._word_rows.get(k)) and now - c[0] < STATS_TTL_S
         }
@@ -187,11 +198,11 @@ class KeywordIndex:
         if missing:
             if len(self._word_rows) > WORD_COUNTS_MAX:
                 self._word_rows.clear()
-            confined = f'ns_key : "{namespace_token}" AND ' if namespace_token else ""
             counted = ", ".join(
                 "(SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?)" for _ in missing
             )
-            row = (await self.db.fetchall_aside(f"SELECT {counted}", [confined + p for p in missing]))[0]
+            matches = [p if namespace is None else within(namespace, p) for p in missing]
+            row = (await self.db.fetchall_aside(f"SELECT {counted}", matches))[0]
             for phrase, n in zip(missing, row, strict=True):
                 fresh[phrase] = n
                 if n:

@@ -31,7 +31,8 @@ from typing import Any
 from tests.npm_cache import CACHE_ROOT, ensure_package
 
 CLAUDE_CODE_VERSION = "2.1.332"
-PACKAGE = f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"
+NAME = "@anthropic-ai/claude-code"
+PACKAGE = f"{NAME}@{CLAUDE_CODE_VERSION}"
 CACHE = CACHE_ROOT / "claude-code"
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,9 +60,6 @@ def _binary_in(prefix: Path) -> Path | None:
     return None
 
 
-_install_lock = threading.Lock()
-
-
 def ensure_claude(cache: Path = CACHE) -> tuple[Path | None, str]:
     """Install the pinned Claude Code once (reused across runs); return (binary, reason).
 
@@ -72,8 +70,7 @@ def ensure_claude(cache: Path = CACHE) -> tuple[Path | None, str]:
     if given:
         path = Path(given)
         return (path, "") if path.is_file() else (None, f"LANGMEM_TEST_CLAUDE={given} is not a file")
-    with _install_lock:
-        why = ensure_package(cache, "@anthropic-ai/claude-code", CLAUDE_CODE_VERSION)
+    why = ensure_package(cache, NAME, CLAUDE_CODE_VERSION)  # its file lock also orders this process's threads
     if why:
         return None, why
     binary = _binary_in(cache)

@@ -6,8 +6,12 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langmem_mcp.service.runtime import Runtime
+
+if TYPE_CHECKING:
+    from langmem_mcp.index.chroma import VectorIndex
 
 
 async def wait_indexed(rt: Runtime, timeout: float = 60.0) -> None:
@@ -17,6 +21,18 @@ async def wait_indexed(rt: Runtime, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"the index worker left {await rt.memories.pending()} rows unfinished")
         await asyncio.sleep(0.02)
+
+
+async def wait_filled(rt: Runtime, ns: str, timeout: float = 10.0) -> VectorIndex:
+    """The owner's Chroma index once the namespace's collection is filled (the worker does it)."""
+    shared = await rt.index.get()
+    assert shared.indexer is not None
+    deadline = time.monotonic() + timeout
+    while ns not in shared.indexer.index.filled():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{ns} was never filled")
+        await asyncio.sleep(0.05)
+    return shared.indexer.index
 
 
 async def wait_indexed_dir(data_dir: Path, timeout: float = 60.0) -> None:

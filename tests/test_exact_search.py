@@ -13,12 +13,11 @@ import numpy as np
 from langmem_mcp.config import load_settings
 from langmem_mcp.engine import filters
 from langmem_mcp.index import chroma as vectors_module
-from langmem_mcp.index.chroma import VectorIndex
 from langmem_mcp.service import transfer
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.memories import MemoryService, NewItem
 from langmem_mcp.service.runtime import Runtime
-from tests.indexing import wait_indexed
+from tests.indexing import wait_filled, wait_indexed
 from tests.mcp_client import call, memory_session
 
 NOTES = [
@@ -49,17 +48,6 @@ async def semantic_ids(
     svc: MemoryService, question: str, ns: list[str], where: str = "", params=()
 ) -> list[str]:
     return await svc._semantic(question, "/".join(ns), 10, where, list(params))
-
-
-async def wait_filled(rt: Runtime, ns: str) -> VectorIndex:
-    """The owner's Chroma index once the namespace's collection is filled (the worker does it)."""
-    shared = await rt.index.get()
-    assert shared.indexer is not None
-    for _ in range(200):
-        if ns in shared.indexer.index.filled():
-            return shared.indexer.index
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{ns} was never filled")
 
 
 async def test_exact_and_index_paths_agree(tmp_path: Path) -> None:

@@ -57,18 +57,18 @@ async def fill(services: Services) -> None:
                 )
 
 
-async def test_every_plan_ranks_as_filtering_first(services: Services, monkeypatch) -> None:
+async def test_every_plan_ranks_as_filtering_first(services: Services) -> None:
     await fill(services)
     index = services.runtime.memories.keywords
     query = lexical.phrases("kayak paddle lake")
     for ns, with_token in (("small", True), ("big", False)):
+        size, total = await index._size(ns)
+        assert (size <= keywords.NAMESPACE_TOKEN_MAX_SHARE * total) is with_token
         for where in ("", "m.content NOT LIKE 'Note 1%'"):
             for limit in (3, 10, 50):
                 got = await index.rank(query, ns, RANKINGS, limit, where)
                 assert ids(got) == ids(await reference(index, query, ns, limit, where)), (ns, where, limit)
                 assert all(len(hits) <= limit for hits in got)
-                size, total = await index._size(ns)
-                assert (size <= keywords.NAMESPACE_TOKEN_MAX_SHARE * total) is with_token
     # the conversation ranking only holds memories with a context, and is not empty
     conversation = (await index.rank(query, "big", RANKINGS, 50))[1]
     rows = await services.runtime.memories.get_many([h.id for h in conversation])
@@ -164,7 +164,7 @@ async def test_a_bounded_ranking_filtered_first_scores_the_same_rows(services: S
     for where, params in (("m.content NOT LIKE 'Day 0:%'", ()), ("m.content NOT LIKE ?", ("Day 0:%",))):
         got = await index.rank(query, "big", RANKINGS, 10, where, params, 20)
         assert ids(got) == ids(await reference(index, query, "big", 10, where, only, params))
-        assert [len(hits) for hits in got][0] == 9  # heron or otter, less "Day 0"
+        assert len(got[0]) == 9  # heron or otter, less "Day 0"
 
 
 async def test_the_words_are_counted_in_the_namespace_the_match_is_confined_to(services: Services) -> None:

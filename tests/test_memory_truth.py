@@ -23,8 +23,8 @@ from langmem_mcp.service import transfer
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.runtime import Runtime
 from langmem_mcp.store.sqlite import MIGRATIONS, SCHEMA_VERSION, _statements, sha256_hex
+from tests.indexing import wait_filled, wait_indexed
 from tests.mcp_client import call, call_error, memory_session, read_json, server_env
-from tests.test_exact_search import wait_filled
 
 
 def now() -> str:
@@ -381,13 +381,8 @@ async def test_a_large_namespace_reports_similar_memories_pending_or_in_its_coll
         old = await svc.create("The user's bank is Zanzibarbank in Quokkaville", ["m"])
         await svc.create("The user keeps bees on the roof", ["m"])
         index = await wait_filled(rt, "m")
-        for _ in range(400):  # the worker has put it in the collection and marked it done
-            done = await rt.db.scalar("SELECT indexed = 1 FROM memories WHERE id = ?", (old.id,))
-            if done and old.id in (await asyncio.to_thread(index.all_ids)).get("m", set()):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the index worker did not finish the first memory")
+        await wait_indexed(rt)  # the worker put every row in the collection before marking it done
+        assert old.id in (await asyncio.to_thread(index.all_ids))["m"]
         for name in ("QUIET_SECONDS", "MAX_DEFER_SECONDS", "SWEEP_SECONDS"):  # the worker waits now
             monkeypatch.setattr(shared, name, 3600.0)
         pending = await svc.create("The user plays the bassoon on Sundays", ["m"])

@@ -31,7 +31,7 @@ from langmem_mcp.index import healing
 from langmem_mcp.service.container import Services
 from langmem_mcp.service.memories import NewItem
 from langmem_mcp.service.runtime import Runtime
-from tests.indexing import wait_indexed, wait_indexed_dir
+from tests.indexing import wait_filled, wait_indexed, wait_indexed_dir
 from tests.mcp_client import REPO, call, memory_session
 
 #: Namespaces over this many memories get a Chroma collection.
@@ -172,12 +172,7 @@ async def large_namespace(data: Path, n: int) -> list[str]:
             *(f"filler note {i} about nothing in particular" for i in range(n - len(NOTES))),
         ]
         made = await svc.create_many([NewItem(t, ["big"]) for t in notes])
-        shared = await rt.index.get()
-        assert shared.indexer is not None
-        for _ in range(600):  # the worker fills the collection
-            if "big" in shared.indexer.index.filled():
-                break
-            await asyncio.sleep(0.05)
+        await wait_filled(rt, "big", timeout=30)  # the worker fills the collection
         await wait_indexed(rt)  # and has put every vector in it: nothing is left pending
         return [m.id for m in made]
     finally:
@@ -398,3 +393,31 @@ async def test_doctor_repair_asks_the_running_server(
         assert hits[0]["id"] == big[ANSWER[3]]
     again = await asyncio.to_thread(doctor, data)
     assert again.returncode == 0 and f"({len(NOTES) - 1} vectors), consistent with SQLite" in again.stdout
+
+
+def test_a_closing_owner_hangs_up_on_its_followers(tmp_path: Path) -> None:
+    """An owner that closes ends the connections of its followers (their serving threads end), so
+    a follower's next call finds no owner, and may take over, instead of being answered by a
+    closed index."""
+    from langmem_mcp.index.owner import OwnerClient, OwnerServer, RemoteUnavailable
+
+    def serving() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "langmem-owner-conn"]
+
+    server = OwnerServer(tmp_path, lambda op, args: (op, *args))
+    followers = [OwnerClient(tmp_path) for _ in range(2)]
+    try:
+        assert [f.call("query", i) for i, f in enumerate(followers)] == [("query", 0), ("query", 1)]
+        assert len(serving()) == 2
+        server.close()
+        deadline = time.monotonic() + 5
+        while serving() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert serving() == []
+        for follower in followers:
+            with pytest.raises(RemoteUnavailable):
+                follower.call("query", 2)
+    finally:
+        server.close()
+        for follower in followers:
+            follower.close()

@@ -120,33 +120,3 @@ async def test_two_servers_share_one_data_dir(tmp_path: Path) -> None:
     assert set(ids_a) | set(ids_b[1:]) | {fresh["id"], late["id"]} <= have
     assert ids_b[0] not in have
     conn.close()
-
-
-def test_a_closing_owner_hangs_up_on_its_followers(tmp_path: Path) -> None:
-    """An owner that closes ends the connections of its followers (their serving threads end), so
-    a follower's next call finds no owner, and may take over, instead of being answered by a
-    closed index."""
-    import threading
-
-    from langmem_mcp.index.owner import OwnerClient, OwnerServer, RemoteUnavailable
-
-    def serving() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == "langmem-owner-conn"]
-
-    server = OwnerServer(tmp_path, lambda op, args: (op, *args))
-    followers = [OwnerClient(tmp_path) for _ in range(2)]
-    try:
-        assert [f.call("query", i) for i, f in enumerate(followers)] == [("query", 0), ("query", 1)]
-        assert len(serving()) == 2
-        server.close()
-        deadline = time.monotonic() + 5
-        while serving() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert serving() == []
-        for follower in followers:
-            with pytest.raises(RemoteUnavailable):
-                follower.call("query", 2)
-    finally:
-        server.close()
-        for follower in followers:
-            follower.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Conversation:
     questions: list[Question]
 
 
+@functools.cache
 def load(data_dir: Path = DATA_DIR) -> list[Conversation]:
     """Every turn in order; questions of categories 1-4 whose evidence names turns that exist."""
     out = []
@@ -66,6 +68,14 @@ def load(data_dir: Path = DATA_DIR) -> list[Conversation]:
 
 def recall(ranked: list[str], evidence: frozenset[str], k: int) -> float:
     return len(evidence & set(ranked[:k])) / len(evidence)
+
+
+_COPY_MARK = re.compile(r" \[\d+\]$")
+
+
+def original(text: str) -> str:
+    """A numbered_turns text without its copy number: the turn it copies."""
+    return _COPY_MARK.sub("", text)
 
 
 def numbered_turns(n: int, data_dir: Path = DATA_DIR) -> list[str]:

@@ -31,10 +31,8 @@ import asyncio
 import functools
 import json
 import os
-import re
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -43,16 +41,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import ClientSession
 
 from langmem_mcp.config import load_settings
 from langmem_mcp.service.container import open_services
 from langmem_mcp.service.memories import NewItem
 from langmem_mcp.store import vector_rows
 from langmem_mcp.store.memories import content_hash, content_key
-from tests.bench.locomo_data import load, numbered_turns
-from tests.bench.stats import percentile
-from tests.mcp_client import server_env
+from tests.bench import locomo_data
+from tests.bench.locomo_data import load, numbered_turns, original
+from tests.bench.stats import summary
+from tests.mcp_client import stdio_session
 
 NS = ["project", "everything"]
 BATCH = 256
@@ -86,11 +85,8 @@ def copy_rows(source: Path, data_dir: Path, texts: list[str]) -> dict[str, float
     """`data_dir` = the one-namespace store at `source` grown to len(texts) turns: each missing
     turn copies the row of the turn's first copy (context, vector, indexed), with its own numbered
     text, id, hash and key. Its Chroma collection is left to be filled from SQLite."""
-    data_dir.mkdir(parents=True)
     t0 = time.perf_counter()
-    src = sqlite3.connect(source / "memory.sqlite3")
-    src.execute("VACUUM INTO ?", (str(data_dir / "memory.sqlite3"),))
-    src.close()
+    _vacuum_copy(source, data_dir)
     conn = sqlite3.connect(data_dir / "memory.sqlite3", isolation_level=None)
     ns = "/".join(NS)
     turns = len(conversation_of_turns())
@@ -126,6 +122,13 @@ def copy_rows(source: Path, data_dir: Path, texts: list[str]) -> dict[str, float
     return {"copied_rows": len(todo), "copy_s": round(time.perf_counter() - t0, 1)}
 
 
+def _vacuum_copy(source: Path, data_dir: Path) -> None:
+    """A compact copy of the store at `source` as `data_dir`'s database (no Chroma)."""
+    data_dir.mkdir(parents=True)
+    with closing(sqlite3.connect(source / "memory.sqlite3")) as src:
+        src.execute("VACUUM INTO ?", (str(data_dir / "memory.sqlite3"),))
+
+
 def spread_namespace(conversation: int, copy: int) -> list[str]:
     return ["conversation", f"{conversation}-{copy}"]
 
@@ -133,11 +136,8 @@ def spread_namespace(conversation: int, copy: int) -> list[str]:
 def spread(source: Path, data_dir: Path, texts: list[str]) -> dict[str, float]:
     """`data_dir` = the rows of the one-namespace store at `source`, each moved to the namespace of
     its conversation and copy number (the vectors with them), the FTS index rebuilt."""
-    data_dir.mkdir(parents=True)
     t0 = time.perf_counter()
-    src = sqlite3.connect(source / "memory.sqlite3")
-    src.execute("VACUUM INTO ?", (str(data_dir / "memory.sqlite3"),))
-    src.close()
+    _vacuum_copy(source, data_dir)
     conversation = conversation_of_turns()
     turns = len(conversation)
     where = {
@@ -192,7 +192,6 @@ async def bound_effect(data_dir: Path, n: int) -> dict[str, Any]:
         for turns in [{t.dia_id: t.memory for t in conv.turns}]
         for q in conv.questions
     ][:n]
-    copy_mark = re.compile(r" \[\d+\]$")
     answers: dict[int, list[list[str]]] = {}
     recall: dict[int, float] = {}
     default = load_settings(data_dir=data_dir).keyword_rows_max
@@ -201,7 +200,7 @@ async def bound_effect(data_dir: Path, n: int) -> dict[str, Any]:
             found = [await services.memories.search(question, NS, limit=10) for question, _ in asked]
         answers[rows_max] = [[h.id for h in hits] for hits in found]
         recall[rows_max] = statistics.mean(
-            len(evidence & {copy_mark.sub("", h.content) for h in hits}) / len(evidence)
+            locomo_data.recall([original(h.content) for h in hits], frozenset(evidence), 10)
             for (_, evidence), hits in zip(asked, found, strict=True)
         )
     pairs = list(zip(answers[default], answers[0], strict=True))
@@ -235,35 +234,6 @@ def server_pid() -> int:
         if ppid == me and "langmem_mcp" in cmd:
             return int(status.parent.name)
     raise RuntimeError("no server process")
-
-
-async def session(data_dir: Path) -> Any:
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "langmem_mcp"], env=server_env(data_dir)
-    )
-    return stdio_client(params, errlog=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
-
-
-async def wait_finished(s: ClientSession, data_dir: Path, timeout: float = 7200) -> float:
-    """Until nothing is pending in the index (read from SQLite beside the server)."""
-    import sqlite3
-
-    t0 = time.monotonic()
-    while True:
-        conn = sqlite3.connect(f"file:{data_dir / 'memory.sqlite3'}?mode=ro", uri=True)
-        try:
-            left = conn.execute(
-                "SELECT (SELECT COUNT(*) FROM memories WHERE indexed != 1) + "
-                "(SELECT COUNT(*) FROM memories WHERE context_stale = 1)"
-            ).fetchone()[0]
-        finally:
-            conn.close()
-        if not left:
-            return time.monotonic() - t0
-        if time.monotonic() - t0 > timeout:
-            raise TimeoutError(f"{left} rows still pending")
-        await s.call_tool("search_memory", {"query": "still indexing?", "namespace": NS})
-        await asyncio.sleep(2)
 
 
 async def searches(s: ClientSession, questions: list[tuple[str, list[str]]]) -> list[float]:
@@ -331,21 +301,16 @@ async def measure(
     data_dir: Path, asked: list[tuple[str, list[str]]], more: int, layout: str
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    async with await session(data_dir) as (read, write), ClientSession(read, write) as s:
-        await s.initialize()
-        out["index_finished_after_s"] = round(await wait_finished(s, data_dir), 1)
+    async with stdio_session(data_dir) as s:  # the store is settled: nothing is left to index
         pid = server_pid()
         first = await searches(s, asked)
-        out["search_ms"] = {"p50": round(statistics.median(first), 2), "p95": round(percentile(first, 95), 2)}
+        out["search_ms"] = summary(first)
         rss_before = rss_mib(pid)
         again = await searches(s, (asked * (more // len(asked) + 1))[:more])
         rss_after = rss_mib(pid)
         out["rss_mib"] = {"after_searches": round(rss_before, 1), f"after_{more}_more": round(rss_after, 1)}
         out["rss_growth_pct"] = round(100 * (rss_after - rss_before) / rss_before, 2)
-        out["search_more_ms"] = {
-            "p50": round(statistics.median(again), 2),
-            "p95": round(percentile(again, 95), 2),
-        }
+        out["search_more_ms"] = summary(again)
         if layout == "one":
             big = await writes(s, NS, 100, "Big")
             small = await writes(s, ["small", "namespace"], 100, "Small")
@@ -354,9 +319,8 @@ async def measure(
                 "small_namespace_p50": round(statistics.median(small), 2),
                 "ratio": round(statistics.median(big) / statistics.median(small), 3),
             }
-        out["rss_mib"]["after_writes"] = round(rss_mib(pid), 1)
-    async with await session(data_dir) as (read, write), ClientSession(read, write) as s:
-        await s.initialize()
+            out["rss_mib"]["after_writes"] = round(rss_mib(pid), 1)
+    async with stdio_session(data_dir) as s:
         t0 = time.perf_counter()
         res = await s.call_tool("search_memory", {"query": asked[0][0], "namespace": asked[0][1]})
         out["first_search_after_restart_s"] = round(time.perf_counter() - t0, 3)
@@ -387,7 +351,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     base = raw_chroma(one_dir, [q for q, _ in questions])
     if base is None:
         return out
-    out["raw_chroma_ms"] = {"p50": round(statistics.median(base), 2), "p95": round(percentile(base, 95), 2)}
+    out["raw_chroma_ms"] = summary(base)
     for layout in args.layouts:
         out[layout]["search_vs_raw_chroma_p50"] = round(
             out[layout]["search_ms"]["p50"] / out["raw_chroma_ms"]["p50"], 3

@@ -34,7 +34,7 @@ from langmem_mcp.service.container import Services
 from langmem_mcp.service.memories import NewItem
 from langmem_mcp.service.runtime import Runtime
 from tests.bench.locomo_data import load
-from tests.bench.stats import percentile
+from tests.bench.stats import summary
 from tests.mcp_client import server_env
 
 BATCH = 256
@@ -190,7 +190,7 @@ def _server_hwm() -> float | None:
 
 
 def ms(xs: list[float]) -> dict:
-    return {"p50": round(1000 * statistics.median(xs), 2), "p95": round(1000 * percentile(xs, 95), 2)}
+    return summary(xs, 1000)
 
 
 async def compare_ingest(n: int, modes: list[str], root: Path) -> list[dict]:
